@@ -1,0 +1,56 @@
+package djangoclient
+
+import (
+	"errors"
+	"time"
+)
+
+// Sentinels returned by Authenticate. Callers map them to FTP replies with errors.Is
+// (ftpdriver/replies.go); every other failure is wrapped in one of these.
+var (
+	// ErrInvalidCredentials is Django's 401: unknown user, wrong password, inactive, not
+	// allowed or locked out. It is the only answer that is the user's fault.
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrRejected is Django's 403 (the secrets differ, or the clocks are more than 300 s
+	// apart) or an answer whose signature does not verify: a configuration fault.
+	ErrRejected = errors.New("request rejected by django")
+	// ErrUnavailable covers 5xx answers, timeouts and refused connections after the retries.
+	ErrUnavailable = errors.New("django unavailable")
+	// ErrBadGrant is a 200 answer that must not be trusted: malformed JSON, an unknown
+	// permission letter, a relative home or a home outside the configured home root.
+	ErrBadGrant = errors.New("invalid grant from django")
+)
+
+// AuthRequest is the body of POST {DJANGO_URL}auth/ (DESIGN.md section 2).
+type AuthRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	ClientIP string `json:"client_ip"`
+	Protocol string `json:"protocol"` // "ftp" or "ftps"
+	Session  string `json:"session"`
+}
+
+// Grant is a verified 200 answer of the auth endpoint: what the user may do, and where.
+type Grant struct {
+	Username string // canonical username as Django knows it
+	Home     string // absolute, clean, inside the configured home root
+	Perms    string // pyftpdlib letters, a subset of "elradfmwMT"
+	Welcome  string // text for the 230 reply; may hold several lines
+	// TTL is how long the answer may be cached; zero means the sidecar's default.
+	TTL         time.Duration
+	QuotaBytes  *int64 // nil: no quota
+	MaxSessions *int   // nil: no per-user session limit
+}
+
+// Can reports whether the grant holds permission letter p.
+func (g Grant) Can(p byte) bool {
+	for i := 0; i < len(g.Perms); i++ {
+		if g.Perms[i] == p {
+			return true
+		}
+	}
+	return false
+}
+
+// PermLetters lists every permission letter djftpd knows, in pyftpdlib's order.
+const PermLetters = "elradfmwMT"

@@ -1,0 +1,3 @@
+module github.com/djftpd/djftpd
+
+go 1.26.8
