@@ -1,0 +1,109 @@
+package ftpdriver
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/djftpd/djftpd/djangoclient"
+)
+
+func (s *session) handleUSER(param string) {
+	if s.grant != nil {
+		s.reply(530, "Already logged in; reconnect to change user")
+		return
+	}
+	s.reqUser = param
+	s.reply(331, "Password required")
+}
+
+func (s *session) handlePASS(param string) {
+	if s.grant != nil {
+		s.reply(230, "Already logged in")
+		return
+	}
+	if s.reqUser == "" {
+		s.reply(503, "Send USER first")
+		return
+	}
+	username := s.reqUser
+	s.reqUser = ""
+	grant, err := s.srv.auth.Authenticate(s.srv.baseCtx, djangoclient.AuthRequest{
+		Username: username,
+		Password: param,
+		ClientIP: s.peer.String(),
+		Protocol: "ftp",
+		Session:  s.id,
+	})
+	if err == nil {
+		err = s.openHome(grant)
+	}
+	s.loginOutcome(username, grant, err)
+}
+
+// openHome opens the granted home as the session's os.Root, creating it if allowed.
+func (s *session) openHome(g djangoclient.Grant) error {
+	if s.srv.cfg.CreateHome {
+		if err := os.MkdirAll(g.Home, 0o750); err != nil {
+			return fmt.Errorf("create home: %w: %w", djangoclient.ErrBadGrant, err)
+		}
+	}
+	root, err := os.OpenRoot(g.Home)
+	if err != nil {
+		return fmt.Errorf("open home: %w: %w", djangoclient.ErrBadGrant, err)
+	}
+	s.root = root
+	return nil
+}
+
+// loginOutcome is the one place for a login's side effects: the reply, the log line,
+// the failed-login delay and the attempt count. Server faults never count as attempts.
+func (s *session) loginOutcome(username string, g djangoclient.Grant, err error) {
+	if err == nil {
+		s.grant = &g
+		s.cwd = "/"
+		s.log = s.log.With("user", g.Username)
+		s.log.Info("login", "home", g.Home, "perms", g.Perms)
+		welcome := g.Welcome
+		if welcome == "" {
+			welcome = "Login successful"
+		}
+		s.reply(230, welcome)
+		return
+	}
+	code, text, closeConn, level := loginReply(err)
+	switch level {
+	case levelInfo:
+		s.log.Info("login failed", "user", username)
+	case levelWarn:
+		s.log.Warn("login failed: django unavailable", "user", username, "err", err)
+	default:
+		s.log.Error("login failed: configuration fault (check DJFTPD_SECRET, DJFTPD_HOME_ROOT and the Django answer)",
+			"user", username, "err", err)
+	}
+	if level == levelInfo {
+		s.failedLogins++
+		s.sleep(s.srv.cfg.FailedLoginDelay)
+		if s.failedLogins >= s.srv.cfg.MaxLoginAttempts {
+			s.log.Warn("too many failed logins, closing", "attempts", s.failedLogins)
+			closeConn = true
+		}
+	}
+	s.reply(code, text)
+	if closeConn {
+		s.close()
+	}
+}
+
+// sleep waits d, or less if the server is stopping.
+func (s *session) sleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.srv.baseCtx.Done():
+	}
+}

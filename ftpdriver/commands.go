@@ -1,0 +1,177 @@
+package ftpdriver
+
+import (
+	"sort"
+	"strings"
+
+	goftp "goftp.io/server/v2"
+)
+
+// command is one entry of djftpd's command table (ftpserverlib's commandsMap shape).
+type command struct {
+	open       bool   // allowed before login
+	needsParam bool   // an empty argument is answered 501
+	feat       string // line in the FEAT reply; empty for none
+	run        func(s *session, param string)
+}
+
+// commandTable lists every verb djftpd answers. Verbs not here get goftp's
+// "500 Command not found". Every handler here is djftpd's own: goftp's handlers trust
+// their own login state and paths (DESIGN.md §8).
+func commandTable() map[string]*command {
+	cwd := &command{needsParam: true, run: (*session).handleCWD}
+	cdup := &command{run: (*session).handleCDUP}
+	mkd := &command{needsParam: true, run: (*session).handleMKD}
+	rmd := &command{needsParam: true, run: (*session).handleRMD}
+	pwd := &command{run: (*session).handlePWD}
+	return map[string]*command{
+		"USER": {open: true, needsParam: true, run: (*session).handleUSER},
+		"PASS": {open: true, run: (*session).handlePASS},
+		"QUIT": {open: true, run: (*session).handleQUIT},
+		"NOOP": {open: true, run: func(s *session, _ string) { s.reply(200, "NOOP ok") }},
+		"SYST": {open: true, run: func(s *session, _ string) { s.reply(215, "UNIX Type: L8") }},
+		"FEAT": {open: true, run: (*session).handleFEAT},
+		"OPTS": {open: true, needsParam: true, feat: "UTF8", run: (*session).handleOPTS},
+		"TYPE": {needsParam: true, run: (*session).handleTYPE},
+		"MODE": {needsParam: true, run: (*session).handleMODE},
+		"STRU": {needsParam: true, run: (*session).handleSTRU},
+		"ALLO": {run: func(s *session, _ string) { s.reply(202, "No storage allocation necessary") }},
+		"PWD":  pwd, "XPWD": pwd,
+		"CWD": cwd, "XCWD": cwd,
+		"CDUP": cdup, "XCUP": cdup,
+		"MKD": mkd, "XMKD": mkd,
+		"RMD": rmd, "XRMD": rmd,
+		"DELE": {needsParam: true, run: (*session).handleDELE},
+		"RNFR": {needsParam: true, run: (*session).handleRNFR},
+		"RNTO": {needsParam: true, run: (*session).handleRNTO},
+		"SIZE": {needsParam: true, feat: "SIZE", run: (*session).handleSIZE},
+		"MDTM": {needsParam: true, feat: "MDTM", run: (*session).handleMDTM},
+		"REST": {needsParam: true, feat: "REST STREAM", run: (*session).handleREST},
+		"PASV": {run: (*session).handlePASV},
+		"EPSV": {feat: "EPSV", run: (*session).handleEPSV},
+		"PORT": {needsParam: true, run: (*session).handlePORT},
+		"EPRT": {needsParam: true, feat: "EPRT", run: (*session).handleEPRT},
+		"LIST": {run: (*session).handleLIST},
+		"NLST": {run: (*session).handleNLST},
+		"RETR": {needsParam: true, run: (*session).handleRETR},
+		"STOR": {needsParam: true, run: (*session).handleSTOR},
+		"APPE": {needsParam: true, run: (*session).handleAPPE},
+		"ABOR": {run: (*session).handleABOR},
+	}
+}
+
+// libCommand adapts a table entry to goftp's Command interface. It tells goftp the
+// command needs neither login nor parameter, because goftp's checks read goftp's own
+// login state, which djftpd never sets; dispatch does both checks instead.
+type libCommand struct {
+	verb string
+	cmd  *command
+}
+
+func (c libCommand) IsExtend() bool     { return false }
+func (c libCommand) RequireParam() bool { return false }
+func (c libCommand) RequireAuth() bool  { return false }
+func (c libCommand) Execute(gs *goftp.Session, param string) {
+	s := sessionOf(gs)
+	if s == nil {
+		gs.WriteMessage(421, "Service not available")
+		gs.Close()
+		return
+	}
+	s.lib = gs
+	s.dispatch(c.verb, c.cmd, param)
+}
+
+func (s *Server) libCommands() map[string]goftp.Command {
+	m := make(map[string]goftp.Command, len(s.cmds))
+	for verb, cmd := range s.cmds {
+		m[verb] = libCommand{verb: verb, cmd: cmd}
+	}
+	return m
+}
+
+// dispatch runs one command after the checks every command shares: login, argument,
+// permission letter.
+func (s *session) dispatch(verb string, cmd *command, param string) {
+	if verb == "PASS" {
+		s.log.Debug("command", "cmd", verb, "param", "***")
+	} else {
+		s.log.Debug("command", "cmd", verb, "param", param)
+	}
+	if verb != "RNTO" {
+		defer func() {
+			if verb != "RNFR" {
+				s.renameFrom = ""
+			}
+		}()
+	}
+	switch {
+	case !cmd.open && s.grant == nil:
+		s.reply(530, "Please log in with USER and PASS")
+	case cmd.needsParam && strings.TrimSpace(param) == "":
+		s.reply(501, "Syntax error: "+verb+" needs an argument")
+	case commandPerms[verb] != 0 && !s.grant.Can(commandPerms[verb]):
+		s.log.Debug("permission denied", "cmd", verb, "letter", string(commandPerms[verb]))
+		s.reply(550, "Permission denied")
+	default:
+		cmd.run(s, param)
+	}
+}
+
+func (s *session) handleFEAT(string) {
+	var feats []string
+	for _, cmd := range s.srv.cmds {
+		if cmd.feat != "" {
+			feats = append(feats, cmd.feat)
+		}
+	}
+	sort.Strings(feats)
+	var b strings.Builder
+	b.WriteString("Extensions supported:\n")
+	for _, f := range feats {
+		b.WriteString(" " + f + "\n")
+	}
+	b.WriteString("End")
+	s.reply(211, b.String())
+}
+
+func (s *session) handleOPTS(param string) {
+	if strings.EqualFold(strings.Join(strings.Fields(param), " "), "UTF8 ON") {
+		s.reply(200, "UTF8 mode is always on")
+		return
+	}
+	s.reply(501, "Option not understood")
+}
+
+func (s *session) handleTYPE(param string) {
+	switch strings.ToUpper(strings.Join(strings.Fields(param), " ")) {
+	case "I", "L 8":
+		s.reply(200, "Type set to I")
+	case "A", "A N":
+		// Files are sent unchanged in both types, as most servers do.
+		s.reply(200, "Type set to A")
+	default:
+		s.reply(504, "Type not supported")
+	}
+}
+
+func (s *session) handleMODE(param string) {
+	if strings.EqualFold(param, "S") {
+		s.reply(200, "Mode set to S")
+		return
+	}
+	s.reply(504, "Only stream mode is supported")
+}
+
+func (s *session) handleSTRU(param string) {
+	if strings.EqualFold(param, "F") {
+		s.reply(200, "Structure set to F")
+		return
+	}
+	s.reply(504, "Only file structure is supported")
+}
+
+func (s *session) handleQUIT(string) {
+	s.reply(221, "Goodbye")
+	s.close()
+}

@@ -1,0 +1,231 @@
+package ftpdriver
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The data channel is djftpd's own (DESIGN.md §8): goftp's wraps every data connection
+// in a rate limiter, which hides the *net.TCPConn from sendfile and splice, binds its
+// passive listener on every interface, and accepts data connections from any address
+// and active targets on any host (FTP bounce).
+
+var (
+	errNoDataChannel = errors.New("no PASV, EPSV, PORT or EPRT before the transfer")
+	errBounce        = errors.New("active data connection target is not the control peer")
+	errBadHostPort   = errors.New("malformed host-port argument")
+)
+
+func (s *session) closePendingData() {
+	if s.pasv != nil {
+		_ = s.pasv.Close()
+		s.pasv = nil
+	}
+	s.active = netip.AddrPort{}
+}
+
+// listenPassive binds a listener on the control connection's local address, on a port
+// from the configured range, starting at a random one.
+func (s *session) listenPassive() (net.Listener, error) {
+	s.closePendingData()
+	local, err := netip.ParseAddrPort(s.conn.raw.LocalAddr().String())
+	if err != nil {
+		return nil, fmt.Errorf("control local address: %w", err)
+	}
+	lo, hi := s.srv.cfg.PassivePortMin, s.srv.cfg.PassivePortMax
+	n := hi - lo + 1
+	start := rand.IntN(n)
+	for i := range n {
+		port := lo + (start+i)%n
+		addr := net.JoinHostPort(local.Addr().Unmap().String(), strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln, nil
+		}
+	}
+	return nil, fmt.Errorf("no free passive port in %d-%d", lo, hi)
+}
+
+func (s *session) handlePASV(string) {
+	announce := s.srv.cfg.PublicHost
+	if !announce.IsValid() {
+		local, err := netip.ParseAddrPort(s.conn.raw.LocalAddr().String())
+		if err != nil || !local.Addr().Unmap().Is4() {
+			s.reply(425, "PASV needs IPv4; use EPSV")
+			return
+		}
+		announce = local.Addr().Unmap()
+	}
+	ln, err := s.listenPassive()
+	if err != nil {
+		s.log.Warn("passive listen failed", "err", err)
+		s.reply(425, "Cannot open passive connection")
+		return
+	}
+	s.pasv = ln
+	port := ln.Addr().(*net.TCPAddr).Port
+	ip := announce.As4()
+	s.reply(227, fmt.Sprintf("Entering Passive Mode (%d,%d,%d,%d,%d,%d)",
+		ip[0], ip[1], ip[2], ip[3], port>>8, port&0xff))
+}
+
+func (s *session) handleEPSV(param string) {
+	switch strings.ToUpper(strings.TrimSpace(param)) {
+	case "", "1", "2":
+	case "ALL":
+		// RFC 2428: the client promises to use only EPSV from now on.
+		s.reply(200, "EPSV ALL ok")
+		return
+	default:
+		s.reply(522, "Network protocol not supported, use (1,2)")
+		return
+	}
+	ln, err := s.listenPassive()
+	if err != nil {
+		s.log.Warn("passive listen failed", "err", err)
+		s.reply(425, "Cannot open passive connection")
+		return
+	}
+	s.pasv = ln
+	s.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", ln.Addr().(*net.TCPAddr).Port))
+}
+
+// parsePORT parses RFC 959's "h1,h2,h3,h4,p1,p2".
+func parsePORT(param string) (netip.AddrPort, error) {
+	fields := strings.Split(strings.TrimSpace(param), ",")
+	if len(fields) != 6 {
+		return netip.AddrPort{}, errBadHostPort
+	}
+	var b [6]byte
+	for i, f := range fields {
+		n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 8)
+		if err != nil {
+			return netip.AddrPort{}, errBadHostPort
+		}
+		b[i] = byte(n)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[:4])), uint16(b[4])<<8|uint16(b[5])), nil
+}
+
+// parseEPRT parses RFC 2428's "<d>proto<d>address<d>port<d>".
+func parseEPRT(param string) (netip.AddrPort, error) {
+	param = strings.TrimSpace(param)
+	if len(param) < 7 || param[0] < 33 || param[0] > 126 {
+		return netip.AddrPort{}, errBadHostPort
+	}
+	parts := strings.Split(param[1:], param[:1])
+	if len(parts) != 4 || parts[3] != "" {
+		return netip.AddrPort{}, errBadHostPort
+	}
+	addr, err := netip.ParseAddr(parts[1])
+	if err != nil || addr.Zone() != "" {
+		return netip.AddrPort{}, errBadHostPort
+	}
+	switch {
+	case parts[0] == "1" && addr.Is4(), parts[0] == "2" && addr.Is6() && !addr.Is4In6():
+	default:
+		return netip.AddrPort{}, errBadHostPort
+	}
+	port, err := strconv.ParseUint(parts[2], 10, 16)
+	if err != nil || port == 0 {
+		return netip.AddrPort{}, errBadHostPort
+	}
+	return netip.AddrPortFrom(addr, uint16(port)), nil
+}
+
+// checkActiveTarget refuses FTP bounce: only the control peer, only ports ≥ 1024.
+func (s *session) checkActiveTarget(ap netip.AddrPort) error {
+	if ap.Addr().Unmap() != s.peer || ap.Port() < 1024 {
+		return errBounce
+	}
+	return nil
+}
+
+func (s *session) handlePORT(param string) { s.setActive("PORT", param, parsePORT) }
+func (s *session) handleEPRT(param string) { s.setActive("EPRT", param, parseEPRT) }
+
+func (s *session) setActive(cmd, param string, parse func(string) (netip.AddrPort, error)) {
+	ap, err := parse(param)
+	if err != nil {
+		s.reply(501, "Syntax error in "+cmd+" argument")
+		return
+	}
+	if err := s.checkActiveTarget(ap); err != nil {
+		s.log.Warn("active data connection refused", "cmd", cmd, "target", ap.String(), "err", err)
+		s.reply(500, "Illegal "+cmd+" command: data connection must go to your own address, port 1024 or above")
+		return
+	}
+	s.closePendingData()
+	s.active = ap
+	s.reply(200, cmd+" command successful")
+}
+
+// openData opens the data connection announced by the last PASV/EPSV/PORT/EPRT. A
+// passive connection from another address than the control peer is dropped and the
+// wait goes on until DataTimeout.
+func (s *session) openData() (net.Conn, error) {
+	defer s.closePendingData()
+	deadline := time.Now().Add(s.srv.cfg.DataTimeout)
+	switch {
+	case s.pasv != nil:
+		tl := s.pasv.(*net.TCPListener)
+		if err := tl.SetDeadline(deadline); err != nil {
+			return nil, fmt.Errorf("passive deadline: %w", err)
+		}
+		for {
+			c, err := tl.AcceptTCP()
+			if err != nil {
+				return nil, fmt.Errorf("passive accept: %w", err)
+			}
+			from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+			if from.Addr().Unmap() == s.peer {
+				return c, nil
+			}
+			s.log.Warn("passive data connection from foreign address dropped", "from", from.String())
+			_ = c.Close()
+		}
+	case s.active.IsValid():
+		d := net.Dialer{Deadline: deadline}
+		c, err := d.Dial("tcp", s.active.String())
+		if err != nil {
+			return nil, fmt.Errorf("active connect: %w", err)
+		}
+		return c, nil
+	default:
+		return nil, errNoDataChannel
+	}
+}
+
+// withData answers 150, opens the data connection, runs fn on it and closes it. It
+// returns errNoDataChannel (before any reply) when no data channel was set up,
+// errDataOpen when the connection could not be opened, else fn's error.
+func (s *session) withData(fn func(c net.Conn) error) error {
+	if s.pasv == nil && !s.active.IsValid() {
+		return errNoDataChannel
+	}
+	s.reply(150, "Opening data connection")
+	c, err := s.openData()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errDataOpen, err)
+	}
+	s.setDataConn(c)
+	defer s.setDataConn(nil)
+	err = fn(c)
+	if cerr := c.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close data connection: %w", cerr)
+	}
+	return err
+}
+
+var errDataOpen = errors.New("cannot open data connection")
+
+func (s *session) handleABOR(string) {
+	s.closePendingData()
+	s.reply(225, "No transfer to abort")
+}

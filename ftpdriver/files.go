@@ -1,0 +1,222 @@
+package ftpdriver
+
+import (
+	"errors"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// errIsDir and errNotDir refuse a file command on a directory and the reverse.
+var (
+	errIsDir  = errors.New("is a directory")
+	errNotDir = errors.New("not a directory")
+	errIsHome = errors.New("the home directory itself")
+)
+
+// fail answers a failed file operation and logs why.
+func (s *session) fail(cmd, virtual string, err error) {
+	code, text := fsReply(err)
+	switch {
+	case errors.Is(err, errIsDir):
+		text = "Is a directory"
+	case errors.Is(err, errNotDir):
+		text = "Not a directory"
+	}
+	s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
+	s.reply(code, text)
+}
+
+// quote formats a path for a 257 reply: in quotes, embedded quotes doubled (RFC 959).
+func quote(p string) string {
+	return `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
+}
+
+func (s *session) handlePWD(string) {
+	s.reply(257, quote(s.cwd)+" is the current directory")
+}
+
+func (s *session) handleCWD(param string) {
+	virtual, rel, err := s.resolve(param)
+	if err == nil {
+		var fi fs.FileInfo
+		if fi, err = s.root.Stat(rel); err == nil && !fi.IsDir() {
+			err = errNotDir
+		}
+	}
+	if err != nil {
+		s.fail("CWD", virtual, err)
+		return
+	}
+	s.cwd = virtual
+	s.reply(250, "Directory changed to "+virtual)
+}
+
+func (s *session) handleCDUP(string) { s.handleCWD("..") }
+
+func (s *session) handleMKD(param string) {
+	virtual, rel, err := s.resolve(param)
+	if err == nil {
+		err = s.root.Mkdir(rel, 0o750)
+	}
+	if err != nil {
+		s.fail("MKD", virtual, err)
+		return
+	}
+	s.log.Info("directory created", "path", virtual)
+	s.reply(257, quote(virtual)+" created")
+}
+
+func (s *session) handleRMD(param string) {
+	virtual, rel, err := s.resolve(param)
+	if err == nil && rel == "." {
+		err = errIsHome
+	}
+	if err == nil {
+		var fi fs.FileInfo
+		if fi, err = s.root.Lstat(rel); err == nil && !fi.IsDir() {
+			err = errNotDir
+		}
+	}
+	if err == nil {
+		err = s.root.Remove(rel)
+	}
+	if err != nil {
+		s.fail("RMD", virtual, err)
+		return
+	}
+	s.log.Info("directory deleted", "path", virtual)
+	s.reply(250, "Directory removed")
+}
+
+func (s *session) handleDELE(param string) {
+	virtual, rel, err := s.resolve(param)
+	if err == nil {
+		var fi fs.FileInfo
+		if fi, err = s.root.Lstat(rel); err == nil && fi.IsDir() {
+			err = errIsDir
+		}
+	}
+	if err == nil {
+		err = s.root.Remove(rel)
+	}
+	if err != nil {
+		s.fail("DELE", virtual, err)
+		return
+	}
+	s.log.Info("file deleted", "path", virtual)
+	s.reply(250, "File deleted")
+}
+
+func (s *session) handleRNFR(param string) {
+	virtual, rel, err := s.resolve(param)
+	if err == nil && rel == "." {
+		err = errIsHome
+	}
+	if err == nil {
+		_, err = s.root.Lstat(rel)
+	}
+	if err != nil {
+		s.fail("RNFR", virtual, err)
+		return
+	}
+	s.renameFrom = virtual
+	s.reply(350, "Ready for RNTO")
+}
+
+func (s *session) handleRNTO(param string) {
+	from := s.renameFrom
+	s.renameFrom = ""
+	if from == "" {
+		s.reply(503, "Send RNFR first")
+		return
+	}
+	_, fromRel, _ := s.resolve(from)
+	virtual, rel, err := s.resolve(param)
+	if err == nil && rel == "." {
+		err = errIsHome
+	}
+	if err == nil {
+		err = s.root.Rename(fromRel, rel)
+	}
+	if err != nil {
+		s.fail("RNTO", virtual, err)
+		return
+	}
+	s.log.Info("file renamed", "path", from, "to_path", virtual)
+	s.reply(250, "Rename successful")
+}
+
+func (s *session) handleSIZE(param string) {
+	virtual, rel, err := s.resolve(param)
+	var fi fs.FileInfo
+	if err == nil {
+		if fi, err = s.root.Stat(rel); err == nil && !fi.Mode().IsRegular() {
+			err = errIsDir
+		}
+	}
+	if err != nil {
+		s.fail("SIZE", virtual, err)
+		return
+	}
+	s.reply(213, strconv.FormatInt(fi.Size(), 10))
+}
+
+func (s *session) handleMDTM(param string) {
+	virtual, rel, err := s.resolve(param)
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = s.root.Stat(rel)
+	}
+	if err != nil {
+		s.fail("MDTM", virtual, err)
+		return
+	}
+	s.reply(213, fi.ModTime().UTC().Format("20060102150405"))
+}
+
+func (s *session) handleREST(param string) {
+	n, err := strconv.ParseInt(strings.TrimSpace(param), 10, 64)
+	if err != nil || n < 0 {
+		s.reply(501, "REST needs a non-negative byte offset")
+		return
+	}
+	s.restOffset = n
+	s.reply(350, "Restarting at "+strconv.FormatInt(n, 10)+". Send STOR or RETR")
+}
+
+// listLine formats one LIST entry the way ls -l does, which every FTP client parses.
+// Owner and group are fixed: local user ids mean nothing to the FTP user.
+func listLine(fi fs.FileInfo, now time.Time) string {
+	var b strings.Builder
+	switch m := fi.Mode(); {
+	case m.IsDir():
+		b.WriteByte('d')
+	case m&fs.ModeSymlink != 0:
+		b.WriteByte('l')
+	default:
+		b.WriteByte('-')
+	}
+	const rwx = "rwxrwxrwx"
+	perm := fi.Mode().Perm()
+	for i := 0; i < 9; i++ {
+		if perm&(1<<uint(8-i)) != 0 {
+			b.WriteByte(rwx[i])
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	mod := fi.ModTime().UTC()
+	date := mod.Format("Jan _2 15:04")
+	if now.Sub(mod) > 180*24*time.Hour || mod.After(now.Add(time.Hour)) {
+		date = mod.Format("Jan _2  2006")
+	}
+	b.WriteString(" 1 ftp ftp ")
+	size := strconv.FormatInt(fi.Size(), 10)
+	if len(size) < 12 {
+		b.WriteString(strings.Repeat(" ", 12-len(size)))
+	}
+	b.WriteString(size + " " + date + " " + fi.Name() + "\r\n")
+	return b.String()
+}

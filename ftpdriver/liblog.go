@@ -1,0 +1,28 @@
+package ftpdriver
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// libLogger routes goftp's own log lines to slog. goftp's session id is shared by all
+// sessions of one Serve call, so it is dropped; djftpd logs commands and replies
+// itself, with its own session id and the PASS argument redacted.
+type libLogger struct{ log *slog.Logger }
+
+func (l libLogger) Print(_ string, message any) { l.line(fmt.Sprint(message)) }
+func (l libLogger) Printf(_ string, format string, v ...any) {
+	l.line(fmt.Sprintf(format, v...))
+}
+func (l libLogger) PrintCommand(string, string, string) {}
+func (l libLogger) PrintResponse(string, int, string)   {}
+
+func (l libLogger) line(msg string) {
+	if strings.HasPrefix(msg, "handler crashed") {
+		// goftp recovered a panic in a handler: a bug of ours, never the client's.
+		l.log.Error("command handler panicked", "detail", msg)
+		return
+	}
+	l.log.Debug("goftp", "detail", msg)
+}

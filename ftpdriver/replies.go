@@ -1,0 +1,54 @@
+package ftpdriver
+
+import (
+	"errors"
+	"io/fs"
+
+	"github.com/djftpd/djftpd/djangoclient"
+)
+
+// Reply codes, named with their source.
+const (
+	statusServiceNotAvailable = 421 // RFC 959 4.2.1: closing control connection
+	statusNotLoggedIn         = 530 // RFC 959 4.2.1
+	statusFileUnavailable     = 550 // RFC 959 4.2.1: not found, no access
+	statusBadFileName         = 553 // RFC 959 4.2.1: file name not allowed
+)
+
+// loginReply maps an Authenticate error to the reply, whether the connection closes,
+// and the level the failure is logged at (STYLE.md §9, one table). Only
+// ErrInvalidCredentials is the user's fault.
+func loginReply(err error) (code int, text string, closeConn bool, level logLevel) {
+	switch {
+	case errors.Is(err, djangoclient.ErrInvalidCredentials):
+		return statusNotLoggedIn, "Login incorrect", false, levelInfo
+	case errors.Is(err, djangoclient.ErrRejected), errors.Is(err, djangoclient.ErrBadGrant):
+		return statusServiceNotAvailable, "Service not available, closing control connection", true, levelError
+	default: // ErrUnavailable, cancelled contexts, anything unexpected
+		return statusServiceNotAvailable, "Authentication service unavailable", true, levelWarn
+	}
+}
+
+// fsReply maps a file-operation error to a reply. The client gets a fixed text; the
+// error itself is logged by the caller.
+func fsReply(err error) (code int, text string) {
+	switch {
+	case errors.Is(err, errBadPath):
+		return statusBadFileName, "File name not allowed"
+	case errors.Is(err, fs.ErrNotExist):
+		return statusFileUnavailable, "No such file or directory"
+	case errors.Is(err, fs.ErrExist):
+		return statusFileUnavailable, "File exists"
+	default: // fs.ErrPermission, os.Root escapes, not empty, I/O errors
+		return statusFileUnavailable, "Permission denied"
+	}
+}
+
+// logLevel names the slog level a reply is logged at.
+type logLevel int
+
+const (
+	levelInfo logLevel = iota
+	levelWarn
+	levelError
+)

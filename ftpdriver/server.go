@@ -1,0 +1,195 @@
+// Package ftpdriver is djftpd's FTP front end. It runs on goftp.io/server/v2 for the
+// accept loop, line reading and command dispatch, and replaces, through the library's
+// extension points (command table, wrapped listener), everything that needs to be safe:
+// login state, permissions, the os.Root sandbox and the data channel (DESIGN.md §4, §8).
+package ftpdriver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goftp "goftp.io/server/v2"
+
+	"github.com/djftpd/djftpd/djangoclient"
+)
+
+// Authenticator answers a login. It returns a Grant, or an error wrapping one of the
+// djangoclient sentinels; replies.go maps each to an FTP reply.
+type Authenticator interface {
+	Authenticate(ctx context.Context, r djangoclient.AuthRequest) (djangoclient.Grant, error)
+}
+
+// Config is everything the FTP front end needs; main.go builds it from the environment.
+type Config struct {
+	// PassivePorts is the inclusive range passive listeners bind in.
+	PassivePortMin, PassivePortMax int
+	// PublicHost is the IPv4 address announced in PASV replies; empty means the control
+	// connection's local address.
+	PublicHost netip.Addr
+	// CreateHome creates a missing home directory (mode 0750) at login.
+	CreateHome bool
+	// MaxLineLength bounds one control line, CRLF included; a longer line gets 500 and
+	// the connection is closed.
+	MaxLineLength int
+	// LoginTimeout closes a connection that has not logged in this long after connecting.
+	LoginTimeout time.Duration
+	// IdleTimeout closes a logged-in control connection that sends no command this long.
+	// It never fires during a transfer: the control connection is not read then.
+	IdleTimeout time.Duration
+	// DataTimeout bounds the wait for a data connection to open.
+	DataTimeout time.Duration
+	// FailedLoginDelay is waited before answering 530, to slow password guessing.
+	FailedLoginDelay time.Duration
+	// MaxLoginAttempts closes the connection (421) after that many failed logins.
+	MaxLoginAttempts int
+	// AtomicUploads makes STOR write a hidden temporary file renamed on success.
+	AtomicUploads bool
+	// Banner is the text of the 220 greeting.
+	Banner string
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.PassivePortMin < 1 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax:
+		return fmt.Errorf("invalid passive port range %d-%d", c.PassivePortMin, c.PassivePortMax)
+	case c.PublicHost.IsValid() && !c.PublicHost.Is4():
+		return errors.New("public host must be an IPv4 address (PASV cannot announce IPv6)")
+	case c.MaxLineLength < 64:
+		return fmt.Errorf("max line length %d is below 64 bytes", c.MaxLineLength)
+	case c.LoginTimeout <= 0 || c.IdleTimeout <= 0 || c.DataTimeout <= 0:
+		return errors.New("login, idle and data timeouts must be positive")
+	case c.FailedLoginDelay < 0:
+		return errors.New("failed login delay must not be negative")
+	case c.MaxLoginAttempts < 1:
+		return errors.New("max login attempts must be at least 1")
+	}
+	if c.Banner == "" {
+		c.Banner = "djftpd ready"
+	}
+	return nil
+}
+
+// Server is one FTP front end. Create it with New, run it with Serve, stop it with
+// Shutdown.
+type Server struct {
+	cfg  Config
+	auth Authenticator
+	log  *slog.Logger
+	lib  *goftp.Server
+	cmds map[string]*command
+
+	// stateMu orders "shutting down" against the deadline each control read sets, so a
+	// session cannot miss the shutdown and block in a read until its idle timeout.
+	stateMu      sync.RWMutex
+	shuttingDown bool
+	sessions     map[*session]struct{}
+	sessionsDone chan struct{} // closed when shutting down and the last session ended
+	doneOnce     sync.Once
+	closing      atomic.Bool
+	baseCtx      context.Context // Serve's context: cancelled, it ends pending logins
+}
+
+// New checks cfg and builds a server. auth answers every login; log may be nil.
+func New(cfg Config, auth Authenticator, log *slog.Logger) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if auth == nil {
+		return nil, errors.New("nil authenticator")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:          cfg,
+		auth:         auth,
+		log:          log,
+		sessions:     make(map[*session]struct{}),
+		sessionsDone: make(chan struct{}),
+	}
+	s.cmds = commandTable()
+	lib, err := goftp.NewServer(&goftp.Options{
+		Commands:       s.libCommands(),
+		Perm:           goftp.NewSimplePerm("ftp", "ftp"),
+		WelcomeMessage: cfg.Banner,
+		Logger:         libLogger{log: log},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create goftp server: %w", err)
+	}
+	s.lib = lib
+	return s, nil
+}
+
+// Serve accepts FTP connections on ln until ctx is cancelled or Shutdown is called.
+// It returns nil after a shutdown and the accept error otherwise.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.baseCtx = ctx
+	stop := context.AfterFunc(ctx, func() { _ = s.lib.Shutdown() })
+	defer stop()
+	err := s.lib.Serve(&listener{Listener: ln, srv: s})
+	if errors.Is(err, goftp.ErrServerClosed) || s.closing.Load() {
+		return nil
+	}
+	return fmt.Errorf("serve ftp: %w", err)
+}
+
+// Shutdown stops accepting, tells idle sessions 421 and closes them, lets running
+// commands and transfers finish until ctx is done, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	err := s.lib.Shutdown()
+	s.stateMu.Lock()
+	s.shuttingDown = true
+	now := time.Now()
+	for sess := range s.sessions {
+		// Wakes a session blocked in a control read; the read then answers 421.
+		_ = sess.conn.raw.SetReadDeadline(now)
+	}
+	if len(s.sessions) == 0 {
+		s.doneOnce.Do(func() { close(s.sessionsDone) })
+	}
+	s.stateMu.Unlock()
+
+	select {
+	case <-s.sessionsDone:
+	case <-ctx.Done():
+		s.stateMu.Lock()
+		for sess := range s.sessions {
+			sess.abort()
+		}
+		s.stateMu.Unlock()
+		<-s.sessionsDone
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("close ftp listener: %w", err)
+	}
+	return nil
+}
+
+// addSession registers a new session; it fails once the server is shutting down.
+func (s *Server) addSession(sess *session) bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if s.shuttingDown {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) removeSession(sess *session) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	delete(s.sessions, sess)
+	if s.shuttingDown && len(s.sessions) == 0 {
+		s.doneOnce.Do(func() { close(s.sessionsDone) })
+	}
+}

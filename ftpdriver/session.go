@@ -1,0 +1,162 @@
+package ftpdriver
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	goftp "goftp.io/server/v2"
+
+	"github.com/djftpd/djftpd/djangoclient"
+)
+
+// errBadPath is a path argument that is not valid UTF-8 or holds a NUL byte.
+var errBadPath = errors.New("invalid path argument")
+
+// session is djftpd's state for one control connection. goftp runs a session's
+// commands one at a time on one goroutine, so only the fields under dataMu are shared
+// (with Shutdown).
+type session struct {
+	srv         *Server
+	id          string
+	conn        *controlConn
+	lib         *goftp.Session // set at each dispatch
+	log         *slog.Logger
+	peer        netip.Addr // control peer, IPv4-mapped addresses unmapped
+	connectedAt time.Time
+
+	reqUser      string              // from USER, waiting for PASS
+	grant        *djangoclient.Grant // nil until logged in
+	root         *os.Root            // the user's home; every file operation goes through it
+	cwd          string              // virtual: "/" is the home
+	renameFrom   string              // relative path from RNFR, for RNTO
+	restOffset   int64               // from REST, used by the next RETR/STOR
+	failedLogins int
+	pasv         net.Listener   // pending passive listener, nil if none
+	active       netip.AddrPort // pending PORT/EPRT target, zero if none
+
+	dataMu   sync.Mutex
+	dataConn net.Conn // open data connection, for abort on forced shutdown
+}
+
+func newSession(srv *Server, raw net.Conn) *session {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	s := &session{
+		srv:         srv,
+		id:          hex.EncodeToString(b[:]),
+		cwd:         "/",
+		connectedAt: time.Now(),
+	}
+	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
+		s.peer = ap.Addr().Unmap()
+	}
+	s.log = srv.log.With("session", s.id, "client_ip", s.peer.String())
+	s.conn = &controlConn{raw: raw, sess: s}
+	return s
+}
+
+// sessionOf finds djftpd's session behind a goftp session (see sessionAddr).
+func sessionOf(gs *goftp.Session) *session {
+	if a, ok := gs.RemoteAddr().(*sessionAddr); ok {
+		return a.sess
+	}
+	return nil
+}
+
+// readDeadline is when the next control read gives up: the login deadline before
+// login, the idle timeout after.
+func (s *session) readDeadline() time.Time {
+	if s.grant == nil {
+		return s.connectedAt.Add(s.srv.cfg.LoginTimeout)
+	}
+	return time.Now().Add(s.srv.cfg.IdleTimeout)
+}
+
+// reply writes one reply. A text of several lines becomes a multi-line reply
+// ("230-first", ..., "230 last"), which goftp's WriteMessage cannot produce.
+func (s *session) reply(code int, text string) {
+	text = strings.ReplaceAll(text, "\r", "")
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	var b strings.Builder
+	for i, line := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		fmt.Fprintf(&b, "%d%s%s\r\n", code, sep, line)
+	}
+	s.log.Debug("reply", "code", code, "text", lines[0])
+	if _, err := s.conn.Write([]byte(b.String())); err != nil {
+		s.log.Debug("write reply failed", "err", err)
+	}
+}
+
+// close ends the control connection from inside a command.
+func (s *session) close() {
+	if s.lib != nil {
+		s.lib.Close()
+		return
+	}
+	_ = s.conn.Close()
+}
+
+// resolve turns a client's path argument into the virtual path the user sees and the
+// path relative to the home that os.Root takes. Cleaning an absolute path removes every
+// "..", and os.Root refuses symlinks that lead outside.
+func (s *session) resolve(arg string) (virtual, rel string, err error) {
+	if strings.IndexByte(arg, 0) >= 0 || !utf8.ValidString(arg) {
+		return "", "", errBadPath
+	}
+	if !strings.HasPrefix(arg, "/") {
+		arg = s.cwd + "/" + arg
+	}
+	virtual = path.Clean(arg)
+	rel = strings.TrimPrefix(virtual, "/")
+	if rel == "" {
+		rel = "."
+	}
+	return virtual, rel, nil
+}
+
+// setDataConn records the open data connection so a forced shutdown can abort it.
+func (s *session) setDataConn(c net.Conn) {
+	s.dataMu.Lock()
+	s.dataConn = c
+	s.dataMu.Unlock()
+}
+
+// abort closes the data and control connections; it is the forced end of Shutdown and
+// may run on another goroutine.
+func (s *session) abort() {
+	s.dataMu.Lock()
+	if s.dataConn != nil {
+		_ = s.dataConn.Close()
+	}
+	s.dataMu.Unlock()
+	_ = s.conn.raw.Close()
+}
+
+// end releases what the session holds; controlConn.Close calls it once.
+func (s *session) end() {
+	s.closePendingData()
+	if s.root != nil {
+		_ = s.root.Close()
+	}
+	user := ""
+	if s.grant != nil {
+		user = s.grant.Username
+	}
+	s.log.Info("session end", "user", user, "duration_ms", time.Since(s.connectedAt).Milliseconds())
+	s.srv.removeSession(s)
+}

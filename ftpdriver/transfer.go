@@ -1,0 +1,243 @@
+package ftpdriver
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"strings"
+	"time"
+)
+
+// uploadTempPrefix names the hidden temporary files of atomic uploads; listings skip
+// them.
+const uploadTempPrefix = ".djftpd-upload-"
+
+// errLocal is a failure on our side of a transfer (disk, file system), as opposed to
+// the data connection.
+var errLocal = errors.New("local error in processing")
+
+// finishTransfer sends the final reply of a transfer command and logs it.
+func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time, err error) {
+	attrs := []any{"cmd", cmd, "path", virtual, "bytes", n,
+		"duration_ms", time.Since(started).Milliseconds()}
+	switch {
+	case err == nil:
+		s.log.Info("transfer complete", attrs...)
+		s.reply(226, fmt.Sprintf("Transfer complete, %d bytes", n))
+	case errors.Is(err, errNoDataChannel):
+		s.reply(425, "Use PASV, EPSV, PORT or EPRT first")
+	case errors.Is(err, errDataOpen):
+		s.log.Warn("data connection failed", append(attrs, "err", err)...)
+		s.reply(425, "Cannot open data connection")
+	case errors.Is(err, errLocal):
+		s.log.Error("transfer failed", append(attrs, "err", err)...)
+		s.reply(451, "Local error, transfer aborted")
+	default:
+		s.log.Info("transfer aborted", append(attrs, "err", err)...)
+		s.reply(426, "Connection closed, transfer aborted")
+	}
+}
+
+// readDir lists a directory, or the entry itself for a file, without upload temps.
+func (s *session) readDir(rel string) ([]fs.FileInfo, error) {
+	fi, err := s.root.Stat(rel)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return []fs.FileInfo{fi}, nil
+	}
+	f, err := s.root.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]fs.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), uploadTempPrefix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			infos = append(infos, info)
+		}
+	}
+	return infos, nil
+}
+
+// listArg drops ls-style options ("-la") that many clients put before the path.
+func listArg(param string) string {
+	fields := strings.Fields(param)
+	for len(fields) > 0 && strings.HasPrefix(fields[0], "-") {
+		fields = fields[1:]
+	}
+	return strings.Join(fields, " ")
+}
+
+func (s *session) handleLIST(param string) { s.list("LIST", param, true) }
+func (s *session) handleNLST(param string) { s.list("NLST", param, false) }
+
+func (s *session) list(cmd, param string, long bool) {
+	virtual, rel, err := s.resolve(listArg(param))
+	var infos []fs.FileInfo
+	if err == nil {
+		infos, err = s.readDir(rel)
+	}
+	if err != nil {
+		s.closePendingData()
+		s.fail(cmd, virtual, err)
+		return
+	}
+	started := time.Now()
+	var n int64
+	err = s.withData(func(c net.Conn) error {
+		w := bufio.NewWriter(c)
+		now := time.Now()
+		for _, fi := range infos {
+			if long {
+				_, _ = w.WriteString(listLine(fi, now))
+			} else {
+				_, _ = w.WriteString(fi.Name() + "\r\n")
+			}
+		}
+		n = int64(w.Buffered())
+		return w.Flush()
+	})
+	s.finishTransfer(cmd, virtual, n, started, err)
+}
+
+func (s *session) handleRETR(param string) {
+	offset := s.restOffset
+	s.restOffset = 0
+	virtual, rel, err := s.resolve(param)
+	var f *os.File
+	if err == nil {
+		f, err = s.root.Open(rel)
+	}
+	if err == nil {
+		var fi fs.FileInfo
+		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
+			err = errIsDir
+		}
+		if err == nil && offset > 0 {
+			_, err = f.Seek(offset, io.SeekStart)
+		}
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		s.closePendingData()
+		s.fail("RETR", virtual, err)
+		return
+	}
+	defer f.Close()
+	started := time.Now()
+	var n int64
+	err = s.withData(func(c net.Conn) error {
+		// *os.File to *net.TCPConn: io.Copy reaches sendfile(2).
+		n, err = io.Copy(c, f)
+		return err
+	})
+	s.finishTransfer("RETR", virtual, n, started, err)
+}
+
+func (s *session) handleSTOR(param string) { s.store("STOR", param, false) }
+func (s *session) handleAPPE(param string) { s.store("APPE", param, true) }
+
+// store receives a file. A plain STOR in atomic mode writes a hidden temporary file
+// beside the target and renames it into place only when the whole file arrived; APPE
+// and REST+STOR write in place (DESIGN.md §4).
+func (s *session) store(cmd, param string, appendMode bool) {
+	offset := s.restOffset
+	s.restOffset = 0
+	virtual, rel, err := s.resolve(param)
+	if err == nil && rel == "." {
+		err = errIsDir
+	}
+	if err == nil {
+		if fi, serr := s.root.Lstat(rel); serr == nil && fi.IsDir() {
+			err = errIsDir
+		}
+	}
+	var f *os.File
+	tmp := ""
+	if err == nil {
+		switch {
+		case appendMode:
+			f, err = s.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		case offset > 0:
+			f, err = s.openAt(rel, offset)
+		case s.srv.cfg.AtomicUploads:
+			tmp = path.Join(path.Dir(rel), uploadTempPrefix+randomHex(8)+".part")
+			f, err = s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		default:
+			f, err = s.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+		}
+	}
+	if err != nil {
+		s.closePendingData()
+		s.fail(cmd, virtual, err)
+		return
+	}
+	started := time.Now()
+	var n int64
+	err = s.withData(func(c net.Conn) error {
+		// *net.TCPConn to *os.File: io.Copy reaches splice(2).
+		n, err = io.Copy(f, c)
+		return err
+	})
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%w: close: %w", errLocal, cerr)
+	}
+	if tmp != "" {
+		if err == nil {
+			if rerr := s.root.Rename(tmp, rel); rerr != nil {
+				err = fmt.Errorf("%w: commit upload: %w", errLocal, rerr)
+			}
+		}
+		if err != nil {
+			_ = s.root.Remove(tmp)
+		}
+	}
+	s.finishTransfer(cmd, virtual, n, started, err)
+}
+
+// openAt opens rel for a resumed upload: the part after offset is replaced.
+func (s *session) openAt(rel string, offset int64) (*os.File, error) {
+	f, err := s.root.OpenFile(rel, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && offset > fi.Size() {
+		err = fmt.Errorf("REST offset %d beyond size %d: %w", offset, fi.Size(), fs.ErrInvalid)
+	}
+	if err == nil {
+		err = f.Truncate(offset)
+	}
+	if err == nil {
+		_, err = f.Seek(offset, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
