@@ -1,0 +1,283 @@
+package ftpdriver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/djftpd/djftpd/djangoclient"
+)
+
+// fakeAuth answers logins from a table: the unit tests' stand-in for the cache and
+// Django (the e2e suite runs the real ones).
+type fakeAuth struct {
+	mu     sync.Mutex
+	grants map[string]djangoclient.Grant // "user:password" → grant
+	err    error                         // returned for every login when set
+	calls  []djangoclient.AuthRequest
+}
+
+func (f *fakeAuth) Authenticate(_ context.Context, r djangoclient.AuthRequest) (djangoclient.Grant, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, r)
+	if f.err != nil {
+		return djangoclient.Grant{}, f.err
+	}
+	g, ok := f.grants[r.Username+":"+r.Password]
+	if !ok {
+		return djangoclient.Grant{}, fmt.Errorf("auth: %w", djangoclient.ErrInvalidCredentials)
+	}
+	return g, nil
+}
+
+type testServer struct {
+	srv  *Server
+	addr string
+	home string // alice's home
+	auth *fakeAuth
+}
+
+func testConfig() Config {
+	return Config{
+		PassivePortMin: 1024, PassivePortMax: 65535,
+		CreateHome:       true,
+		AtomicUploads:    true,
+		MaxLineLength:    4096,
+		LoginTimeout:     10 * time.Second,
+		IdleTimeout:      10 * time.Second,
+		DataTimeout:      5 * time.Second,
+		MaxLoginAttempts: 3,
+	}
+}
+
+// newTestServer serves on 127.0.0.1:0 with two users: alice (every letter) and bob
+// (perms given, default "elr"). It stops in t.Cleanup.
+func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
+	t.Helper()
+	cfg := testConfig()
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	root := t.TempDir()
+	auth := &fakeAuth{grants: map[string]djangoclient.Grant{
+		"alice:alice-pw": {Username: "alice", Home: root + "/alice", Perms: "elradfmwMT", Welcome: "Hello alice\nSecond line"},
+		"bob:bob-pw":     {Username: "bob", Home: root + "/bob", Perms: "elr"},
+	}}
+	srv, err := New(cfg, auth, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &testServer{srv: srv, addr: ln.Addr().String(), home: root + "/alice", auth: auth}
+}
+
+// rawConn is a control connection driven line by line.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	tp *textproto.Conn
+}
+
+func (ts *testServer) dial(t *testing.T) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	rc := &rawConn{t: t, c: c, tp: textproto.NewConn(c)}
+	rc.expect(220)
+	return rc
+}
+
+// cmd sends one line and returns the reply code and text.
+func (rc *rawConn) cmd(format string, args ...any) (int, string) {
+	rc.t.Helper()
+	if err := rc.tp.PrintfLine(format, args...); err != nil {
+		rc.t.Fatalf("send %q: %v", format, err)
+	}
+	return rc.read()
+}
+
+func (rc *rawConn) read() (int, string) {
+	rc.t.Helper()
+	code, msg, err := rc.tp.ReadResponse(0)
+	if err != nil && code == 0 {
+		rc.t.Fatalf("read reply: %v", err)
+	}
+	return code, msg
+}
+
+func (rc *rawConn) expect(want int) string {
+	rc.t.Helper()
+	code, msg := rc.read()
+	if code != want {
+		rc.t.Fatalf("got %d %q, want %d", code, msg, want)
+	}
+	return msg
+}
+
+func (rc *rawConn) login(user, pass string) {
+	rc.t.Helper()
+	if code, msg := rc.cmd("USER %s", user); code != 331 {
+		rc.t.Fatalf("USER: %d %s", code, msg)
+	}
+	if code, msg := rc.cmd("PASS %s", pass); code != 230 {
+		rc.t.Fatalf("PASS: %d %s", code, msg)
+	}
+}
+
+// closed reports whether the server closed the connection.
+func (rc *rawConn) closed() bool {
+	_ = rc.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := bufio.NewReader(rc.c).ReadByte()
+	return err != nil && !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestLoginWelcomeIsMultiLine(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rc := ts.dial(t)
+	rc.cmd("USER alice")
+	if err := rc.tp.PrintfLine("PASS alice-pw"); err != nil {
+		t.Fatal(err)
+	}
+	line1, _ := rc.tp.ReadLine()
+	line2, _ := rc.tp.ReadLine()
+	if line1 != "230-Hello alice" || line2 != "230 Second line" {
+		t.Fatalf("welcome = %q, %q", line1, line2)
+	}
+	if got := ts.auth.calls[0]; got.ClientIP != "127.0.0.1" || got.Protocol != "ftp" || got.Session == "" {
+		t.Fatalf("auth request = %+v", got)
+	}
+}
+
+// TestLoginReplies pins replies.go's login table (DESIGN.md §2, §8: goftp answers
+// every auth error "550 Checking password error").
+func TestLoginReplies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		err       error
+		wantCode  int
+		wantClose bool
+	}{
+		{"invalid credentials", djangoclient.ErrInvalidCredentials, 530, false},
+		{"django unavailable", djangoclient.ErrUnavailable, 421, true},
+		{"secrets differ", djangoclient.ErrRejected, 421, true},
+		{"bad grant", djangoclient.ErrBadGrant, 421, true},
+		{"unexpected", errors.New("boom"), 421, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t)
+			ts.auth.err = fmt.Errorf("wrapped: %w", tt.err)
+			rc := ts.dial(t)
+			rc.cmd("USER alice")
+			if code, msg := rc.cmd("PASS alice-pw"); code != tt.wantCode {
+				t.Fatalf("PASS = %d %s, want %d", code, msg, tt.wantCode)
+			}
+			if got := rc.closed(); got != tt.wantClose {
+				t.Fatalf("closed = %v, want %v", got, tt.wantClose)
+			}
+		})
+	}
+}
+
+func TestMaxLoginAttemptsCloses(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.MaxLoginAttempts = 2 })
+	rc := ts.dial(t)
+	for i := range 2 {
+		rc.cmd("USER alice")
+		if code, _ := rc.cmd("PASS wrong"); code != 530 {
+			t.Fatalf("attempt %d: got %d, want 530", i, code)
+		}
+	}
+	if !rc.closed() {
+		t.Fatal("connection still open after the last allowed attempt")
+	}
+}
+
+func TestCommandsNeedLogin(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rc := ts.dial(t)
+	for _, cmd := range []string{"PWD", "CWD /", "LIST", "RETR x", "STOR x", "PASV", "MKD d", "SIZE x", "TYPE I"} {
+		if code, _ := rc.cmd("%s", cmd); code != 530 {
+			t.Errorf("%s before login = %d, want 530", cmd, code)
+		}
+	}
+	for _, cmd := range []string{"SYST", "NOOP", "FEAT"} {
+		if code, _ := rc.cmd("%s", cmd); code >= 400 {
+			t.Errorf("%s before login = %d, want success", cmd, code)
+		}
+	}
+}
+
+func TestLineTooLongCloses(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.MaxLineLength = 128 })
+	rc := ts.dial(t)
+	code, _ := rc.cmd("USER %s", strings.Repeat("a", 200))
+	if code != 500 {
+		t.Fatalf("got %d, want 500", code)
+	}
+	if !rc.closed() {
+		t.Fatal("connection still open after an overlong line")
+	}
+}
+
+func TestLoginTimeoutCloses(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.LoginTimeout = 300 * time.Millisecond })
+	rc := ts.dial(t)
+	if code, _ := rc.read(); code != 421 {
+		t.Fatalf("got %d, want 421 after the login timeout", code)
+	}
+}
+
+func TestShutdownTellsIdleSessions(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = ts.srv.Shutdown(ctx)
+	}()
+	if code, _ := rc.read(); code != 421 {
+		t.Fatalf("got %d, want 421 on shutdown", code)
+	}
+}
