@@ -1,0 +1,51 @@
+# djftpd: `make demo` runs the demo site and the sidecar; `make test` runs everything.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := bin/djftpd
+PIP    := $(VENV)/bin/pip
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: all build venv demo test test-go test-django test-e2e lint fuzz clean
+
+all: build
+
+build:
+	go build -trimpath -o $(BIN) .
+
+$(VENV)/.installed: django_plugin/pyproject.toml e2e/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e 'django_plugin[test]' -r e2e/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: build venv
+	VENV=$(abspath $(VENV)) BIN=$(abspath $(BIN)) bash django_plugin/demo/run_demo.sh
+
+test: lint test-go test-django test-e2e
+
+lint: venv
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	go vet ./...
+	$(VENV)/bin/ruff check django_plugin e2e
+
+test-go:
+	go test -race -count=1 ./...
+
+test-django: venv
+	cd django_plugin && ../$(PYTEST) -q
+	cd django_plugin && PYTHONPATH=. ../$(VENV)/bin/python -m django makemigrations \
+	  --check --dry-run --settings tests.settings
+
+test-e2e: build venv
+	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
+
+# Short fuzz runs of every parser of untrusted input.
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzPORT$$' -fuzztime 20s ./ftpdriver
+	go test -run '^$$' -fuzz '^FuzzEPRT$$' -fuzztime 20s ./ftpdriver
+
+clean:
+	rm -rf bin $(VENV) .demo

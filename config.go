@@ -1,0 +1,208 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/djftpd/djftpd/cache"
+	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/ftpdriver"
+)
+
+// envPrefix is the prefix of every environment variable djftpd reads.
+const envPrefix = "DJFTPD"
+
+// config is the sidecar's whole configuration, read from DJFTPD_* variables. It is
+// converted into each package's own Config, so no package imports envconfig.
+type config struct {
+	DjangoURL        string        `split_words:"true" required:"true" desc:"URL of the djftpd app in Django, e.g. http://127.0.0.1:8000/ftp/"`
+	Secret           string        `split_words:"true" desc:"Shared HMAC secret, at least 32 bytes (this or DJFTPD_SECRET_FILE is required)"`
+	SecretFile       string        `split_words:"true" desc:"File holding the shared secret; a trailing newline is ignored"`
+	HomeRoot         string        `split_words:"true" required:"true" desc:"Absolute directory every home Django returns must be inside"`
+	Listen           string        `split_words:"true" default:"0.0.0.0:2121" desc:"FTP control listen address"`
+	PassivePorts     portRange     `split_words:"true" default:"30000-30099" desc:"Passive data port range, inclusive"`
+	PublicHost       string        `split_words:"true" desc:"IPv4 address announced in PASV replies; set it behind NAT or in Kubernetes"`
+	OpsListen        string        `split_words:"true" default:"127.0.0.1:9121" desc:"HTTP listen address for /healthz and /readyz"`
+	CreateHome       bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
+	UploadMode       uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
+	AuthTimeout      time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
+	CacheTTL         time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
+	CacheNegativeTTL time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
+	CacheStaleTTL    time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
+	LoginTimeout     time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
+	IdleTimeout      time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`
+	DataTimeout      time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open"`
+	MaxLineLength    int           `split_words:"true" default:"4096" desc:"Longest control line in bytes; longer gets 500 and the connection closes"`
+	FailedLoginDelay time.Duration `split_words:"true" default:"1s" desc:"Delay before answering a failed login"`
+	MaxLoginAttempts int           `split_words:"true" default:"3" desc:"Failed logins allowed per connection before it is closed"`
+	ShutdownGrace    time.Duration `split_words:"true" default:"30s" desc:"On SIGTERM, how long running transfers may finish"`
+	LogFormat        logFormat     `split_words:"true" default:"text" desc:"Log format: text or json"`
+	LogLevel         slog.Level    `split_words:"true" default:"info" desc:"Log level: debug, info, warn or error"`
+}
+
+// portRange is an inclusive "min-max" port range.
+type portRange struct{ Min, Max int }
+
+// Decode implements envconfig.Decoder.
+func (p *portRange) Decode(s string) error {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		hi = lo // one port
+	}
+	minPort, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	maxPort, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || minPort < 1 || maxPort > 65535 || minPort > maxPort {
+		return fmt.Errorf("want a port range like 30000-30099, got %q", s)
+	}
+	p.Min, p.Max = minPort, maxPort
+	return nil
+}
+
+// uploadMode is "atomic" or "standard".
+type uploadMode string
+
+// Decode implements envconfig.Decoder.
+func (m *uploadMode) Decode(s string) error {
+	switch s {
+	case "atomic", "standard":
+		*m = uploadMode(s)
+		return nil
+	}
+	return fmt.Errorf("want atomic or standard, got %q", s)
+}
+
+// logFormat is "text" or "json".
+type logFormat string
+
+// Decode implements envconfig.Decoder.
+func (f *logFormat) Decode(s string) error {
+	switch s {
+	case "text", "json":
+		*f = logFormat(s)
+		return nil
+	}
+	return fmt.Errorf("want text or json, got %q", s)
+}
+
+// configError names the variable at fault; main prints it on one line and exits 2.
+type configError struct {
+	key string
+	msg string
+}
+
+func (e *configError) Error() string { return envPrefix + "_" + e.key + ": " + e.msg }
+
+// loadConfig reads and validates the environment.
+func loadConfig() (config, error) {
+	var c config
+	if err := envconfig.Process(envPrefix, &c); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return c, &configError{key: strings.TrimPrefix(pe.KeyName, envPrefix+"_"), msg: pe.Err.Error()}
+		}
+		return c, err // "required key DJFTPD_X missing value"
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	if c.SecretFile != "" {
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return &configError{"SECRET_FILE", fmt.Sprintf("cannot read: %v", errors.Unwrap(err))}
+		}
+		c.Secret = strings.TrimRight(string(b), "\r\n")
+	}
+	switch {
+	case c.Secret == "":
+		return &configError{"SECRET", "missing: set DJFTPD_SECRET or DJFTPD_SECRET_FILE to the secret in Django's DJFTPD[\"SECRET\"]"}
+	case len(c.Secret) < 32:
+		return &configError{"SECRET", fmt.Sprintf("must be at least 32 bytes, got %d", len(c.Secret))}
+	}
+	u, err := url.Parse(c.DjangoURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &configError{"DJANGO_URL", "want an absolute http(s) URL such as http://127.0.0.1:8000/ftp/"}
+	}
+	if !filepath.IsAbs(c.HomeRoot) {
+		return &configError{"HOME_ROOT", "must be an absolute directory"}
+	}
+	for key, addr := range map[string]string{"LISTEN": c.Listen, "OPS_LISTEN": c.OpsListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return &configError{key, fmt.Sprintf("want host:port, got %q", addr)}
+		}
+	}
+	if c.PublicHost != "" {
+		ip, err := netip.ParseAddr(c.PublicHost)
+		if err != nil || !ip.Is4() {
+			return &configError{"PUBLIC_HOST", "must be an IPv4 address (PASV cannot announce a name or IPv6)"}
+		}
+	}
+	durations := map[string]time.Duration{
+		"AUTH_TIMEOUT": c.AuthTimeout, "LOGIN_TIMEOUT": c.LoginTimeout,
+		"IDLE_TIMEOUT": c.IdleTimeout, "DATA_TIMEOUT": c.DataTimeout,
+	}
+	for key, d := range durations {
+		if d <= 0 {
+			return &configError{key, "must be a positive duration such as 30s"}
+		}
+	}
+	if c.MaxLineLength < 64 {
+		return &configError{"MAX_LINE_LENGTH", "must be at least 64"}
+	}
+	if c.MaxLoginAttempts < 1 {
+		return &configError{"MAX_LOGIN_ATTEMPTS", "must be at least 1"}
+	}
+	return nil
+}
+
+func (c config) djangoClient() djangoclient.Config {
+	return djangoclient.Config{
+		BaseURL:  c.DjangoURL,
+		Secret:   []byte(c.Secret),
+		HomeRoot: c.HomeRoot,
+		Timeout:  c.AuthTimeout,
+	}
+}
+
+func (c config) cache() cache.Config {
+	return cache.Config{TTL: c.CacheTTL, NegativeTTL: c.CacheNegativeTTL, StaleTTL: c.CacheStaleTTL}
+}
+
+func (c config) ftp() ftpdriver.Config {
+	var public netip.Addr
+	if c.PublicHost != "" {
+		public = netip.MustParseAddr(c.PublicHost) // checked by validate
+	}
+	return ftpdriver.Config{
+		PassivePortMin:   c.PassivePorts.Min,
+		PassivePortMax:   c.PassivePorts.Max,
+		PublicHost:       public,
+		CreateHome:       c.CreateHome,
+		AtomicUploads:    c.UploadMode == "atomic",
+		MaxLineLength:    c.MaxLineLength,
+		LoginTimeout:     c.LoginTimeout,
+		IdleTimeout:      c.IdleTimeout,
+		DataTimeout:      c.DataTimeout,
+		FailedLoginDelay: c.FailedLoginDelay,
+		MaxLoginAttempts: c.MaxLoginAttempts,
+	}
+}
+
+// usageFormat prints one variable a line: name, default, meaning.
+const usageFormat = `djftpd: FTP/FTPS server for Django users (sidecar of the djftpd Django app).
+
+Configuration comes from the environment:
+
+{{range .}}{{usage_key .}}	{{if usage_required .}}(required){{else}}{{usage_default .}}{{end}}	{{usage_description .}}
+{{end}}`

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs the demo: the demo Django site under gunicorn on 127.0.0.1:8000 and the djftpd
+# sidecar (through `manage.py startftpserver`) on FTP 127.0.0.1:2121, in the foreground
+# until Ctrl-C or SIGTERM, which stops both. Called by `make demo`, which sets VENV and BIN.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+venv=${VENV:-$repo/.venv}
+export DJFTPD_BINARY=${BIN:-$repo/bin/djftpd}
+export DJFTPD_DEMO_DIR=${DJFTPD_DEMO_DIR:-$repo/.demo}
+mkdir -p "$DJFTPD_DEMO_DIR/ftp"
+
+if [ -z "${DJFTPD_SECRET:-}" ]; then
+  secret_file=$DJFTPD_DEMO_DIR/secret
+  if [ ! -s "$secret_file" ]; then
+    (umask 077 && "$venv/bin/python" -c 'import secrets; print(secrets.token_hex(32))' >"$secret_file")
+  fi
+  DJFTPD_SECRET=$(cat "$secret_file")
+  export DJFTPD_SECRET
+fi
+export DJFTPD_DJANGO_URL=${DJFTPD_DJANGO_URL:-http://127.0.0.1:8000/ftp/}
+export DJFTPD_OPS_LISTEN=${DJFTPD_OPS_LISTEN:-127.0.0.1:9121}
+
+cd "$here"
+"$venv/bin/python" manage.py migrate --noinput >/dev/null
+"$venv/bin/python" manage.py demo_users
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+"$venv/bin/gunicorn" demo.wsgi --bind 127.0.0.1:8000 --workers 2 --access-logfile - &
+pids+=($!)
+"$venv/bin/python" manage.py startftpserver --listen 127.0.0.1:2121 --passive-ports 30000-30099 &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://$DJFTPD_OPS_LISTEN/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+cat <<MSG
+
+djftpd demo is running (Ctrl-C stops it).
+  Django admin:  http://127.0.0.1:8000/admin/   (alice / alice-password)
+  FTP:           127.0.0.1:2121, homes under $DJFTPD_DEMO_DIR/ftp/
+  Users:         alice / alice-password (perms elradfmwMT), bob / bob-password (perms elr)
+
+Try:
+  curl ftp://alice:alice-password@127.0.0.1:2121/
+  echo hello > hello.txt && curl -T hello.txt ftp://alice:alice-password@127.0.0.1:2121/
+  curl ftp://alice:alice-password@127.0.0.1:2121/hello.txt
+  curl -T hello.txt ftp://bob:bob-password@127.0.0.1:2121/    # refused: bob may only read
+
+MSG
+# Either process ending ends the demo.
+wait -n "${pids[@]}" || true

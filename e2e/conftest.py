@@ -1,0 +1,211 @@
+"""End-to-end fixtures: the real demo Django site under real gunicorn, and the real djftpd
+binary started through ``manage.py startftpserver``, each on free loopback ports.
+
+Like pytest-django's ``live_server``, the stack is session-scoped: start, wait for
+readiness with a deadline, ``yield`` the addresses, terminate. A failing test gets the
+processes' logs attached (see ``pytest_runtest_makereport``). Tests that stop Django
+build their own stack with ``stack_factory`` so the shared one stays healthy.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "django_plugin" / "demo"
+BINARY = Path(os.environ.get("DJFTPD_BINARY", REPO / "bin" / "djftpd"))
+START_TIMEOUT = 30.0
+
+USERS = {"alice": "alice-password", "bob": "bob-password"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+@dataclass
+class Process:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@dataclass
+class Stack:
+    """One demo Django + one sidecar, with everything a test needs to reach them."""
+
+    workdir: Path
+    env: dict[str, str]
+    django_port: int = 0
+    ftp_port: int = 0
+    ops_port: int = 0
+    processes: list[Process] = field(default_factory=list)
+    django: Process | None = None
+    sidecar: Process | None = None
+
+    @property
+    def home_root(self) -> Path:
+        return self.workdir / "ftp"
+
+    def home(self, user: str) -> Path:
+        return self.home_root / user
+
+    def url(self, user: str, path: str = "/") -> str:
+        return f"ftp://{user}:{USERS[user]}@127.0.0.1:{self.ftp_port}{path}"
+
+    def manage(self, *args: str) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=DEMO, env=self.env, check=True,
+            capture_output=True, timeout=120,
+        )
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        log = self.workdir / f"{name}.log"
+        proc = subprocess.Popen(
+            argv, cwd=DEMO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        p = Process(name, proc, log)
+        self.processes.append(p)
+        return p
+
+    def start_django(self) -> None:
+        if not self.django_port:
+            self.django_port = free_port()
+        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+        assert gunicorn, "gunicorn is not installed in this venv (make venv)"
+        self.django = self._spawn(
+            "gunicorn",
+            [gunicorn, "demo.wsgi", "-b", f"127.0.0.1:{self.django_port}", "--workers", "2"],
+            self.env,
+        )
+        wait_http(f"http://127.0.0.1:{self.django_port}/admin/login/", self.django.proc)
+
+    def stop_django(self) -> None:
+        assert self.django
+        self.django.stop()
+
+    def start_sidecar(self, **extra_env: str) -> None:
+        self.ftp_port, self.ops_port = free_port(), free_port()
+        passive = free_port()
+        env = dict(self.env)
+        env.update(
+            DJFTPD_BINARY=str(BINARY),
+            DJFTPD_OPS_LISTEN=f"127.0.0.1:{self.ops_port}",
+            DJFTPD_LOG_LEVEL="debug",
+            DJFTPD_FAILED_LOGIN_DELAY="100ms",
+        )
+        env.update(extra_env)
+        self.sidecar = self._spawn(
+            "sidecar",
+            [sys.executable, "manage.py", "startftpserver",
+             "--listen", f"127.0.0.1:{self.ftp_port}",
+             "--passive-ports", f"{passive}-{passive}"],
+            env,
+        )
+        wait_http(f"http://127.0.0.1:{self.ops_port}/readyz", self.sidecar.proc)
+
+    def logs(self) -> str:
+        return "\n".join(f"----- {p.name} -----\n{p.log.read_text(errors='replace')[-6000:]}"
+                         for p in self.processes if p.log.exists())
+
+    def stop(self) -> None:
+        for p in reversed(self.processes):
+            p.stop()
+
+
+def new_stack(workdir: Path) -> Stack:
+    assert BINARY.exists(), f"{BINARY} is missing: run `make build` first"
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    django_port = free_port()
+    env.update(
+        DJFTPD_DEMO_DIR=str(workdir),
+        DJFTPD_SECRET=secrets.token_hex(32),
+        DJFTPD_DJANGO_URL=f"http://127.0.0.1:{django_port}/ftp/",
+        PYTHONUNBUFFERED="1",
+    )
+    stack = Stack(workdir=workdir, env=env, django_port=django_port)
+    stack.manage("migrate", "--noinput")
+    stack.manage("demo_users")
+    return stack
+
+
+_stacks: list[Stack] = []
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The shared demo Django and sidecar; tests must leave Django running."""
+    s = new_stack(tmp_path_factory.mktemp("stack"))
+    _stacks.append(s)
+    try:
+        s.start_django()
+        s.start_sidecar()
+        yield s
+    finally:
+        s.stop()
+        _stacks.remove(s)
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path) -> Iterator[callable]:
+    """Builds a private stack (not started) for tests that stop or break Django."""
+    made: list[Stack] = []
+
+    def make() -> Stack:
+        s = new_stack(tmp_path / f"stack{len(made)}")
+        made.append(s)
+        _stacks.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop()
+        _stacks.remove(s)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        for s in _stacks:
+            report.sections.append(("process logs", s.logs()))
+    return report

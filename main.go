@@ -1,0 +1,134 @@
+// Command djftpd is the FTP/FTPS sidecar of the djftpd Django app: it asks Django,
+// over signed HTTP, who may log in, and serves each user's home directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/djftpd/djftpd/cache"
+	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/ftpdriver"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFault  = 1 // could not start or serve
+	exitConfig = 2 // invalid configuration
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		printUsage()
+		return exitOK
+	}
+	if len(args) > 0 {
+		fmt.Fprintf(os.Stderr, "djftpd: unexpected argument %q; configuration comes from DJFTPD_* variables, see djftpd --help\n", args[0])
+		return exitConfig
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "djftpd: "+err.Error())
+		return exitConfig
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("djftpd stopped", "err", err)
+		return exitFault
+	}
+	return exitOK
+}
+
+func printUsage() {
+	var c config
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	_ = envconfig.Usagef(envPrefix, &c, tw, usageFormat)
+	_ = tw.Flush()
+}
+
+func newLogger(cfg config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// serve wires the pieces, serves until ctx is cancelled, then drains.
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	client, err := djangoclient.New(cfg.djangoClient(), log.With("component", "djangoclient"))
+	if err != nil {
+		return fmt.Errorf("django client: %w", err)
+	}
+	auth := cache.New(cfg.cache(), client, log.With("component", "cache"))
+	srv, err := ftpdriver.New(cfg.ftp(), auth, log.With("component", "ftp"))
+	if err != nil {
+		return fmt.Errorf("ftp server: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on DJFTPD_LISTEN: %w", err)
+	}
+	opsLn, err := net.Listen("tcp", cfg.OpsListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on DJFTPD_OPS_LISTEN: %w", err)
+	}
+
+	var ready atomic.Bool
+	ops := &http.Server{Handler: opsHandler(&ready), ReadHeaderTimeout: 5 * time.Second}
+	opsDone := make(chan error, 1)
+	go func() { opsDone <- ops.Serve(opsLn) }()
+
+	ftpDone := make(chan error, 1)
+	go func() { ftpDone <- srv.Serve(context.WithoutCancel(ctx), ln) }()
+	ready.Store(true)
+	log.Info("djftpd listening", "ftp", ln.Addr().String(), "ops", opsLn.Addr().String(),
+		"django", cfg.DjangoURL, "passive_ports", fmt.Sprintf("%d-%d", cfg.PassivePorts.Min, cfg.PassivePorts.Max))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	case serveErr = <-ftpDone:
+		ftpDone <- serveErr
+	case serveErr = <-opsDone:
+		opsDone <- serveErr
+	}
+	ready.Store(false)
+	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(graceCtx); err != nil {
+		log.Warn("ftp shutdown", "err", err)
+	}
+	if err := <-ftpDone; err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if err := ops.Shutdown(graceCtx); err != nil {
+		log.Warn("ops shutdown", "err", err)
+	}
+	if err := <-opsDone; err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
+		serveErr = err
+	}
+	log.Info("djftpd stopped")
+	return serveErr
+}
