@@ -54,3 +54,35 @@ func (g Grant) Can(p byte) bool {
 
 // PermLetters lists every permission letter djftpd knows, in pyftpdlib's order.
 const PermLetters = "elradfmwMT"
+
+// Event types sent to POST {DJANGO_URL}events/ (DESIGN.md §2).
+const (
+	EventConnect                = "connect"
+	EventDisconnect             = "disconnect"
+	EventLogin                  = "login"
+	EventLoginFailed            = "login_failed"
+	EventLogout                 = "logout"
+	EventFileSent               = "file_sent"
+	EventFileReceived           = "file_received"
+	EventIncompleteFileSent     = "incomplete_file_sent"
+	EventIncompleteFileReceived = "incomplete_file_received"
+	EventFileDeleted            = "file_deleted"
+	EventFileRenamed            = "file_renamed"
+	EventDirectoryCreated       = "directory_created"
+	EventDirectoryDeleted       = "directory_deleted"
+)
+
+// Event is one FTP action reported to Django. Paths are as the FTP user sees them ("/"
+// is the home). Pointers are JSON null when absent. Passwords never appear.
+type Event struct {
+	ID         string    `json:"id"` // unique; Django drops an ID it has seen
+	Type       string    `json:"type"`
+	Time       time.Time `json:"time"` // RFC 3339
+	Session    string    `json:"session"`
+	Username   *string   `json:"username"`
+	ClientIP   string    `json:"client_ip"`
+	Path       *string   `json:"path"`
+	ToPath     *string   `json:"to_path"`
+	Bytes      *int64    `json:"bytes"`
+	DurationMS *int64    `json:"duration_ms"`
+}
