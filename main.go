@@ -80,7 +80,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("django client: %w", err)
 	}
 	auth := cache.New(cfg.cache(), client, log.With("component", "cache"))
-	srv, err := ftpdriver.New(cfg.ftp(), auth, log.With("component", "ftp"))
+	srv, err := ftpdriver.New(cfg.ftp(), auth, nil, log.With("component", "ftp"))
 	if err != nil {
 		return fmt.Errorf("ftp server: %w", err)
 	}

@@ -68,6 +68,7 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 		if welcome == "" {
 			welcome = "Login successful"
 		}
+		s.emit(djangoclient.Event{Type: djangoclient.EventLogin})
 		s.reply(230, welcome)
 		return
 	}
@@ -81,6 +82,7 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 		s.log.Error("login failed: configuration fault (check DJFTPD_SECRET, DJFTPD_HOME_ROOT and the Django answer)",
 			"user", username, "err", err)
 	}
+	s.emit(djangoclient.Event{Type: djangoclient.EventLoginFailed, Username: &username})
 	if level == levelInfo {
 		s.failedLogins++
 		s.sleep(s.srv.cfg.FailedLoginDelay)

@@ -2,6 +2,8 @@ package ftpdriver
 
 import (
 	"errors"
+
+	"github.com/djftpd/djftpd/djangoclient"
 	"io"
 	"net"
 	"sync"
@@ -34,6 +36,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		sess.log.Info("session start")
+		sess.emit(djangoclient.Event{Type: djangoclient.EventConnect})
 		return sess.conn, nil
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/djftpd/djftpd/djangoclient"
 )
 
 // errIsDir and errNotDir refuse a file command on a directory and the reverse.
@@ -65,6 +67,7 @@ func (s *session) handleMKD(param string) {
 		return
 	}
 	s.log.Info("directory created", "path", virtual)
+	s.emit(djangoclient.Event{Type: djangoclient.EventDirectoryCreated, Path: &virtual})
 	s.reply(257, quote(virtual)+" created")
 }
 
@@ -87,6 +90,7 @@ func (s *session) handleRMD(param string) {
 		return
 	}
 	s.log.Info("directory deleted", "path", virtual)
+	s.emit(djangoclient.Event{Type: djangoclient.EventDirectoryDeleted, Path: &virtual})
 	s.reply(250, "Directory removed")
 }
 
@@ -106,6 +110,7 @@ func (s *session) handleDELE(param string) {
 		return
 	}
 	s.log.Info("file deleted", "path", virtual)
+	s.emit(djangoclient.Event{Type: djangoclient.EventFileDeleted, Path: &virtual})
 	s.reply(250, "File deleted")
 }
 
@@ -145,6 +150,7 @@ func (s *session) handleRNTO(param string) {
 		return
 	}
 	s.log.Info("file renamed", "path", from, "to_path", virtual)
+	s.emit(djangoclient.Event{Type: djangoclient.EventFileRenamed, Path: &from, ToPath: &virtual})
 	s.reply(250, "Rename successful")
 }
 

@@ -26,6 +26,16 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, r djangoclient.AuthRequest) (djangoclient.Grant, error)
 }
 
+// EventSink receives the events of every session (DESIGN.md §2 event types). Emit
+// must not block: it runs inside FTP commands.
+type EventSink interface {
+	Emit(e djangoclient.Event)
+}
+
+type discardEvents struct{}
+
+func (discardEvents) Emit(djangoclient.Event) {}
+
 // Config is everything the FTP front end needs; main.go builds it from the environment.
 type Config struct {
 	// PassivePorts is the inclusive range passive listeners bind in.
@@ -79,11 +89,12 @@ func (c *Config) validate() error {
 // Server is one FTP front end. Create it with New, run it with Serve, stop it with
 // Shutdown.
 type Server struct {
-	cfg  Config
-	auth Authenticator
-	log  *slog.Logger
-	lib  *goftp.Server
-	cmds map[string]*command
+	cfg    Config
+	auth   Authenticator
+	events EventSink
+	log    *slog.Logger
+	lib    *goftp.Server
+	cmds   map[string]*command
 
 	// stateMu orders "shutting down" against the deadline each control read sets, so a
 	// session cannot miss the shutdown and block in a read until its idle timeout.
@@ -96,8 +107,9 @@ type Server struct {
 	baseCtx      context.Context // Serve's context: cancelled, it ends pending logins
 }
 
-// New checks cfg and builds a server. auth answers every login; log may be nil.
-func New(cfg Config, auth Authenticator, log *slog.Logger) (*Server, error) {
+// New checks cfg and builds a server. auth answers every login; events (may be nil)
+// receives what happens; log may be nil.
+func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -107,9 +119,13 @@ func New(cfg Config, auth Authenticator, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if events == nil {
+		events = discardEvents{}
+	}
 	s := &Server{
 		cfg:          cfg,
 		auth:         auth,
+		events:       events,
 		log:          log,
 		sessions:     make(map[*session]struct{}),
 		sessionsDone: make(chan struct{}),

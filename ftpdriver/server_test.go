@@ -39,10 +39,29 @@ func (f *fakeAuth) Authenticate(_ context.Context, r djangoclient.AuthRequest) (
 }
 
 type testServer struct {
-	srv  *Server
-	addr string
-	home string // alice's home
-	auth *fakeAuth
+	srv    *Server
+	addr   string
+	home   string // alice's home
+	auth   *fakeAuth
+	events *recordEvents
+}
+
+// recordEvents keeps every event emitted.
+type recordEvents struct {
+	mu     sync.Mutex
+	events []djangoclient.Event
+}
+
+func (r *recordEvents) Emit(e djangoclient.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recordEvents) all() []djangoclient.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]djangoclient.Event(nil), r.events...)
 }
 
 func testConfig() Config {
@@ -71,7 +90,8 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 		"alice:alice-pw": {Username: "alice", Home: root + "/alice", Perms: "elradfmwMT", Welcome: "Hello alice\nSecond line"},
 		"bob:bob-pw":     {Username: "bob", Home: root + "/bob", Perms: "elr"},
 	}}
-	srv, err := New(cfg, auth, nil)
+	events := &recordEvents{}
+	srv, err := New(cfg, auth, events, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +111,7 @@ func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &testServer{srv: srv, addr: ln.Addr().String(), home: root + "/alice", auth: auth}
+	return &testServer{srv: srv, addr: ln.Addr().String(), home: root + "/alice", auth: auth, events: events}
 }
 
 // rawConn is a control connection driven line by line.

@@ -156,7 +156,10 @@ func (s *session) end() {
 	user := ""
 	if s.grant != nil {
 		user = s.grant.Username
+		s.emit(djangoclient.Event{Type: djangoclient.EventLogout})
 	}
-	s.log.Info("session end", "user", user, "duration_ms", time.Since(s.connectedAt).Milliseconds())
+	ms := time.Since(s.connectedAt).Milliseconds()
+	s.emit(djangoclient.Event{Type: djangoclient.EventDisconnect, DurationMS: &ms})
+	s.log.Info("session end", "user", user, "duration_ms", ms)
 	s.srv.removeSession(s)
 }

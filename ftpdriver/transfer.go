@@ -13,6 +13,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/djftpd/djftpd/djangoclient"
 )
 
 // uploadTempPrefix names the hidden temporary files of atomic uploads; listings skip
@@ -149,6 +151,9 @@ func (s *session) handleRETR(param string) {
 		n, err = io.Copy(c, f)
 		return err
 	})
+	if !errors.Is(err, errNoDataChannel) {
+		s.transferEvent(djangoclient.EventFileSent, djangoclient.EventIncompleteFileSent, virtual, n, started, err)
+	}
 	s.finishTransfer("RETR", virtual, n, started, err)
 }
 
@@ -209,6 +214,9 @@ func (s *session) store(cmd, param string, appendMode bool) {
 		if err != nil {
 			_ = s.root.Remove(tmp)
 		}
+	}
+	if !errors.Is(err, errNoDataChannel) {
+		s.transferEvent(djangoclient.EventFileReceived, djangoclient.EventIncompleteFileReceived, virtual, n, started, err)
 	}
 	s.finishTransfer(cmd, virtual, n, started, err)
 }
