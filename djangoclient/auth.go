@@ -21,8 +21,9 @@ import (
 // The call, retries and backoff included, ends within the configured Timeout or when ctx is
 // done, whichever comes first.
 //
-// On success it returns a Grant whose answer was signed by Django within MaxSkew and whose
-// home lies inside the configured home root. Every error wraps exactly one of:
+// On success it returns a Grant whose answer was signed by Django within MaxSkew and bound to
+// the request attempt it answers (SignAnswer), and whose home lies inside the configured home
+// root. Every error wraps exactly one of:
 //   - ErrInvalidCredentials: a signed 401;
 //   - ErrRejected: a 403 (Django's error code is in the message), an answer whose signature
 //     or timestamp does not verify, or any other unexpected status (3xx, 400, 404, 405, 413...);
@@ -79,13 +80,13 @@ func (c *Client) authenticate(ctx context.Context, r AuthRequest) (Grant, int, e
 		if tooLarge {
 			return Grant{}, code, fmt.Errorf("auth answer: body over %d KiB: %w", MaxBodyBytes>>10, ErrBadGrant)
 		}
-		if err := c.verifyAnswer(resp.Header, answer); err != nil {
+		if err := c.verifyAnswer(resp, answer); err != nil {
 			return Grant{}, code, err
 		}
 		g, err := parseGrant(answer, c.homeRoot)
 		return g, code, err
 	case code == http.StatusUnauthorized:
-		if err := c.verifyAnswer(resp.Header, answer); err != nil {
+		if err := c.verifyAnswer(resp, answer); err != nil {
 			return Grant{}, code, err
 		}
 		return Grant{}, code, fmt.Errorf("auth answer 401: %w", ErrInvalidCredentials)
@@ -108,10 +109,18 @@ func unavailable(ctx context.Context, err error) error {
 	return fmt.Errorf("auth request: %w: %w", ErrUnavailable, err)
 }
 
-func (c *Client) verifyAnswer(h http.Header, body []byte) error {
-	err := Verify(c.secret, h.Get(HeaderTimestamp), h.Get(HeaderSignature), body, c.now(), MaxSkew)
+// verifyAnswer checks an answer's signature against the signature of the attempt that
+// produced it: every retry is signed afresh, so that is resp.Request's header, not the first
+// attempt's. A failure wraps ErrRejected.
+func (c *Client) verifyAnswer(resp *http.Response, body []byte) error {
+	var requestSig string
+	if resp.Request != nil {
+		requestSig = resp.Request.Header.Get(HeaderSignature)
+	}
+	err := VerifyAnswer(c.secret, resp.Header.Get(HeaderTimestamp), resp.Header.Get(HeaderSignature),
+		requestSig, body, c.now(), MaxSkew)
 	if err != nil {
-		return fmt.Errorf("auth answer signature: %w: %w", err, ErrRejected)
+		return fmt.Errorf("answer signature: %w: %w", err, ErrRejected)
 	}
 	return nil
 }

@@ -52,9 +52,11 @@ type signMode int
 const (
 	signed signMode = iota
 	unsigned
-	forged    // signed under another secret
-	stale     // signed 10 minutes ago
-	otherBody // signature over a different body
+	forged       // signed under another secret
+	stale        // signed 10 minutes ago
+	otherBody    // signature over a different body
+	otherRequest // answer bound to another request's signature
+	requestOnly  // the pre-binding scheme: "<timestamp>.<body>" only
 )
 
 func (f *fakeDjango) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -78,21 +80,28 @@ func (f *fakeDjango) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeReply(w, rep)
+	writeReply(w, r.Header.Get(HeaderSignature), rep)
 }
 
-func writeReply(w http.ResponseWriter, rep reply) {
+// writeReply answers like Django: signed over the answer body and the request's signature
+// reqSig, or wrongly as rep.sign says.
+func writeReply(w http.ResponseWriter, reqSig string, rep reply) {
 	body := []byte(rep.body)
 	var ts, sig string
 	switch rep.sign {
 	case signed:
-		ts, sig = Sign(testSecret, time.Now(), body)
+		ts, sig = SignAnswer(testSecret, time.Now(), reqSig, body)
 	case forged:
-		ts, sig = Sign([]byte("forged-secret-forged-secret-forged-000"), time.Now(), body)
+		ts, sig = SignAnswer([]byte("forged-secret-forged-secret-forged-000"), time.Now(), reqSig, body)
 	case stale:
-		ts, sig = Sign(testSecret, time.Now().Add(-10*time.Minute), body)
+		ts, sig = SignAnswer(testSecret, time.Now().Add(-10*time.Minute), reqSig, body)
 	case otherBody:
-		ts, sig = Sign(testSecret, time.Now(), []byte(`{"ok":true}`))
+		ts, sig = SignAnswer(testSecret, time.Now(), reqSig, []byte(`{"ok":true}`))
+	case otherRequest:
+		_, other := Sign(testSecret, time.Now(), []byte(`{"username":"mallory"}`))
+		ts, sig = SignAnswer(testSecret, time.Now(), other, body)
+	case requestOnly:
+		ts, sig = Sign(testSecret, time.Now(), body)
 	}
 	if rep.sign != unsigned {
 		w.Header().Set(HeaderTimestamp, ts)
@@ -216,6 +225,9 @@ func TestAuthenticateAnswers(t *testing.T) {
 		{"200 forged", reply{status: 200, body: grantBody, sign: forged}, ErrRejected, 1, "mismatch"},
 		{"200 signature of another body", reply{status: 200, body: grantBody, sign: otherBody}, ErrRejected, 1, "mismatch"},
 		{"200 stale", reply{status: 200, body: grantBody, sign: stale}, ErrRejected, 1, "stale"},
+		{"200 bound to another request", reply{status: 200, body: grantBody, sign: otherRequest}, ErrRejected, 1, "mismatch"},
+		{"200 signed without the request", reply{status: 200, body: grantBody, sign: requestOnly}, ErrRejected, 1, "mismatch"},
+		{"401 bound to another request", reply{status: 401, body: `{"ok":false,"error":"invalid_credentials"}`, sign: otherRequest}, ErrRejected, 1, "mismatch"},
 		{"200 over 64 KiB", reply{status: 200, body: big}, ErrBadGrant, 1, "64"},
 		{"unknown perm letter", reply{status: 200, body: `{"ok":true,"username":"a","home":"/srv/ftp/a","perms":"elrX","welcome":""}`}, ErrBadGrant, 1, "perm"},
 		{"relative home", reply{status: 200, body: `{"ok":true,"username":"a","home":"srv/ftp/a","perms":"elr","welcome":""}`}, ErrBadGrant, 1, "absolute"},
@@ -269,6 +281,85 @@ func TestRetryIsSignedAfresh(t *testing.T) {
 	}
 	if !bytes.Equal(f.bodies[0], f.bodies[1]) {
 		t.Fatalf("retry body differs: %s vs %s", f.bodies[0], f.bodies[1])
+	}
+}
+
+// TestReplayedAnswerRejected: a genuine signed 200, recorded and replayed verbatim as the
+// answer to a later request (a fresh timestamp, well within MaxSkew), is refused.
+func TestReplayedAnswerRejected(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		recorded http.Header
+		calls    int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if recorded == nil {
+			rec := httptest.NewRecorder()
+			writeReply(rec, r.Header.Get(HeaderSignature), reply{status: 200, body: grantBody})
+			recorded = rec.Header().Clone()
+		}
+		for k, v := range recorded {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, grantBody)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL+"/ftp/", nil)
+	if _, err := c.Authenticate(context.Background(), testRequest); err != nil {
+		t.Fatalf("first (genuine) answer: %v", err)
+	}
+	other := testRequest
+	other.Password = "wrong"
+	_, err := c.Authenticate(context.Background(), other)
+	checkSentinel(t, err, ErrRejected)
+	if !strings.Contains(err.Error(), "mismatch") {
+		t.Errorf("err = %q, want a signature mismatch", err)
+	}
+}
+
+// TestRetryAnswerBoundToItsAttempt: after a retry, the answer must be bound to the retry's
+// own signature; one bound to the first attempt's signature is refused, one bound to the
+// retry's is accepted.
+func TestRetryAnswerBoundToItsAttempt(t *testing.T) {
+	for _, bindFirst := range []bool{false, true} {
+		var (
+			mu       sync.Mutex
+			firstSig string
+			n        int
+		)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			if n == 1 {
+				firstSig = r.Header.Get(HeaderSignature)
+				w.WriteHeader(503)
+				return
+			}
+			sig := r.Header.Get(HeaderSignature)
+			if sig == firstSig {
+				t.Errorf("retry reused the first attempt's signature")
+			}
+			if bindFirst {
+				sig = firstSig
+			}
+			writeReply(w, sig, reply{status: 200, body: grantBody})
+		}))
+		c := newTestClient(t, srv.URL+"/ftp/", nil)
+		var tick atomic.Int64
+		base := time.Now()
+		c.now = func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Second) }
+		_, err := c.Authenticate(context.Background(), testRequest)
+		srv.Close()
+		if bindFirst {
+			checkSentinel(t, err, ErrRejected)
+		} else {
+			checkSentinel(t, err, nil)
+		}
 	}
 }
 

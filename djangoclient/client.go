@@ -4,8 +4,10 @@
 // Grant or into exactly one of the sentinel errors ErrInvalidCredentials, ErrRejected,
 // ErrUnavailable and ErrBadGrant.
 //
-// Sign and Verify implement the shared HMAC scheme for other endpoints (the sidecar's
-// /cache/purge verifies Django's requests with Verify).
+// Sign, Verify, SignAnswer and VerifyAnswer implement the shared HMAC scheme for requests and
+// for the answers bound to them, for other endpoints too (the sidecar's /cache/purge verifies
+// Django's requests with Verify). EventQueue delivers FTP events to {DJANGO_URL}events/ with
+// the same signing, and spools them to disk while Django cannot take them.
 package djangoclient
 
 import (

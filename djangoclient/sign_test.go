@@ -96,3 +96,72 @@ func toUpperHex(s string) []byte {
 	}
 	return b
 }
+
+// TestAnswerSigningVector pins the answer scheme of DESIGN.md section 2: an answer is signed
+// over "<timestamp>.<request signature>.<body>"; Django's signer must reproduce this vector.
+func TestAnswerSigningVector(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/answer_signing_vector.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Secret           string `json:"secret"`
+		Timestamp        string `json:"timestamp"`
+		RequestSignature string `json:"request_signature"`
+		Body             string `json:"body"`
+		Signature        string `json:"signature"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	secs, err := strconv.ParseInt(v.Timestamp, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(secs, 0)
+	ts, sig := SignAnswer([]byte(v.Secret), now, v.RequestSignature, []byte(v.Body))
+	if ts != v.Timestamp || sig != v.Signature {
+		t.Fatalf("SignAnswer = %q, %q; want %q, %q", ts, sig, v.Timestamp, v.Signature)
+	}
+	if err := VerifyAnswer([]byte(v.Secret), v.Timestamp, v.Signature, v.RequestSignature, []byte(v.Body), now, MaxSkew); err != nil {
+		t.Fatalf("VerifyAnswer(vector) = %v", err)
+	}
+	// The request scheme over the same body is a different signature.
+	if _, reqSig := Sign([]byte(v.Secret), now, []byte(v.Body)); reqSig == v.Signature {
+		t.Fatal("answer signature equals the request-scheme signature")
+	}
+}
+
+func TestVerifyAnswer(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	body := []byte(`{"ok":true}`)
+	now := time.Unix(1_700_000_000, 0)
+	_, reqSig := Sign(secret, now, []byte(`{"username":"alice"}`))
+	_, otherReq := Sign(secret, now, []byte(`{"username":"bob"}`))
+	ts, sig := SignAnswer(secret, now, reqSig, body)
+	_, plain := Sign(secret, now, body)
+
+	tests := []struct {
+		name           string
+		ts, sig, reqSg string
+		body           []byte
+		now            time.Time
+		wantErr        error
+	}{
+		{"valid", ts, sig, reqSig, body, now, nil},
+		{"other request", ts, sig, otherReq, body, now, ErrBadSignature},
+		{"request without prefix", ts, sig, reqSig[3:], body, now, ErrBadSignature},
+		{"no request signature", ts, sig, "", body, now, ErrBadSignature},
+		{"request-scheme signature", ts, plain, reqSig, body, now, ErrBadSignature},
+		{"tampered body", ts, sig, reqSig, []byte(`{"ok":false}`), now, ErrBadSignature},
+		{"stale", ts, sig, reqSig, body, now.Add(301 * time.Second), ErrStaleTimestamp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := VerifyAnswer(secret, tt.ts, tt.sig, tt.reqSg, tt.body, tt.now, MaxSkew)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("VerifyAnswer = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
