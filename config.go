@@ -34,6 +34,10 @@ type config struct {
 	PassivePorts     portRange     `split_words:"true" default:"30000-30099" desc:"Passive data port range, inclusive"`
 	PublicHost       string        `split_words:"true" desc:"IPv4 address announced in PASV replies; set it behind NAT or in Kubernetes"`
 	OpsListen        string        `split_words:"true" default:"127.0.0.1:9121" desc:"HTTP listen address for /healthz and /readyz"`
+	TLSMode          tlsMode       `split_words:"true" default:"off" desc:"FTPS: off, explicit (AUTH TLS offered), required (TLS before login and PROT P for data) or implicit"`
+	TLSCert          string        `split_words:"true" desc:"PEM certificate (chain) file for FTPS; reloaded on SIGHUP"`
+	TLSKey           string        `split_words:"true" desc:"PEM private key file for FTPS; reloaded on SIGHUP"`
+	ImplicitListen   string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
 	CreateHome       bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
 	UploadMode       uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
 	AuthTimeout      time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
@@ -80,6 +84,19 @@ func (m *uploadMode) Decode(s string) error {
 		return nil
 	}
 	return fmt.Errorf("want atomic or standard, got %q", s)
+}
+
+// tlsMode is one of ftpdriver's TLS modes.
+type tlsMode ftpdriver.TLSMode
+
+// Decode implements envconfig.Decoder.
+func (m *tlsMode) Decode(s string) error {
+	switch t := ftpdriver.TLSMode(s); t {
+	case ftpdriver.TLSOff, ftpdriver.TLSExplicit, ftpdriver.TLSRequired, ftpdriver.TLSImplicit:
+		*m = tlsMode(t)
+		return nil
+	}
+	return fmt.Errorf("want off, explicit, required or implicit, got %q", s)
 }
 
 // logFormat is "text" or "json".
@@ -137,7 +154,15 @@ func (c *config) validate() error {
 	if !filepath.IsAbs(c.HomeRoot) {
 		return &configError{"HOME_ROOT", "must be an absolute directory"}
 	}
-	for key, addr := range map[string]string{"LISTEN": c.Listen, "OPS_LISTEN": c.OpsListen} {
+	if c.TLSMode != tlsMode(ftpdriver.TLSOff) {
+		if c.TLSCert == "" {
+			return &configError{"TLS_CERT", "required when DJFTPD_TLS_MODE is not off"}
+		}
+		if c.TLSKey == "" {
+			return &configError{"TLS_KEY", "required when DJFTPD_TLS_MODE is not off"}
+		}
+	}
+	for key, addr := range map[string]string{"LISTEN": c.Listen, "OPS_LISTEN": c.OpsListen, "IMPLICIT_LISTEN": c.ImplicitListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return &configError{key, fmt.Sprintf("want host:port, got %q", addr)}
 		}
@@ -190,6 +215,7 @@ func (c config) ftp() ftpdriver.Config {
 		PublicHost:       public,
 		CreateHome:       c.CreateHome,
 		AtomicUploads:    c.UploadMode == "atomic",
+		TLSMode:          ftpdriver.TLSMode(c.TLSMode),
 		MaxLineLength:    c.MaxLineLength,
 		LoginTimeout:     c.LoginTimeout,
 		IdleTimeout:      c.IdleTimeout,

@@ -80,18 +80,52 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("django client: %w", err)
 	}
 	auth := cache.New(cfg.cache(), client, log.With("component", "cache"))
-	srv, err := ftpdriver.New(cfg.ftp(), auth, nil, log.With("component", "ftp"))
+	ftpCfg := cfg.ftp()
+	var certs *ftpdriver.CertReloader
+	if ftpCfg.TLSMode != ftpdriver.TLSOff {
+		if certs, err = ftpdriver.NewCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return fmt.Errorf("DJFTPD_TLS_CERT/DJFTPD_TLS_KEY: %w", err)
+		}
+		ftpCfg.TLS = certs.TLSConfig()
+	}
+	srv, err := ftpdriver.New(ftpCfg, auth, nil, log.With("component", "ftp"))
 	if err != nil {
 		return fmt.Errorf("ftp server: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on DJFTPD_LISTEN: %w", err)
+
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	listen := func(key, addr string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on DJFTPD_%s: %w", key, err)
+		}
+		listeners = append(listeners, l)
+		return l, nil
 	}
-	opsLn, err := net.Listen("tcp", cfg.OpsListen)
+	ln, err := listen("LISTEN", cfg.Listen)
 	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listen on DJFTPD_OPS_LISTEN: %w", err)
+		return err
+	}
+	var implicitLn net.Listener
+	if ftpCfg.TLSMode == ftpdriver.TLSImplicit {
+		if implicitLn, err = listen("IMPLICIT_LISTEN", cfg.ImplicitListen); err != nil {
+			return err
+		}
+	}
+	opsLn, err := listen("OPS_LISTEN", cfg.OpsListen)
+	if err != nil {
+		return err
+	}
+	if certs != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go reloadOnHUP(ctx, hup, certs, log)
 	}
 
 	var ready atomic.Bool
@@ -99,8 +133,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	opsDone := make(chan error, 1)
 	go func() { opsDone <- ops.Serve(opsLn) }()
 
-	ftpDone := make(chan error, 1)
+	ftpDone := make(chan error, 2)
+	ftpServers := 1
 	go func() { ftpDone <- srv.Serve(context.WithoutCancel(ctx), ln) }()
+	if implicitLn != nil {
+		ftpServers++
+		go func() { ftpDone <- srv.ServeImplicit(context.WithoutCancel(ctx), implicitLn) }()
+	}
 	ready.Store(true)
 	log.Info("djftpd listening", "ftp", ln.Addr().String(), "ops", opsLn.Addr().String(),
 		"django", cfg.DjangoURL, "passive_ports", fmt.Sprintf("%d-%d", cfg.PassivePorts.Min, cfg.PassivePorts.Max))
@@ -120,8 +159,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := srv.Shutdown(graceCtx); err != nil {
 		log.Warn("ftp shutdown", "err", err)
 	}
-	if err := <-ftpDone; err != nil && serveErr == nil {
-		serveErr = err
+	for range ftpServers {
+		if err := <-ftpDone; err != nil && serveErr == nil {
+			serveErr = err
+		}
 	}
 	if err := ops.Shutdown(graceCtx); err != nil {
 		log.Warn("ops shutdown", "err", err)
@@ -131,4 +172,20 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("djftpd stopped")
 	return serveErr
+}
+
+// reloadOnHUP reloads the TLS certificate on each SIGHUP until ctx ends.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, certs *ftpdriver.CertReloader, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := certs.Reload(); err != nil {
+				log.Error("TLS certificate reload failed; keeping the previous one", "err", err)
+				continue
+			}
+			log.Info("TLS certificate reloaded")
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 // command is one entry of djftpd's command table (ftpserverlib's commandsMap shape).
 type command struct {
 	open       bool   // allowed before login
+	tlsOnly    bool   // listed in FEAT only when TLS is configured
 	needsParam bool   // an empty argument is answered 501
 	feat       string // line in the FEAT reply; empty for none
 	run        func(s *session, param string)
@@ -57,6 +58,9 @@ func commandTable() map[string]*command {
 		"STOR": {needsParam: true, run: (*session).handleSTOR},
 		"APPE": {needsParam: true, run: (*session).handleAPPE},
 		"ABOR": {run: (*session).handleABOR},
+		"AUTH": {open: true, needsParam: true, tlsOnly: true, feat: "AUTH TLS", run: (*session).handleAUTH},
+		"PBSZ": {open: true, needsParam: true, tlsOnly: true, feat: "PBSZ", run: (*session).handlePBSZ},
+		"PROT": {open: true, needsParam: true, tlsOnly: true, feat: "PROT", run: (*session).handlePROT},
 	}
 }
 
@@ -106,6 +110,8 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		}()
 	}
 	switch {
+	case (verb == "USER" || verb == "PASS") && s.srv.cfg.TLSMode == TLSRequired && s.conn.tls == nil:
+		s.reply(530, "TLS required: send AUTH TLS first")
 	case !cmd.open && s.grant == nil:
 		s.reply(530, "Please log in with USER and PASS")
 	case cmd.needsParam && strings.TrimSpace(param) == "":
@@ -121,7 +127,7 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 func (s *session) handleFEAT(string) {
 	var feats []string
 	for _, cmd := range s.srv.cmds {
-		if cmd.feat != "" {
+		if cmd.feat != "" && (!cmd.tlsOnly || s.tlsEnabled()) {
 			feats = append(feats, cmd.feat)
 		}
 	}

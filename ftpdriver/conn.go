@@ -1,6 +1,7 @@
 package ftpdriver
 
 import (
+	"crypto/tls"
 	"errors"
 
 	"github.com/djftpd/djftpd/djangoclient"
@@ -18,7 +19,8 @@ var errLineTooLong = errors.New("control line too long")
 // (DESIGN.md §8: goftp reads lines without a bound and has no timeouts).
 type listener struct {
 	net.Listener
-	srv *Server
+	srv         *Server
+	implicitTLS bool
 }
 
 // Accept returns the next connection as a *controlConn. Connections that arrive while
@@ -30,6 +32,11 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		sess := newSession(l.srv, raw)
+		if l.implicitTLS {
+			// The handshake runs on the first read or write, in the session's goroutine.
+			sess.conn.tls = tls.Server(raw, l.srv.cfg.TLS)
+			sess.protP = true
+		}
 		if !l.srv.addSession(sess) {
 			sess.reply(421, "Server shutting down")
 			_ = raw.Close()
@@ -45,6 +52,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // session, which is how commands find djftpd's state from goftp's *Session.
 type controlConn struct {
 	raw       net.Conn
+	tls       *tls.Conn // set once TLS is negotiated; reads and writes then go through it
 	sess      *session
 	lineLen   int // bytes of the current line read so far
 	writeMu   sync.Mutex
@@ -70,7 +78,7 @@ func (c *controlConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 
-	n, err := c.raw.Read(p)
+	n, err := c.stream().Read(p)
 	max := srv.cfg.MaxLineLength
 	for _, b := range p[:n] {
 		c.lineLen++
@@ -104,7 +112,7 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	defer c.writeMu.Unlock()
 	// A client that stops reading must not hold a session goroutine forever.
 	_ = c.raw.SetWriteDeadline(time.Now().Add(c.sess.srv.cfg.IdleTimeout))
-	return c.raw.Write(p)
+	return c.stream().Write(p)
 }
 
 // Close closes the connection and ends the session; goftp may call it more than once.

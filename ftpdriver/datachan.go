@@ -209,16 +209,29 @@ func (s *session) withData(fn func(c net.Conn) error) error {
 	if s.pasv == nil && !s.active.IsValid() {
 		return errNoDataChannel
 	}
+	if s.srv.cfg.TLSMode == TLSRequired && !s.protP {
+		s.closePendingData()
+		return errTLSRequired
+	}
 	s.reply(150, "Opening data connection")
 	c, err := s.openData()
+	if err == nil {
+		var sc net.Conn
+		if sc, err = s.secureData(c); err != nil {
+			_ = c.Close()
+		}
+		c = sc
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", errDataOpen, err)
 	}
 	s.setDataConn(c)
 	defer s.setDataConn(nil)
 	err = fn(c)
-	if cerr := c.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close data connection: %w", cerr)
+	// A close error says nothing about the data: the client may already have closed
+	// its end (and a TLS close_notify then has nowhere to go).
+	if cerr := c.Close(); cerr != nil {
+		s.log.Debug("close data connection", "err", cerr)
 	}
 	return err
 }

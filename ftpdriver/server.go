@@ -6,6 +6,7 @@ package ftpdriver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,10 @@ type Config struct {
 	MaxLoginAttempts int
 	// AtomicUploads makes STOR write a hidden temporary file renamed on success.
 	AtomicUploads bool
+	// TLSMode says how FTPS is offered; TLS must be set unless it is TLSOff.
+	TLSMode TLSMode
+	// TLS is the server TLS configuration for control and data connections.
+	TLS *tls.Config
 	// Banner is the text of the 220 greeting.
 	Banner string
 }
@@ -80,6 +85,17 @@ func (c *Config) validate() error {
 	case c.MaxLoginAttempts < 1:
 		return errors.New("max login attempts must be at least 1")
 	}
+	switch c.TLSMode {
+	case "":
+		c.TLSMode = TLSOff
+	case TLSOff:
+	case TLSExplicit, TLSRequired, TLSImplicit:
+		if c.TLS == nil {
+			return fmt.Errorf("TLS mode %s needs a certificate", c.TLSMode)
+		}
+	default:
+		return fmt.Errorf("unknown TLS mode %q", c.TLSMode)
+	}
 	if c.Banner == "" {
 		c.Banner = "djftpd ready"
 	}
@@ -93,8 +109,10 @@ type Server struct {
 	auth   Authenticator
 	events EventSink
 	log    *slog.Logger
-	lib    *goftp.Server
 	cmds   map[string]*command
+
+	listenersMu sync.Mutex
+	listeners   []net.Listener // one per Serve call, closed by Shutdown
 
 	// stateMu orders "shutting down" against the deadline each control read sets, so a
 	// session cannot miss the shutdown and block in a read until its idle timeout.
@@ -104,7 +122,8 @@ type Server struct {
 	sessionsDone chan struct{} // closed when shutting down and the last session ended
 	doneOnce     sync.Once
 	closing      atomic.Bool
-	baseCtx      context.Context // Serve's context: cancelled, it ends pending logins
+	baseCtx      context.Context // cancelled at the end of Shutdown: ends pending logins
+	cancelBase   context.CancelFunc
 }
 
 // New checks cfg and builds a server. auth answers every login; events (may be nil)
@@ -131,27 +150,48 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 		sessionsDone: make(chan struct{}),
 	}
 	s.cmds = commandTable()
-	lib, err := goftp.NewServer(&goftp.Options{
-		Commands:       s.libCommands(),
-		Perm:           goftp.NewSimplePerm("ftp", "ftp"),
-		WelcomeMessage: cfg.Banner,
-		Logger:         libLogger{log: log},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create goftp server: %w", err)
-	}
-	s.lib = lib
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	return s, nil
 }
 
 // Serve accepts FTP connections on ln until ctx is cancelled or Shutdown is called.
 // It returns nil after a shutdown and the accept error otherwise.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	s.baseCtx = ctx
-	stop := context.AfterFunc(ctx, func() { _ = s.lib.Shutdown() })
+	return s.serve(ctx, &listener{Listener: ln, srv: s})
+}
+
+// ServeImplicit is Serve for implicit FTPS: TLS from the first byte (DESIGN.md §4),
+// data connections protected unless the client sends PROT C.
+func (s *Server) ServeImplicit(ctx context.Context, ln net.Listener) error {
+	if s.cfg.TLSMode != TLSImplicit {
+		return errors.New("implicit FTPS needs TLS mode implicit")
+	}
+	return s.serve(ctx, &listener{Listener: ln, srv: s, implicitTLS: true})
+}
+
+func (s *Server) serve(ctx context.Context, ln *listener) error {
+	lib, err := goftp.NewServer(&goftp.Options{
+		Commands:       s.libCommands(),
+		Perm:           goftp.NewSimplePerm("ftp", "ftp"),
+		WelcomeMessage: s.cfg.Banner,
+		Logger:         libLogger{log: s.log},
+	})
+	if err != nil {
+		return fmt.Errorf("create goftp server: %w", err)
+	}
+	s.listenersMu.Lock()
+	if s.closing.Load() {
+		s.listenersMu.Unlock()
+		return nil
+	}
+	s.listeners = append(s.listeners, ln)
+	s.listenersMu.Unlock()
+	// goftp's Shutdown races with its own Serve (it reads fields Serve writes unlocked),
+	// so djftpd stops a goftp server by closing the listener under it.
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
-	err := s.lib.Serve(&listener{Listener: ln, srv: s})
-	if errors.Is(err, goftp.ErrServerClosed) || s.closing.Load() {
+	err = lib.Serve(ln)
+	if s.closing.Load() || ctx.Err() != nil {
 		return nil
 	}
 	return fmt.Errorf("serve ftp: %w", err)
@@ -160,8 +200,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Shutdown stops accepting, tells idle sessions 421 and closes them, lets running
 // commands and transfers finish until ctx is done, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.listenersMu.Lock()
 	s.closing.Store(true)
-	err := s.lib.Shutdown()
+	var err error
+	for _, ln := range s.listeners {
+		if cerr := ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+	}
+	s.listenersMu.Unlock()
 	s.stateMu.Lock()
 	s.shuttingDown = true
 	now := time.Now()
@@ -174,9 +221,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stateMu.Unlock()
 
+	defer s.cancelBase()
 	select {
 	case <-s.sessionsDone:
 	case <-ctx.Done():
+		s.cancelBase()
 		s.stateMu.Lock()
 		for sess := range s.sessions {
 			sess.abort()
@@ -184,7 +233,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stateMu.Unlock()
 		<-s.sessionsDone
 	}
-	if err != nil && !errors.Is(err, net.ErrClosed) {
+	if err != nil {
 		return fmt.Errorf("close ftp listener: %w", err)
 	}
 	return nil

@@ -129,7 +129,7 @@ func (ts *testServer) dial(t *testing.T) *rawConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	rc := &rawConn{t: t, c: c, tp: textproto.NewConn(c)}
+	rc := &rawConn{t: t, c: c, tp: newTextproto(c)}
 	rc.expect(220)
 	return rc
 }
@@ -151,6 +151,8 @@ func (rc *rawConn) read() (int, string) {
 	}
 	return code, msg
 }
+
+func newTextproto(c net.Conn) *textproto.Conn { return textproto.NewConn(c) }
 
 func (rc *rawConn) expect(want int) string {
 	rc.t.Helper()

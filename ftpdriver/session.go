@@ -44,6 +44,7 @@ type session struct {
 	failedLogins int
 	pasv         net.Listener   // pending passive listener, nil if none
 	active       netip.AddrPort // pending PORT/EPRT target, zero if none
+	protP        bool           // PROT P: data connections use TLS
 
 	dataMu   sync.Mutex
 	dataConn net.Conn // open data connection, for abort on forced shutdown

@@ -35,6 +35,8 @@ func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time
 		s.reply(226, fmt.Sprintf("Transfer complete, %d bytes", n))
 	case errors.Is(err, errNoDataChannel):
 		s.reply(425, "Use PASV, EPSV, PORT or EPRT first")
+	case errors.Is(err, errTLSRequired):
+		s.reply(521, "Data connections must be protected: send PBSZ 0 and PROT P")
 	case errors.Is(err, errDataOpen):
 		s.log.Warn("data connection failed", append(attrs, "err", err)...)
 		s.reply(425, "Cannot open data connection")
@@ -45,6 +47,12 @@ func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time
 		s.log.Info("transfer aborted", append(attrs, "err", err)...)
 		s.reply(426, "Connection closed, transfer aborted")
 	}
+}
+
+// transferStarted tells a transfer that began (and so is reported, complete or not)
+// from one refused before any data channel was used.
+func transferStarted(err error) bool {
+	return !errors.Is(err, errNoDataChannel) && !errors.Is(err, errTLSRequired)
 }
 
 // readDir lists a directory, or the entry itself for a file, without upload temps.
@@ -151,7 +159,7 @@ func (s *session) handleRETR(param string) {
 		n, err = io.Copy(c, f)
 		return err
 	})
-	if !errors.Is(err, errNoDataChannel) {
+	if transferStarted(err) {
 		s.transferEvent(djangoclient.EventFileSent, djangoclient.EventIncompleteFileSent, virtual, n, started, err)
 	}
 	s.finishTransfer("RETR", virtual, n, started, err)
@@ -215,7 +223,7 @@ func (s *session) store(cmd, param string, appendMode bool) {
 			_ = s.root.Remove(tmp)
 		}
 	}
-	if !errors.Is(err, errNoDataChannel) {
+	if transferStarted(err) {
 		s.transferEvent(djangoclient.EventFileReceived, djangoclient.EventIncompleteFileReceived, virtual, n, started, err)
 	}
 	s.finishTransfer(cmd, virtual, n, started, err)
