@@ -51,10 +51,16 @@ func (l *listener) Accept() (net.Conn, error) {
 // controlConn is the control connection as goftp sees it. Its RemoteAddr carries the
 // session, which is how commands find djftpd's state from goftp's *Session.
 type controlConn struct {
-	raw       net.Conn
-	tls       *tls.Conn // set once TLS is negotiated; reads and writes then go through it
-	sess      *session
-	lineLen   int // bytes of the current line read so far
+	raw     net.Conn
+	tls     *tls.Conn // set once TLS is negotiated; reads and writes then go through it
+	sess    *session
+	lineLen int // bytes of the current line read so far
+
+	// What a transfer watcher (watch.go) read while a transfer ran: commands for goftp
+	// to read next, and whether the client closed the control connection.
+	pendingMu sync.Mutex
+	pending   []byte
+	peerGone  bool
 	writeMu   sync.Mutex
 	closeOnce sync.Once
 }
@@ -78,7 +84,10 @@ func (c *controlConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 
-	n, err := c.stream().Read(p)
+	n, err := c.readPending(p)
+	if n == 0 && err == nil {
+		n, err = c.stream().Read(p)
+	}
 	max := srv.cfg.MaxLineLength
 	for _, b := range p[:n] {
 		c.lineLen++

@@ -203,9 +203,11 @@ func (s *session) openData() (net.Conn, error) {
 }
 
 // withData answers 150, opens the data connection, runs fn on it and closes it. It
-// returns errNoDataChannel (before any reply) when no data channel was set up,
-// errDataOpen when the connection could not be opened, else fn's error.
-func (s *session) withData(fn func(c net.Conn) error) error {
+// returns errNoDataChannel or errTLSRequired (before any reply) when the data channel
+// is not set up, errDataOpen when the connection could not be opened, errAborted or
+// errPeerGone when ABOR arrived or the client went away (watch.go), else fn's error.
+// settle is how long to look for a vanished client after the data ended.
+func (s *session) withData(settle time.Duration, fn func(c net.Conn) error) error {
 	if s.pasv == nil && !s.active.IsValid() {
 		return errNoDataChannel
 	}
@@ -227,7 +229,14 @@ func (s *session) withData(fn func(c net.Conn) error) error {
 	}
 	s.setDataConn(c)
 	defer s.setDataConn(nil)
+	w := s.conn.watchTransfer(func() { _ = c.Close() })
 	err = fn(c)
+	switch aborted, gone := w.stop(settle); {
+	case aborted:
+		err = errAborted
+	case gone:
+		err = errPeerGone
+	}
 	// A close error says nothing about the data: the client may already have closed
 	// its end (and a TLS close_notify then has nowhere to go).
 	if cerr := c.Close(); cerr != nil {
@@ -236,7 +245,16 @@ func (s *session) withData(fn func(c net.Conn) error) error {
 	return err
 }
 
-var errDataOpen = errors.New("cannot open data connection")
+var (
+	errDataOpen = errors.New("cannot open data connection")
+	errAborted  = errors.New("transfer aborted by ABOR")
+	errPeerGone = errors.New("client closed the control connection during the transfer")
+)
+
+// uploadSettle is how long, after an upload's data ended, a closed control connection
+// is looked for: a killed client's data connection ends like a complete upload, but its
+// control connection closes at the same moment, and then the upload is discarded.
+const uploadSettle = 5 * time.Millisecond
 
 func (s *session) handleABOR(string) {
 	s.closePendingData()

@@ -40,6 +40,12 @@ func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time
 	case errors.Is(err, errDataOpen):
 		s.log.Warn("data connection failed", append(attrs, "err", err)...)
 		s.reply(425, "Cannot open data connection")
+	case errors.Is(err, errAborted):
+		s.log.Info("transfer aborted by client", attrs...)
+		s.reply(426, "Transfer aborted")
+		s.reply(226, "ABOR successful")
+	case errors.Is(err, errPeerGone):
+		s.log.Info("client went away during transfer", attrs...)
 	case errors.Is(err, errLocal):
 		s.log.Error("transfer failed", append(attrs, "err", err)...)
 		s.reply(451, "Local error, transfer aborted")
@@ -110,7 +116,7 @@ func (s *session) list(cmd, param string, long bool) {
 	}
 	started := time.Now()
 	var n int64
-	err = s.withData(func(c net.Conn) error {
+	err = s.withData(0, func(c net.Conn) error {
 		w := bufio.NewWriter(c)
 		now := time.Now()
 		for _, fi := range infos {
@@ -154,7 +160,7 @@ func (s *session) handleRETR(param string) {
 	defer f.Close()
 	started := time.Now()
 	var n int64
-	err = s.withData(func(c net.Conn) error {
+	err = s.withData(0, func(c net.Conn) error {
 		// *os.File to *net.TCPConn: io.Copy reaches sendfile(2).
 		n, err = io.Copy(c, f)
 		return err
@@ -205,7 +211,7 @@ func (s *session) store(cmd, param string, appendMode bool) {
 	}
 	started := time.Now()
 	var n int64
-	err = s.withData(func(c net.Conn) error {
+	err = s.withData(uploadSettle, func(c net.Conn) error {
 		// *net.TCPConn to *os.File: io.Copy reaches splice(2).
 		n, err = io.Copy(f, c)
 		return err
