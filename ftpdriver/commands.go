@@ -58,6 +58,14 @@ func commandTable() map[string]*command {
 		"STOR": {needsParam: true, run: (*session).handleSTOR},
 		"APPE": {needsParam: true, run: (*session).handleAPPE},
 		"ABOR": {run: (*session).handleABOR},
+		"MLST": {feat: "MLST", run: (*session).handleMLST},
+		"MLSD": {run: (*session).handleMLSD},
+		"STAT": {run: (*session).handleSTAT},
+		"STOU": {run: (*session).handleSTOU},
+		"SITE": {needsParam: true, run: (*session).handleSITE},
+		"MFMT": {needsParam: true, feat: "MFMT", run: (*session).handleMFMT},
+		"HASH": {needsParam: true, feat: "HASH", run: (*session).handleHASH},
+		"AVBL": {feat: "AVBL", run: (*session).handleAVBL},
 		"AUTH": {open: true, needsParam: true, tlsOnly: true, feat: "AUTH TLS", run: (*session).handleAUTH},
 		"PBSZ": {open: true, needsParam: true, tlsOnly: true, feat: "PBSZ", run: (*session).handlePBSZ},
 		"PROT": {open: true, needsParam: true, tlsOnly: true, feat: "PROT", run: (*session).handlePROT},
@@ -116,8 +124,8 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		s.reply(530, "Please log in with USER and PASS")
 	case cmd.needsParam && strings.TrimSpace(param) == "":
 		s.reply(501, "Syntax error: "+verb+" needs an argument")
-	case commandPerms[verb] != 0 && !s.grant.Can(commandPerms[verb]):
-		s.log.Debug("permission denied", "cmd", verb, "letter", string(commandPerms[verb]))
+	case commandPerms[permKey(verb, param)] != 0 && !s.grant.Can(commandPerms[permKey(verb, param)]):
+		s.log.Debug("permission denied", "cmd", verb, "letter", string(commandPerms[permKey(verb, param)]))
 		s.reply(550, "Permission denied")
 	default:
 		cmd.run(s, param)
@@ -131,6 +139,14 @@ func (s *session) handleFEAT(string) {
 			feats = append(feats, cmd.feat)
 		}
 	}
+	for i, f := range feats {
+		switch f {
+		case "MLST":
+			feats[i] = s.featMLST()
+		case "HASH":
+			feats[i] = s.featHASH()
+		}
+	}
 	sort.Strings(feats)
 	var b strings.Builder
 	b.WriteString("Extensions supported:\n")
@@ -142,6 +158,15 @@ func (s *session) handleFEAT(string) {
 }
 
 func (s *session) handleOPTS(param string) {
+	opt, arg, _ := strings.Cut(strings.TrimSpace(param), " ")
+	switch strings.ToUpper(opt) {
+	case "MLST":
+		s.optsMLST(arg)
+		return
+	case "HASH":
+		s.optsHASH(arg)
+		return
+	}
 	if strings.EqualFold(strings.Join(strings.Fields(param), " "), "UTF8 ON") {
 		s.reply(200, "UTF8 mode is always on")
 		return

@@ -207,7 +207,7 @@ func (s *session) openData() (net.Conn, error) {
 // is not set up, errDataOpen when the connection could not be opened, errAborted or
 // errPeerGone when ABOR arrived or the client went away (watch.go), else fn's error.
 // settle is how long to look for a vanished client after the data ended.
-func (s *session) withData(settle time.Duration, fn func(c net.Conn) error) error {
+func (s *session) withData(prelim string, settle time.Duration, fn func(c net.Conn) error) error {
 	if s.pasv == nil && !s.active.IsValid() {
 		return errNoDataChannel
 	}
@@ -215,7 +215,7 @@ func (s *session) withData(settle time.Duration, fn func(c net.Conn) error) erro
 		s.closePendingData()
 		return errTLSRequired
 	}
-	s.reply(150, "Opening data connection")
+	s.reply(150, prelim)
 	c, err := s.openData()
 	if err == nil {
 		var sc net.Conn

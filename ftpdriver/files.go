@@ -96,8 +96,8 @@ func (s *session) handleRMD(param string) {
 
 func (s *session) handleDELE(param string) {
 	virtual, rel, err := s.resolve(param)
+	var fi fs.FileInfo
 	if err == nil {
-		var fi fs.FileInfo
 		if fi, err = s.root.Lstat(rel); err == nil && fi.IsDir() {
 			err = errIsDir
 		}
@@ -108,6 +108,9 @@ func (s *session) handleDELE(param string) {
 	if err != nil {
 		s.fail("DELE", virtual, err)
 		return
+	}
+	if fi.Mode().IsRegular() {
+		s.addUsage(-fi.Size())
 	}
 	s.log.Info("file deleted", "path", virtual)
 	s.emit(djangoclient.Event{Type: djangoclient.EventFileDeleted, Path: &virtual})

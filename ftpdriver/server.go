@@ -110,6 +110,7 @@ type Server struct {
 	events EventSink
 	log    *slog.Logger
 	cmds   map[string]*command
+	usage  usageTracker
 
 	listenersMu sync.Mutex
 	listeners   []net.Listener // one per Serve call, closed by Shutdown

@@ -42,9 +42,11 @@ type session struct {
 	renameFrom   string              // relative path from RNFR, for RNTO
 	restOffset   int64               // from REST, used by the next RETR/STOR
 	failedLogins int
-	pasv         net.Listener   // pending passive listener, nil if none
-	active       netip.AddrPort // pending PORT/EPRT target, zero if none
-	protP        bool           // PROT P: data connections use TLS
+	pasv         net.Listener    // pending passive listener, nil if none
+	active       netip.AddrPort  // pending PORT/EPRT target, zero if none
+	protP        bool            // PROT P: data connections use TLS
+	mlstFacts    map[string]bool // OPTS MLST selection; nil means every fact
+	hashName     string          // OPTS HASH selection; empty means SHA-256
 
 	dataMu   sync.Mutex
 	dataConn net.Conn // open data connection, for abort on forced shutdown
@@ -85,17 +87,21 @@ func (s *session) readDeadline() time.Time {
 }
 
 // reply writes one reply. A text of several lines becomes a multi-line reply
-// ("230-first", ..., "230 last"), which goftp's WriteMessage cannot produce.
+// ("230-first", ..., "230 last"), which goftp's WriteMessage cannot produce. Middle
+// lines that start with a space are sent as they are (RFC 2389 FEAT, RFC 3659 MLST).
 func (s *session) reply(code int, text string) {
 	text = strings.ReplaceAll(text, "\r", "")
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
 	var b strings.Builder
 	for i, line := range lines {
-		sep := "-"
-		if i == len(lines)-1 {
-			sep = " "
+		switch {
+		case i == len(lines)-1:
+			fmt.Fprintf(&b, "%d %s\r\n", code, line)
+		case i > 0 && strings.HasPrefix(line, " "):
+			b.WriteString(line + "\r\n")
+		default:
+			fmt.Fprintf(&b, "%d-%s\r\n", code, line)
 		}
-		fmt.Fprintf(&b, "%d%s%s\r\n", code, sep, line)
 	}
 	s.log.Debug("reply", "code", code, "text", lines[0])
 	if _, err := s.conn.Write([]byte(b.String())); err != nil {

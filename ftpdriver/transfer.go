@@ -21,6 +21,9 @@ import (
 // them.
 const uploadTempPrefix = ".djftpd-upload-"
 
+// openingData is the usual 150 text.
+const openingData = "Opening data connection"
+
 // errLocal is a failure on our side of a transfer (disk, file system), as opposed to
 // the data connection.
 var errLocal = errors.New("local error in processing")
@@ -46,6 +49,9 @@ func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time
 		s.reply(226, "ABOR successful")
 	case errors.Is(err, errPeerGone):
 		s.log.Info("client went away during transfer", attrs...)
+	case errors.Is(err, errQuotaExceeded):
+		s.log.Info("upload over quota", attrs...)
+		s.reply(552, "Quota exceeded, upload discarded")
 	case errors.Is(err, errLocal):
 		s.log.Error("transfer failed", append(attrs, "err", err)...)
 		s.reply(451, "Local error, transfer aborted")
@@ -116,7 +122,7 @@ func (s *session) list(cmd, param string, long bool) {
 	}
 	started := time.Now()
 	var n int64
-	err = s.withData(0, func(c net.Conn) error {
+	err = s.withData(openingData, 0, func(c net.Conn) error {
 		w := bufio.NewWriter(c)
 		now := time.Now()
 		for _, fi := range infos {
@@ -160,10 +166,11 @@ func (s *session) handleRETR(param string) {
 	defer f.Close()
 	started := time.Now()
 	var n int64
-	err = s.withData(0, func(c net.Conn) error {
+	err = s.withData(openingData, 0, func(c net.Conn) error {
 		// *os.File to *net.TCPConn: io.Copy reaches sendfile(2).
-		n, err = io.Copy(c, f)
-		return err
+		var cerr error
+		n, cerr = io.Copy(c, f)
+		return cerr
 	})
 	if transferStarted(err) {
 		s.transferEvent(djangoclient.EventFileSent, djangoclient.EventIncompleteFileSent, virtual, n, started, err)
@@ -171,23 +178,33 @@ func (s *session) handleRETR(param string) {
 	s.finishTransfer("RETR", virtual, n, started, err)
 }
 
-func (s *session) handleSTOR(param string) { s.store("STOR", param, false) }
-func (s *session) handleAPPE(param string) { s.store("APPE", param, true) }
+func (s *session) handleSTOR(param string) { s.store("STOR", param, openingData, false) }
+func (s *session) handleAPPE(param string) { s.store("APPE", param, openingData, true) }
 
 // store receives a file. A plain STOR in atomic mode writes a hidden temporary file
 // beside the target and renames it into place only when the whole file arrived; APPE
 // and REST+STOR write in place (DESIGN.md §4).
-func (s *session) store(cmd, param string, appendMode bool) {
+// A quota counts the bytes the upload adds: an upload that would exceed it stops with
+// 552 and leaves the target as it was (in place: truncated back).
+func (s *session) store(cmd, param, prelim string, appendMode bool) {
 	offset := s.restOffset
 	s.restOffset = 0
 	virtual, rel, err := s.resolve(param)
 	if err == nil && rel == "." {
 		err = errIsDir
 	}
+	var oldSize int64 // size of the file the upload replaces or extends
 	if err == nil {
-		if fi, serr := s.root.Lstat(rel); serr == nil && fi.IsDir() {
-			err = errIsDir
+		if fi, serr := s.root.Lstat(rel); serr == nil {
+			if fi.IsDir() {
+				err = errIsDir
+			}
+			oldSize = fi.Size()
 		}
+	}
+	var left int64 = -1
+	if err == nil {
+		left, err = s.quotaLeft()
 	}
 	var f *os.File
 	tmp := ""
@@ -209,13 +226,42 @@ func (s *session) store(cmd, param string, appendMode bool) {
 		s.fail(cmd, virtual, err)
 		return
 	}
+	// kept is what stays of the old file: all of it for APPE, the part before the
+	// offset for REST, nothing for a replacing STOR, whose old bytes are freed.
+	kept := oldSize
+	switch {
+	case appendMode:
+	case offset > 0:
+		kept = offset
+	default:
+		kept = 0
+	}
 	started := time.Now()
 	var n int64
-	err = s.withData(uploadSettle, func(c net.Conn) error {
-		// *net.TCPConn to *os.File: io.Copy reaches splice(2).
-		n, err = io.Copy(f, c)
-		return err
+	err = s.withData(prelim, uploadSettle, func(c net.Conn) error {
+		if left < 0 {
+			// *net.TCPConn to *os.File: io.Copy reaches splice(2).
+			var cerr error
+			n, cerr = io.Copy(f, c)
+			return cerr
+		}
+		allowed := left + oldSize - kept
+		// An io.LimitedReader over the connection still reaches splice(2).
+		var cerr error
+		n, cerr = io.Copy(f, &io.LimitedReader{R: c, N: allowed + 1})
+		if cerr == nil && n > allowed {
+			return errQuotaExceeded
+		}
+		return cerr
 	})
+	if errors.Is(err, errQuotaExceeded) && tmp == "" {
+		// In place, nothing of an upload over quota stays. (A broken connection keeps
+		// what arrived: that is what a client resumes with REST or APPE.)
+		_ = f.Truncate(kept)
+		if kept == 0 && !appendMode && offset == 0 {
+			_ = s.root.Remove(rel)
+		}
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%w: close: %w", errLocal, cerr)
 	}
@@ -228,6 +274,9 @@ func (s *session) store(cmd, param string, appendMode bool) {
 		if err != nil {
 			_ = s.root.Remove(tmp)
 		}
+	}
+	if err == nil {
+		s.addUsage(kept + n - oldSize)
 	}
 	if transferStarted(err) {
 		s.transferEvent(djangoclient.EventFileReceived, djangoclient.EventIncompleteFileReceived, virtual, n, started, err)

@@ -1,0 +1,178 @@
+package ftpdriver
+
+import (
+	"crypto/md5"  //nolint:gosec // HASH MD5 is a checksum clients ask for, not security
+	"crypto/sha1" //nolint:gosec // likewise HASH SHA-1
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// hashAlgorithms are the HASH algorithms (draft-bryan-ftpext-hash), in FEAT order.
+var hashAlgorithms = []struct {
+	name string
+	new  func() hash.Hash
+}{
+	{"SHA-256", sha256.New},
+	{"SHA-1", sha1.New},
+	{"MD5", md5.New},
+	{"CRC32", func() hash.Hash { return crc32.NewIEEE() }},
+}
+
+func (s *session) featHASH() string {
+	names := make([]string, len(hashAlgorithms))
+	for i, a := range hashAlgorithms {
+		names[i] = a.name
+		if a.name == s.hashAlgo() {
+			names[i] += "*"
+		}
+	}
+	return "HASH " + strings.Join(names, ";")
+}
+
+func (s *session) hashAlgo() string {
+	if s.hashName == "" {
+		return hashAlgorithms[0].name
+	}
+	return s.hashName
+}
+
+func (s *session) optsHASH(arg string) {
+	arg = strings.ToUpper(strings.TrimSpace(arg))
+	if arg == "" {
+		s.reply(200, s.hashAlgo())
+		return
+	}
+	for _, a := range hashAlgorithms {
+		if a.name == arg {
+			s.hashName = a.name
+			s.reply(200, a.name)
+			return
+		}
+	}
+	s.reply(501, "Unknown algorithm, current selection not changed")
+}
+
+func (s *session) handleHASH(param string) {
+	virtual, rel, err := s.resolve(param)
+	var f *os.File
+	if err == nil {
+		f, err = s.root.Open(rel)
+	}
+	if err == nil {
+		defer f.Close()
+		var fi fs.FileInfo
+		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
+			err = errIsDir
+		}
+	}
+	if err != nil {
+		s.fail("HASH", virtual, err)
+		return
+	}
+	name := s.hashAlgo()
+	var h hash.Hash
+	for _, a := range hashAlgorithms {
+		if a.name == name {
+			h = a.new()
+		}
+	}
+	n, err := io.Copy(h, f)
+	if err != nil {
+		s.log.Error("hash failed", "path", virtual, "err", err)
+		s.reply(451, "Local error while hashing")
+		return
+	}
+	s.reply(213, fmt.Sprintf("%s 0-%d %s %s", name, n, hex.EncodeToString(h.Sum(nil)), virtual))
+}
+
+// handleSITE runs SITE subcommands; the permission letter of each is checked by
+// dispatch through commandPerms ("SITE CHMOD").
+func (s *session) handleSITE(param string) {
+	sub, arg, _ := strings.Cut(strings.TrimSpace(param), " ")
+	switch strings.ToUpper(sub) {
+	case "CHMOD":
+		s.siteCHMOD(arg)
+	case "HELP":
+		s.reply(214, "SITE commands: CHMOD")
+	default:
+		s.reply(504, "SITE "+sub+" not supported")
+	}
+}
+
+func (s *session) siteCHMOD(arg string) {
+	modeText, target, ok := strings.Cut(strings.TrimSpace(arg), " ")
+	mode, err := strconv.ParseUint(modeText, 8, 32)
+	if !ok || err != nil || mode > 0o777 {
+		s.reply(501, "Usage: SITE CHMOD <octal mode 0-777> <path>")
+		return
+	}
+	virtual, rel, err := s.resolve(target)
+	if err == nil {
+		err = s.root.Chmod(rel, fs.FileMode(mode))
+	}
+	if err != nil {
+		s.fail("SITE CHMOD", virtual, err)
+		return
+	}
+	s.reply(200, "SITE CHMOD command successful")
+}
+
+// handleMFMT sets a file's modification time (draft-somers-ftp-mfxx).
+func (s *session) handleMFMT(param string) {
+	stamp, target, ok := strings.Cut(strings.TrimSpace(param), " ")
+	t, err := time.Parse("20060102150405", stamp)
+	if !ok || err != nil {
+		s.reply(501, "Usage: MFMT YYYYMMDDHHMMSS <path>")
+		return
+	}
+	virtual, rel, err := s.resolve(target)
+	if err == nil {
+		err = s.root.Chtimes(rel, t, t)
+	}
+	if err != nil {
+		s.fail("MFMT", virtual, err)
+		return
+	}
+	s.reply(213, "Modify="+stamp+"; "+virtual)
+}
+
+// handleAVBL reports the bytes the user may still store: what the quota leaves, or
+// the free space of the file system.
+func (s *session) handleAVBL(param string) {
+	virtual, rel, err := s.resolve(param)
+	var fi fs.FileInfo
+	if err == nil {
+		if fi, err = s.root.Stat(rel); err == nil && !fi.IsDir() {
+			err = errNotDir
+		}
+	}
+	if err != nil {
+		s.fail("AVBL", virtual, err)
+		return
+	}
+	free, err := s.available()
+	if err != nil {
+		s.log.Error("available space", "err", err)
+		s.reply(550, "Cannot determine available space")
+		return
+	}
+	s.reply(213, strconv.FormatInt(free, 10))
+}
+
+func (s *session) handleSTOU(param string) {
+	base := "stou"
+	if p := strings.TrimSpace(param); p != "" && !strings.ContainsAny(p, "/") {
+		base = p
+	}
+	name := fmt.Sprintf("%s.%s", base, randomHex(4))
+	s.store("STOU", name, "FILE: "+name, false)
+}
