@@ -1,0 +1,124 @@
+"""System checks of djftpd, run by ``manage.py check`` and at start-up::
+
+    $ python manage.py check
+    ?: (djftpd.E002) DJFTPD["SECRET"] is shorter than 32 bytes.
+        HINT: Generate one with: python -c "import secrets; print(secrets.token_hex(32))"
+
+Ids are stable: E001 secret missing, E002 secret too short, E003 invalid permission letters,
+E004 URLs not mounted, W001 a djftpd 0.3 setting in use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import Warning as CheckWarning
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
+
+from djftpd.conf import (
+    LEGACY,
+    MISSING,
+    PERM_LETTERS,
+    app_settings,
+    canonical_perms,
+    legacy_setting,
+    legacy_settings_in_use,
+    secret_bytes,
+)
+
+MIN_SECRET_BYTES = 32
+
+
+class Messages:
+    SECRET_MISSING = 'DJFTPD["SECRET"] is not set to a string; the sidecar cannot be trusted.'
+    SECRET_TOO_SHORT = f'DJFTPD["SECRET"] is shorter than {MIN_SECRET_BYTES} bytes.'
+    PERMS_INVALID = "{setting} is not a valid set of FTP permission letters: {problem}."
+    URLS_NOT_MOUNTED = "The djftpd URLs are not mounted: reverse('djftpd:auth') fails."
+    LEGACY_SETTING = "The djftpd 0.3 setting {name} is deprecated."
+
+
+class Hints:
+    SECRET_MISSING = (
+        'Set DJFTPD = {"SECRET": ...} to the value the sidecar gets as DJFTPD_SECRET, '
+        'e.g. python -c "import secrets; print(secrets.token_hex(32))".'
+    )
+    SECRET_TOO_SHORT = 'Generate one with: python -c "import secrets; print(secrets.token_hex(32))"'
+    PERMS_INVALID = f"Use letters among {PERM_LETTERS!r}, or a callable(user) returning them."
+    URLS_NOT_MOUNTED = 'Add path("ftp/", include("djftpd.urls")) to your ROOT_URLCONF.'
+    LEGACY_SETTING = 'Move it to DJFTPD["{new}"].'
+
+
+class Codes:
+    SECRET_MISSING = "djftpd.E001"
+    SECRET_TOO_SHORT = "djftpd.E002"
+    PERMS_INVALID = "djftpd.E003"
+    URLS_NOT_MOUNTED = "djftpd.E004"
+    LEGACY_SETTING = "djftpd.W001"
+
+
+@register(Tags.security)
+def check_secret(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        secret = secret_bytes()
+    except ImproperlyConfigured:
+        return [Error(Messages.SECRET_MISSING, hint=Hints.SECRET_MISSING, id=Codes.SECRET_MISSING)]
+    if len(secret) < MIN_SECRET_BYTES:
+        return [
+            Error(Messages.SECRET_TOO_SHORT, hint=Hints.SECRET_TOO_SHORT, id=Codes.SECRET_TOO_SHORT)
+        ]
+    return []
+
+
+def _perms_problem(value: Any, *, allow_callable: bool) -> str | None:
+    if allow_callable and callable(value):
+        return None
+    try:
+        canonical_perms(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@register(Tags.security)
+def check_perms(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    candidates = [('DJFTPD["PERMS"]', app_settings.PERMS, True)]
+    candidates += [(name, legacy_setting(name), False) for name in ("read_perms", "write_perms")]
+    errors: list[CheckMessage] = []
+    for setting, value, allow_callable in candidates:
+        if value is None or value is MISSING:
+            continue
+        problem = _perms_problem(value, allow_callable=allow_callable)
+        if problem:
+            errors.append(
+                Error(
+                    Messages.PERMS_INVALID.format(setting=setting, problem=problem),
+                    hint=Hints.PERMS_INVALID,
+                    id=Codes.PERMS_INVALID,
+                )
+            )
+    return errors
+
+
+@register(Tags.urls)
+def check_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        reverse("djftpd:auth")
+    except NoReverseMatch:
+        return [
+            Error(Messages.URLS_NOT_MOUNTED, hint=Hints.URLS_NOT_MOUNTED, id=Codes.URLS_NOT_MOUNTED)
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_legacy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    return [
+        CheckWarning(
+            Messages.LEGACY_SETTING.format(name=name),
+            hint=Hints.LEGACY_SETTING.format(new=LEGACY[name]),
+            id=Codes.LEGACY_SETTING,
+        )
+        for name in legacy_settings_in_use()
+    ]

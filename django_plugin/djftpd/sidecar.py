@@ -1,0 +1,205 @@
+"""Find, configure and run the djftpd sidecar binary (the Go FTP server).
+
+Shared by ``manage.py startftpserver`` and :func:`djftpd.create_django_ftpserver`::
+
+    from djftpd.sidecar import build_env, cli_overrides, run_foreground
+
+    env = build_env(cli_overrides(listen="127.0.0.1:2121"))
+    exit_code = run_foreground(env)   # blocks; SIGINT/SIGTERM/SIGHUP reach the sidecar
+
+The binary is ``DJFTPD["SIDECAR_BINARY"]``, else ``$DJFTPD_BINARY``, else ``djftpd`` on PATH.
+Its environment is ours plus the ``DJFTPD_*`` variables built from the Django settings.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from djftpd.conf import app_settings, resolve_listen, secret_bytes
+
+#: Signals passed on to the sidecar while it runs in the foreground.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+INSTALL_HINT = (
+    "Build it with `make build` in the djftpd repository, or install it with "
+    "`go install github.com/djftpd/djftpd@latest`; then put it on PATH, or point "
+    '$DJFTPD_BINARY or DJFTPD["SIDECAR_BINARY"] at it.'
+)
+
+
+class SidecarNotFound(Exception):
+    """The djftpd binary cannot be found; the message says where we looked and how to get it."""
+
+
+def find_binary() -> str:
+    """Path of the sidecar: DJFTPD["SIDECAR_BINARY"] -> $DJFTPD_BINARY -> ``djftpd`` on PATH."""
+    for source, configured in (
+        ('DJFTPD["SIDECAR_BINARY"]', app_settings.SIDECAR_BINARY),
+        ("$DJFTPD_BINARY", os.environ.get("DJFTPD_BINARY")),
+    ):
+        if configured:
+            path = shutil.which(os.fspath(configured))
+            if path is None:
+                raise SidecarNotFound(
+                    f"{source} is {os.fspath(configured)!r}, which is not an executable file. "
+                    f"{INSTALL_HINT}"
+                )
+            return path
+    path = shutil.which("djftpd")
+    if path is None:
+        raise SidecarNotFound(f"The djftpd sidecar binary is not on PATH. {INSTALL_HINT}")
+    return path
+
+
+def cli_overrides(
+    *,
+    listen: str | None = None,
+    passive_ports: str | None = None,
+    public_host: str | None = None,
+) -> dict[str, str]:
+    """Environment overrides from command-line style options; None means not given."""
+    values = {
+        "DJFTPD_LISTEN": listen,
+        "DJFTPD_PASSIVE_PORTS": passive_ports,
+        "DJFTPD_PUBLIC_HOST": public_host,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def build_env(
+    overrides: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The sidecar's environment.
+
+    Starts from ``base`` (default ``os.environ``), then sets the variables derived from the
+    settings, then ``DJFTPD["ENV"]``, then ``overrides`` (the command line) last.
+    """
+    secret = secret_bytes()
+    try:
+        secret_text = secret.decode()
+    except UnicodeDecodeError:
+        raise ImproperlyConfigured('DJFTPD["SECRET"] must be UTF-8 text.') from None
+    env = dict(os.environ if base is None else base)
+    env.update(
+        DJFTPD_DJANGO_URL=str(app_settings.DJANGO_URL),
+        DJFTPD_SECRET=secret_text,
+        DJFTPD_LISTEN=resolve_listen(),
+        DJFTPD_PASSIVE_PORTS=str(app_settings.PASSIVE_PORTS),
+    )
+    optional = {
+        "DJFTPD_HOME_ROOT": app_settings.HOME_ROOT,
+        "DJFTPD_PUBLIC_HOST": app_settings.PUBLIC_HOST,
+        "DJFTPD_OPS_LISTEN": app_settings.OPS_LISTEN,
+    }
+    env.update({name: os.fspath(value) for name, value in optional.items() if value})
+    env.update({str(name): str(value) for name, value in (app_settings.ENV or {}).items()})
+    env.update(overrides or {})
+    return env
+
+
+def exit_status(returncode: int) -> int:
+    """A process's exit code the way a shell reports it: 128 + N when killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class Sidecar:
+    """One sidecar process.
+
+    ``serve_forever()`` starts it and blocks until it exits, returning its exit code; from the
+    main thread it also forwards SIGINT/SIGTERM/SIGHUP to it. ``close()`` (from any thread)
+    stops it with SIGTERM, which the sidecar answers with a graceful drain, then SIGKILL after
+    ``timeout`` seconds. The sidecar runs in its own process group, so a terminal's Ctrl-C
+    reaches it once, through us.
+    """
+
+    def __init__(
+        self, env: Mapping[str, str], binary: str | None = None, args: Sequence[str] = ()
+    ) -> None:
+        self.command = [binary or find_binary(), *args]
+        self.env = dict(env)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pending_signals: list[int] = []
+
+    def start(self) -> None:
+        """Start the process unless it runs already; RuntimeError after ``close()``."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this sidecar was closed")
+            if self.process is not None:
+                return
+            group: dict[str, Any] = (
+                {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+            )
+            self.process = subprocess.Popen(self.command, env=self.env, **group)
+            for signum in self._pending_signals:
+                self.process.send_signal(signum)
+            self._pending_signals.clear()
+
+    def send_signal(self, signum: int) -> None:
+        """Deliver ``signum`` to the sidecar; before it started, as soon as it starts."""
+        with self._lock:
+            if self.process is None:
+                self._pending_signals.append(signum)
+            elif self.process.poll() is None:
+                self.process.send_signal(signum)
+
+    def serve_forever(self) -> int:
+        """Run the sidecar until it exits and return its exit code."""
+        if threading.current_thread() is not threading.main_thread():
+            self.start()
+            return self.wait()
+        with self._forwarding_signals():
+            self.start()
+            return self.wait()
+
+    def wait(self) -> int:
+        """Wait for the started process to exit and return its exit code."""
+        if self.process is None:
+            raise RuntimeError("the sidecar was not started")
+        return exit_status(self.process.wait())
+
+    def close(self, timeout: float = 30.0) -> int | None:
+        """Stop the sidecar (SIGTERM, then SIGKILL after ``timeout``); its exit code, if run."""
+        with self._lock:
+            self._closed = True
+            process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return exit_status(process.returncode)
+
+    @contextmanager
+    def _forwarding_signals(self) -> Iterator[None]:
+        def forward(signum: int, frame: FrameType | None) -> None:
+            self.send_signal(signum)
+
+        previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def run_foreground(env: Mapping[str, str], binary: str | None = None) -> int:
+    """Run the sidecar in the foreground with ``env``, forwarding signals; its exit code."""
+    return Sidecar(env, binary).serve_forever()

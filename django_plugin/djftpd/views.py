@@ -1,0 +1,115 @@
+"""Endpoints the djftpd sidecar calls (DESIGN.md section 2), mounted by ``djftpd.urls``::
+
+# urls.py of your project
+urlpatterns = [path("ftp/", include("djftpd.urls"))]
+
+# the sidecar then calls, signed:
+# POST /ftp/auth/ {"username", "password", "client_ip", "protocol", "session"}
+#   200 {"ok": true, "username", "home", "perms", "welcome", ...}
+#   401 {"ok": false, "error": "invalid_credentials"}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from djftpd.conf import (
+    NoSafeHome,
+    app_settings,
+    resolve_home,
+    resolve_perms,
+    resolve_ttl,
+    resolve_welcome,
+)
+from djftpd.signing import ip_address, one_of, signed_json_view, string
+
+logger = logging.getLogger("djftpd")
+
+AUTH_FIELDS = {
+    "username": string,
+    "password": string,
+    "client_ip": ip_address,
+    "protocol": one_of("ftp", "ftps"),
+    "session": string,
+}
+
+#: Request headers that carry a client address (django-ipware's list and its relatives).
+#: The auth request comes from the sidecar, so whatever they say is not the FTP client.
+FORWARDED_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_REAL_IP",
+    "HTTP_FORWARDED",
+    "HTTP_FORWARDED_FOR",
+    "HTTP_X_FORWARDED",
+    "HTTP_X_CLUSTER_CLIENT_IP",
+    "HTTP_CLIENT_IP",
+    "HTTP_X_CLIENT_IP",
+    "HTTP_TRUE_CLIENT_IP",
+    "HTTP_CF_CONNECTING_IP",
+    "HTTP_FASTLY_CLIENT_IP",
+    "HTTP_X_ORIGINAL_FORWARDED_FOR",
+    "HTTP_X_ENVOY_EXTERNAL_ADDRESS",
+    "HTTP_VIA",
+    "X_FORWARDED_FOR",
+)
+
+
+def invalid_credentials() -> JsonResponse:
+    """The one refusal, whatever the reason, so nothing about the account leaks."""
+    return JsonResponse({"ok": False, "error": "invalid_credentials"}, status=401)
+
+
+def use_client_ip(request: HttpRequest, client_ip: str) -> None:
+    """Make ``client_ip`` the request's client address for authentication backends.
+
+    django-axes and django-ipware read forwarded headers before ``REMOTE_ADDR``; they are
+    removed so the signed, trusted ``client_ip`` is all they can see.
+    """
+    for header in FORWARDED_HEADERS:
+        request.META.pop(header, None)
+    request.META["REMOTE_ADDR"] = client_ip
+
+
+def may_use_ftp(user: Any) -> bool:
+    """Whether an authenticated ``user`` may log in: active, and REQUIRE_PERMISSION if set."""
+    if user is None or not user.is_active:
+        return False
+    permission = app_settings.REQUIRE_PERMISSION
+    return not permission or user.has_perm(permission)
+
+
+@csrf_exempt
+@signed_json_view(fields=AUTH_FIELDS)
+def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
+    """Check an FTP login with ``authenticate()`` and answer the user's home and perms."""
+    use_client_ip(request, payload["client_ip"])
+    username, password = payload["username"], payload["password"]
+    if "\x00" in username or "\x00" in password:
+        # No account can have it, and some databases reject NUL in a query.
+        return invalid_credentials()
+    user = authenticate(request, username=username, password=password)
+    if not may_use_ftp(user):
+        return invalid_credentials()
+    try:
+        home = resolve_home(user)
+    except NoSafeHome:
+        logger.error("djftpd: no safe home directory for username %r; login refused", username)
+        return invalid_credentials()
+    grant: dict[str, Any] = {
+        "ok": True,
+        "username": user.get_username(),
+        "home": home,
+        "perms": resolve_perms(user),
+        "welcome": resolve_welcome(user),
+        "quota_bytes": None,
+        "max_sessions": None,
+    }
+    ttl = resolve_ttl()
+    if ttl is not None:
+        grant["ttl"] = ttl
+    return JsonResponse(grant)

@@ -1,0 +1,39 @@
+"""Test matrix of the djftpd Django app: pytest and the migrations check on Django 4.2 and 5.2,
+plus ruff. Run from django_plugin/::
+
+    $ nox                  # every session
+    $ nox -s "tests(django='5.2')"
+    $ nox -s lint
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+
+DJANGO_VERSIONS = ["4.2", "5.2"]
+
+
+@nox.session
+@nox.parametrize("django", DJANGO_VERSIONS)
+def tests(session: nox.Session, django: str) -> None:
+    """pytest, and no model change without its migration, on one Django version."""
+    session.install("-e", ".[test]", f"django~={django}.0")
+    session.run("pytest", *session.posargs)
+    session.run(
+        "django-admin",
+        "makemigrations",
+        "--check",
+        "--dry-run",
+        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": "."},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

@@ -1,0 +1,101 @@
+"""Fixtures shared by djftpd's tests: signed calls to the auth view and legacy settings."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+from django.test import Client
+from django.urls import reverse
+
+from djftpd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
+
+ALICE_PASSWORD = "alice-pässword"
+
+
+def auth_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid auth request body for alice, with ``overrides`` applied."""
+    payload = {
+        "username": "alice",
+        "password": ALICE_PASSWORD,
+        "client_ip": "192.0.2.10",
+        "protocol": "ftp",
+        "session": "s-1",
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.fixture
+def secret(settings: LazySettings) -> str:
+    return settings.DJFTPD["SECRET"]
+
+
+@pytest.fixture
+def alice(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("alice", password=ALICE_PASSWORD)
+
+
+@pytest.fixture
+def post_auth(client: Client, secret: str) -> Callable[..., Any]:
+    """POST a body to the auth view, signed with the test secret unless told otherwise.
+
+    ``body`` is a dict (sent as JSON) or raw bytes; ``sign_with`` another secret, ``timestamp``
+    a fixed one, ``headers`` extra or replacing headers (``HTTP_*`` style keys via ``extra``).
+    """
+
+    def post(
+        body: dict[str, Any] | bytes | None = None,
+        *,
+        sign_with: str | None = None,
+        timestamp: int | str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> Any:
+        raw = body if isinstance(body, bytes) else json.dumps(body or auth_payload()).encode()
+        all_headers = {**sign(raw, sign_with or secret, timestamp), **(headers or {})}
+        return client.post(
+            reverse("djftpd:auth"),
+            data=raw,
+            content_type="application/json",
+            headers=all_headers,
+            **extra,
+        )
+
+    return post
+
+
+@pytest.fixture
+def assert_signed(secret: str) -> Callable[[Any], None]:
+    """Assert that a response carries valid djftpd signature headers over its body."""
+
+    def check(response: Any) -> None:
+        verify(
+            response.content,
+            response.headers.get(TIMESTAMP_HEADER),
+            response.headers.get(SIGNATURE_HEADER),
+            secret,
+        )
+
+    return check
+
+
+@pytest.fixture(params=["module attribute", "uppercase setting"])
+def set_legacy(
+    request: pytest.FixtureRequest, settings: LazySettings, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str, Any], None]:
+    """Set a lowercase djftpd 0.3 setting (``read_perms``) in each of its two spellings: as an
+    attribute of the settings module, which Django does not copy, or UPPERCASE in settings."""
+    module = importlib.import_module(settings.SETTINGS_MODULE)
+
+    def set_value(name: str, value: Any) -> None:
+        if request.param == "module attribute":
+            monkeypatch.setattr(module, name, value, raising=False)
+        else:
+            setattr(settings, name.upper(), value)
+
+    return set_value

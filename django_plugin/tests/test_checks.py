@@ -1,0 +1,119 @@
+"""System checks: each id compared to the full message (DESIGN.md section 5)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.checks import Error, Warning, run_checks
+
+from djftpd.checks import Codes, Hints, Messages
+
+
+def djftpd_messages():
+    return [message for message in run_checks() if message.id.startswith("djftpd.")]
+
+
+def test_test_settings_pass_every_check():
+    assert djftpd_messages() == []
+
+
+@pytest.mark.parametrize("secret", [None, "", 12345])
+def test_e001_secret_missing(settings, secret):
+    settings.DJFTPD = {**settings.DJFTPD, "SECRET": secret}
+
+    assert djftpd_messages() == [
+        Error(Messages.SECRET_MISSING, hint=Hints.SECRET_MISSING, id=Codes.SECRET_MISSING)
+    ]
+
+
+def test_e001_without_djftpd_setting(settings):
+    del settings.DJFTPD
+
+    assert (
+        Error(Messages.SECRET_MISSING, hint=Hints.SECRET_MISSING, id=Codes.SECRET_MISSING)
+        in djftpd_messages()
+    )
+
+
+@pytest.mark.parametrize("secret", ["s" * 31, "é" * 15, b"b" * 31])
+def test_e002_secret_shorter_than_32_bytes(settings, secret):
+    settings.DJFTPD = {**settings.DJFTPD, "SECRET": secret}
+
+    assert djftpd_messages() == [
+        Error(Messages.SECRET_TOO_SHORT, hint=Hints.SECRET_TOO_SHORT, id=Codes.SECRET_TOO_SHORT)
+    ]
+
+
+@pytest.mark.parametrize("secret", ["s" * 32, "é" * 16, b"b" * 32])
+def test_32_bytes_is_long_enough(settings, secret):
+    settings.DJFTPD = {**settings.DJFTPD, "SECRET": secret}
+
+    assert djftpd_messages() == []
+
+
+def perms_error(setting: str, problem: str) -> Error:
+    return Error(
+        Messages.PERMS_INVALID.format(setting=setting, problem=problem),
+        hint=Hints.PERMS_INVALID,
+        id=Codes.PERMS_INVALID,
+    )
+
+
+def test_e003_invalid_perms_string(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "PERMS": "elrxz"}
+
+    assert djftpd_messages() == [perms_error('DJFTPD["PERMS"]', "unknown permission letters 'xz'")]
+
+
+def test_e003_perms_of_the_wrong_type(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "PERMS": ["e", "l"]}
+
+    assert djftpd_messages() == [
+        perms_error('DJFTPD["PERMS"]', "permission letters must be a string, not list")
+    ]
+
+
+def test_perms_callable_is_accepted(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "PERMS": lambda user: "elr"}
+
+    assert djftpd_messages() == []
+
+
+def test_e003_invalid_legacy_perms(set_legacy):
+    set_legacy("read_perms", "elrq")
+    set_legacy("write_perms", "W")
+
+    errors = [m for m in djftpd_messages() if m.id == Codes.PERMS_INVALID]
+
+    assert errors == [
+        perms_error("read_perms", "unknown permission letters 'q'"),
+        perms_error("write_perms", "unknown permission letters 'W'"),
+    ]
+
+
+def test_e004_urls_not_mounted(settings):
+    settings.ROOT_URLCONF = "tests.urls_unmounted"
+
+    assert djftpd_messages() == [
+        Error(Messages.URLS_NOT_MOUNTED, hint=Hints.URLS_NOT_MOUNTED, id=Codes.URLS_NOT_MOUNTED)
+    ]
+
+
+def test_w001_one_warning_per_legacy_setting(settings, set_legacy):
+    set_legacy("get_ftp_home_dir", lambda username: f"/srv/ftp/{username}")
+    set_legacy("write_perms", "w")
+    settings.FTP_PORT = 2121
+    settings.FTP_WELCOME_MSG = "Hi"
+
+    assert djftpd_messages() == [
+        Warning(
+            Messages.LEGACY_SETTING.format(name=name),
+            hint=Hints.LEGACY_SETTING.format(new=new),
+            id=Codes.LEGACY_SETTING,
+        )
+        for name, new in [
+            ("get_ftp_home_dir", "HOME_DIR"),
+            ("write_perms", "PERMS"),
+            ("FTP_WELCOME_MSG", "WELCOME"),
+            ("FTP_PORT", "LISTEN"),
+        ]
+    ]

@@ -1,0 +1,3 @@
+"""A URLconf without djftpd, for system check djftpd.E004."""
+
+urlpatterns: list = []
