@@ -26,33 +26,39 @@ const envPrefix = "DJFTPD"
 // config is the sidecar's whole configuration, read from DJFTPD_* variables. It is
 // converted into each package's own Config, so no package imports envconfig.
 type config struct {
-	DjangoURL        string        `split_words:"true" required:"true" desc:"URL of the djftpd app in Django, e.g. http://127.0.0.1:8000/ftp/"`
-	Secret           string        `split_words:"true" desc:"Shared HMAC secret, at least 32 bytes (this or DJFTPD_SECRET_FILE is required)"`
-	SecretFile       string        `split_words:"true" desc:"File holding the shared secret; a trailing newline is ignored"`
-	HomeRoot         string        `split_words:"true" required:"true" desc:"Absolute directory every home Django returns must be inside"`
-	Listen           string        `split_words:"true" default:"0.0.0.0:2121" desc:"FTP control listen address"`
-	PassivePorts     portRange     `split_words:"true" default:"30000-30099" desc:"Passive data port range, inclusive"`
-	PublicHost       string        `split_words:"true" desc:"IPv4 address announced in PASV replies; set it behind NAT or in Kubernetes"`
-	OpsListen        string        `split_words:"true" default:"127.0.0.1:9121" desc:"HTTP listen address for /healthz and /readyz"`
-	TLSMode          tlsMode       `split_words:"true" default:"off" desc:"FTPS: off, explicit (AUTH TLS offered), required (TLS before login and PROT P for data) or implicit"`
-	TLSCert          string        `split_words:"true" desc:"PEM certificate (chain) file for FTPS; reloaded on SIGHUP"`
-	TLSKey           string        `split_words:"true" desc:"PEM private key file for FTPS; reloaded on SIGHUP"`
-	ImplicitListen   string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
-	CreateHome       bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
-	UploadMode       uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
-	AuthTimeout      time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
-	CacheTTL         time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
-	CacheNegativeTTL time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
-	CacheStaleTTL    time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
-	LoginTimeout     time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
-	IdleTimeout      time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`
-	DataTimeout      time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open"`
-	MaxLineLength    int           `split_words:"true" default:"4096" desc:"Longest control line in bytes; longer gets 500 and the connection closes"`
-	FailedLoginDelay time.Duration `split_words:"true" default:"1s" desc:"Delay before answering a failed login"`
-	MaxLoginAttempts int           `split_words:"true" default:"3" desc:"Failed logins allowed per connection before it is closed"`
-	ShutdownGrace    time.Duration `split_words:"true" default:"30s" desc:"On SIGTERM, how long running transfers may finish"`
-	LogFormat        logFormat     `split_words:"true" default:"text" desc:"Log format: text or json"`
-	LogLevel         slog.Level    `split_words:"true" default:"info" desc:"Log level: debug, info, warn or error"`
+	DjangoURL           string        `split_words:"true" required:"true" desc:"URL of the djftpd app in Django, e.g. http://127.0.0.1:8000/ftp/"`
+	Secret              string        `split_words:"true" desc:"Shared HMAC secret, at least 32 bytes (this or DJFTPD_SECRET_FILE is required)"`
+	SecretFile          string        `split_words:"true" desc:"File holding the shared secret; a trailing newline is ignored"`
+	HomeRoot            string        `split_words:"true" required:"true" desc:"Absolute directory every home Django returns must be inside"`
+	Listen              string        `split_words:"true" default:"0.0.0.0:2121" desc:"FTP control listen address"`
+	PassivePorts        portRange     `split_words:"true" default:"30000-30099" desc:"Passive data port range, inclusive"`
+	PublicHost          string        `split_words:"true" desc:"IPv4 address announced in PASV replies; set it behind NAT or in Kubernetes"`
+	OpsListen           string        `split_words:"true" default:"127.0.0.1:9121" desc:"HTTP listen address for /healthz and /readyz"`
+	TLSMode             tlsMode       `split_words:"true" default:"off" desc:"FTPS: off, explicit (AUTH TLS offered), required (TLS before login and PROT P for data) or implicit"`
+	TLSCert             string        `split_words:"true" desc:"PEM certificate (chain) file for FTPS; reloaded on SIGHUP"`
+	TLSKey              string        `split_words:"true" desc:"PEM private key file for FTPS; reloaded on SIGHUP"`
+	ImplicitListen      string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
+	CreateHome          bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
+	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
+	AuthTimeout         time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
+	CacheTTL            time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
+	CacheNegativeTTL    time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
+	CacheStaleTTL       time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
+	LoginTimeout        time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
+	IdleTimeout         time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`
+	DataTimeout         time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open"`
+	MaxLineLength       int           `split_words:"true" default:"4096" desc:"Longest control line in bytes; longer gets 500 and the connection closes"`
+	FailedLoginDelay    time.Duration `split_words:"true" default:"1s" desc:"Delay before answering a failed login"`
+	MaxLoginAttempts    int           `split_words:"true" default:"3" desc:"Failed logins allowed per connection before it is closed"`
+	MaxConnections      int           `split_words:"true" default:"500" desc:"Most open FTP control connections; more get 421 (0 = no limit)"`
+	MaxConnectionsPerIP int           `split_words:"true" default:"20" desc:"Most open control connections from one client address (0 = no limit)"`
+	BanThreshold        int           `split_words:"true" default:"10" desc:"Failed logins from one address within DJFTPD_BAN_WINDOW that ban it (0 = never ban)"`
+	BanWindow           time.Duration `split_words:"true" default:"10m" desc:"Window in which failed logins count toward a ban"`
+	BanTime             time.Duration `split_words:"true" default:"15m" desc:"How long a banned address gets 421 at connect"`
+	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each control connection (behind a TCP load balancer)"`
+	ShutdownGrace       time.Duration `split_words:"true" default:"30s" desc:"On SIGTERM, how long running transfers may finish"`
+	LogFormat           logFormat     `split_words:"true" default:"text" desc:"Log format: text or json"`
+	LogLevel            slog.Level    `split_words:"true" default:"info" desc:"Log level: debug, info, warn or error"`
 }
 
 // portRange is an inclusive "min-max" port range.
@@ -188,6 +194,18 @@ func (c *config) validate() error {
 	if c.MaxLoginAttempts < 1 {
 		return &configError{"MAX_LOGIN_ATTEMPTS", "must be at least 1"}
 	}
+	for key, n := range map[string]int{"MAX_CONNECTIONS": c.MaxConnections, "MAX_CONNECTIONS_PER_IP": c.MaxConnectionsPerIP, "BAN_THRESHOLD": c.BanThreshold} {
+		if n < 0 {
+			return &configError{key, "must not be negative"}
+		}
+	}
+	if c.BanThreshold > 0 {
+		for key, d := range map[string]time.Duration{"BAN_WINDOW": c.BanWindow, "BAN_TIME": c.BanTime} {
+			if d <= 0 {
+				return &configError{key, "must be a positive duration when DJFTPD_BAN_THRESHOLD is set"}
+			}
+		}
+	}
 	return nil
 }
 
@@ -210,18 +228,24 @@ func (c config) ftp() ftpdriver.Config {
 		public = netip.MustParseAddr(c.PublicHost) // checked by validate
 	}
 	return ftpdriver.Config{
-		PassivePortMin:   c.PassivePorts.Min,
-		PassivePortMax:   c.PassivePorts.Max,
-		PublicHost:       public,
-		CreateHome:       c.CreateHome,
-		AtomicUploads:    c.UploadMode == "atomic",
-		TLSMode:          ftpdriver.TLSMode(c.TLSMode),
-		MaxLineLength:    c.MaxLineLength,
-		LoginTimeout:     c.LoginTimeout,
-		IdleTimeout:      c.IdleTimeout,
-		DataTimeout:      c.DataTimeout,
-		FailedLoginDelay: c.FailedLoginDelay,
-		MaxLoginAttempts: c.MaxLoginAttempts,
+		PassivePortMin:      c.PassivePorts.Min,
+		PassivePortMax:      c.PassivePorts.Max,
+		PublicHost:          public,
+		CreateHome:          c.CreateHome,
+		AtomicUploads:       c.UploadMode == "atomic",
+		TLSMode:             ftpdriver.TLSMode(c.TLSMode),
+		MaxLineLength:       c.MaxLineLength,
+		LoginTimeout:        c.LoginTimeout,
+		IdleTimeout:         c.IdleTimeout,
+		DataTimeout:         c.DataTimeout,
+		FailedLoginDelay:    c.FailedLoginDelay,
+		MaxLoginAttempts:    c.MaxLoginAttempts,
+		MaxConnections:      c.MaxConnections,
+		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		BanThreshold:        c.BanThreshold,
+		BanWindow:           c.BanWindow,
+		BanTime:             c.BanTime,
+		ProxyProtocol:       c.ProxyProtocol,
 	}
 }
 

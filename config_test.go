@@ -134,11 +134,17 @@ func TestREADMEConfigTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, _ := strings.Cut(string(readme), "<!-- config-table:start -->\n")
-	table, _, _ := strings.Cut(rest, "<!-- config-table:end -->")
-	table = strings.ReplaceAll(table, " |  |", " | |")
-	want := "| variable | default | meaning |\n| --- | --- | --- |\n" + buf.String()
-	if table != strings.ReplaceAll(want, " |  |", " | |") {
-		t.Fatalf("README configuration table is out of date; it should read:\n%s", want)
+	head, rest, _ := strings.Cut(string(readme), "<!-- config-table:start -->\n")
+	table, tail, _ := strings.Cut(rest, "<!-- config-table:end -->")
+	want := strings.ReplaceAll("| variable | default | meaning |\n| --- | --- | --- |\n"+buf.String(), " |  |", " | |")
+	if os.Getenv("UPDATE_README") == "1" {
+		updated := head + "<!-- config-table:start -->\n" + want + "<!-- config-table:end -->" + tail
+		if err := os.WriteFile("README.md", []byte(updated), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if table != want {
+		t.Fatalf("README configuration table is out of date (UPDATE_README=1 go test -run TestREADMEConfigTable . rewrites it); it should read:\n%s", want)
 	}
 }

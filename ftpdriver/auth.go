@@ -36,6 +36,11 @@ func (s *session) handlePASS(param string) {
 		Session:  s.id,
 	})
 	if err == nil {
+		if err = s.srv.users.acquire(grant.Username, grant.MaxSessions); err == nil {
+			s.countedUser = grant.Username
+		}
+	}
+	if err == nil {
 		err = s.openHome(grant)
 	}
 	s.loginOutcome(username, grant, err)
@@ -77,7 +82,7 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 	case levelInfo:
 		s.log.Info("login failed", "user", username)
 	case levelWarn:
-		s.log.Warn("login failed: django unavailable", "user", username, "err", err)
+		s.log.Warn("login failed", "user", username, "err", err)
 	default:
 		s.log.Error("login failed: configuration fault (check DJFTPD_SECRET, DJFTPD_HOME_ROOT and the Django answer)",
 			"user", username, "err", err)
@@ -85,6 +90,10 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 	s.emit(djangoclient.Event{Type: djangoclient.EventLoginFailed, Username: &username})
 	if level == levelInfo {
 		s.failedLogins++
+		if s.srv.defend.failed(s.peer) {
+			s.log.Warn("address banned after repeated failed logins", "ban", s.srv.cfg.BanTime.String())
+			closeConn = true
+		}
 		s.sleep(s.srv.cfg.FailedLoginDelay)
 		if s.failedLogins >= s.srv.cfg.MaxLoginAttempts {
 			s.log.Warn("too many failed logins, closing", "attempts", s.failedLogins)

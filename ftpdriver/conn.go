@@ -3,12 +3,13 @@ package ftpdriver
 import (
 	"crypto/tls"
 	"errors"
-
-	"github.com/djftpd/djftpd/djangoclient"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/djftpd/djftpd/djangoclient"
 )
 
 // errLineTooLong ends a connection whose control line exceeds Config.MaxLineLength.
@@ -16,36 +17,133 @@ var errLineTooLong = errors.New("control line too long")
 
 // listener wraps the control listener so that every connection goftp serves is a
 // controlConn: djftpd's own session state, a bounded line length and read deadlines
-// (DESIGN.md §8: goftp reads lines without a bound and has no timeouts).
+// (DESIGN.md §8: goftp reads lines without a bound and has no timeouts). Connections
+// are admitted (PROXY header, gates) on a goroutine of their own, so a slow or hostile
+// client never holds up goftp's accept loop.
 type listener struct {
 	net.Listener
 	srv         *Server
 	implicitTLS bool
+
+	start    sync.Once
+	admitted chan net.Conn
+	failed   chan error    // the inner Accept's final error
+	done     chan struct{} // closed by Close
+	closeErr error
+	closed   sync.Once
 }
 
-// Accept returns the next connection as a *controlConn. Connections that arrive while
-// the server shuts down get 421 and are closed here, never reaching goftp.
+func newListener(inner net.Listener, srv *Server, implicitTLS bool) *listener {
+	return &listener{
+		Listener: inner, srv: srv, implicitTLS: implicitTLS,
+		admitted: make(chan net.Conn), failed: make(chan error, 1), done: make(chan struct{}),
+	}
+}
+
+// proxyHeaderTimeout bounds the wait for a PROXY header.
+const proxyHeaderTimeout = 5 * time.Second
+
+// Accept returns the next admitted connection, a *controlConn.
 func (l *listener) Accept() (net.Conn, error) {
+	l.start.Do(func() { go l.acceptLoop() })
+	select {
+	case c := <-l.admitted:
+		return c, nil
+	case err := <-l.failed:
+		l.failed <- err
+		return nil, err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; connections being admitted are closed.
+func (l *listener) Close() error {
+	l.closed.Do(func() {
+		close(l.done)
+		l.closeErr = l.Listener.Close()
+	})
+	return l.closeErr
+}
+
+// acceptLoop owns the inner Accept; it ends when the listener is closed.
+func (l *listener) acceptLoop() {
 	for {
 		raw, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			l.failed <- err
+			return
 		}
-		sess := newSession(l.srv, raw)
-		if l.implicitTLS {
-			// The handshake runs on the first read or write, in the session's goroutine.
-			sess.conn.tls = tls.Server(raw, l.srv.cfg.TLS)
-			sess.protP = true
-		}
-		if !l.srv.addSession(sess) {
-			sess.reply(421, "Server shutting down")
-			_ = raw.Close()
-			continue
-		}
-		sess.log.Info("session start")
-		sess.emit(djangoclient.Event{Type: djangoclient.EventConnect})
-		return sess.conn, nil
+		go l.admit(raw)
 	}
+}
+
+// admit reads the PROXY header if configured, applies the connect gates, and hands the
+// connection to goftp. A refused connection gets 421 and is closed here.
+func (l *listener) admit(raw net.Conn) {
+	srv := l.srv
+	var proxyPeer netip.Addr
+	if srv.cfg.ProxyProtocol {
+		_ = raw.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
+		src, err := readProxyHeader(raw)
+		_ = raw.SetReadDeadline(time.Time{})
+		if err != nil {
+			srv.log.Warn("connection without a valid PROXY header closed", "from", raw.RemoteAddr().String(), "err", err)
+			_ = raw.Close()
+			return
+		}
+		if src.IsValid() {
+			proxyPeer = addrOf(raw.RemoteAddr())
+			raw = &proxiedConn{Conn: raw, client: net.TCPAddrFromAddrPort(src)}
+		}
+	}
+	sess := newSession(srv, raw)
+	sess.proxyPeer = proxyPeer
+	if l.implicitTLS {
+		// The handshake runs on the first read or write, in the session's goroutine.
+		sess.conn.tls = tls.Server(raw, srv.cfg.TLS)
+		sess.protP = true
+	}
+	if err := srv.admit(sess); err != nil {
+		sess.log.Info("connection refused", "reason", err.Error())
+		sess.reply(421, refusalText(err))
+		_ = raw.Close()
+		return
+	}
+	sess.log.Info("session start")
+	sess.emit(djangoclient.Event{Type: djangoclient.EventConnect})
+	select {
+	case l.admitted <- sess.conn:
+	case <-l.done:
+		_ = sess.conn.Close()
+	}
+}
+
+// refusalText is the client's text for a refusal at connect.
+func refusalText(err error) string {
+	switch {
+	case errors.Is(err, errBanned):
+		return "Too many failed logins from your address, try again later"
+	case errors.Is(err, errTooManyFromIP):
+		return "Too many connections from your address"
+	case errors.Is(err, errTooManyConns):
+		return "Too many connections, try again later"
+	default:
+		return "Server shutting down"
+	}
+}
+
+// addrOf is the IP of a network address, IPv4-mapped addresses unmapped.
+func addrOf(a net.Addr) netip.Addr {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // controlConn is the control connection as goftp sees it. Its RemoteAddr carries the

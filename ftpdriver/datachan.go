@@ -183,11 +183,11 @@ func (s *session) openData() (net.Conn, error) {
 			if err != nil {
 				return nil, fmt.Errorf("passive accept: %w", err)
 			}
-			from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-			if from.Addr().Unmap() == s.peer {
+			// Behind a PROXY-protocol balancer, data connections come through it too.
+			if from := addrOf(c.RemoteAddr()); from == s.peer || (s.proxyPeer.IsValid() && from == s.proxyPeer) {
 				return c, nil
 			}
-			s.log.Warn("passive data connection from foreign address dropped", "from", from.String())
+			s.log.Warn("passive data connection from foreign address dropped", "from", c.RemoteAddr().String())
 			_ = c.Close()
 		}
 	case s.active.IsValid():

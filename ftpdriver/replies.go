@@ -22,6 +22,8 @@ func loginReply(err error) (code int, text string, closeConn bool, level logLeve
 	switch {
 	case errors.Is(err, djangoclient.ErrInvalidCredentials):
 		return statusNotLoggedIn, "Login incorrect", false, levelInfo
+	case errors.Is(err, errTooManyUser):
+		return statusServiceNotAvailable, "Too many sessions for this user", true, levelWarn
 	case errors.Is(err, djangoclient.ErrRejected), errors.Is(err, djangoclient.ErrBadGrant):
 		return statusServiceNotAvailable, "Service not available, closing control connection", true, levelError
 	default: // ErrUnavailable, cancelled contexts, anything unexpected

@@ -66,6 +66,16 @@ type Config struct {
 	TLSMode TLSMode
 	// TLS is the server TLS configuration for control and data connections.
 	TLS *tls.Config
+	// MaxConnections and MaxConnectionsPerIP bound open control connections, in total
+	// and per client address; 0 means no limit.
+	MaxConnections, MaxConnectionsPerIP int
+	// BanThreshold failed logins from one address within BanWindow ban it for BanTime;
+	// 0 turns banning off.
+	BanThreshold       int
+	BanWindow, BanTime time.Duration
+	// ProxyProtocol expects a PROXY protocol v1 or v2 header on every control
+	// connection; its source address is the client's for every rule.
+	ProxyProtocol bool
 	// Banner is the text of the 220 greeting.
 	Banner string
 }
@@ -84,6 +94,10 @@ func (c *Config) validate() error {
 		return errors.New("failed login delay must not be negative")
 	case c.MaxLoginAttempts < 1:
 		return errors.New("max login attempts must be at least 1")
+	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.BanThreshold < 0:
+		return errors.New("connection limits and ban threshold must not be negative")
+	case c.BanThreshold > 0 && (c.BanWindow <= 0 || c.BanTime <= 0):
+		return errors.New("ban window and ban time must be positive when banning is on")
 	}
 	switch c.TLSMode {
 	case "":
@@ -111,6 +125,9 @@ type Server struct {
 	log    *slog.Logger
 	cmds   map[string]*command
 	usage  usageTracker
+	conns  connLimits
+	users  userSessions
+	defend *defender
 
 	listenersMu sync.Mutex
 	listeners   []net.Listener // one per Serve call, closed by Shutdown
@@ -151,6 +168,7 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 		sessionsDone: make(chan struct{}),
 	}
 	s.cmds = commandTable()
+	s.defend = &defender{threshold: cfg.BanThreshold, window: cfg.BanWindow, banFor: cfg.BanTime, now: time.Now}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -158,7 +176,7 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 // Serve accepts FTP connections on ln until ctx is cancelled or Shutdown is called.
 // It returns nil after a shutdown and the accept error otherwise.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return s.serve(ctx, &listener{Listener: ln, srv: s})
+	return s.serve(ctx, newListener(ln, s, false))
 }
 
 // ServeImplicit is Serve for implicit FTPS: TLS from the first byte (DESIGN.md §4),
@@ -167,7 +185,7 @@ func (s *Server) ServeImplicit(ctx context.Context, ln net.Listener) error {
 	if s.cfg.TLSMode != TLSImplicit {
 		return errors.New("implicit FTPS needs TLS mode implicit")
 	}
-	return s.serve(ctx, &listener{Listener: ln, srv: s, implicitTLS: true})
+	return s.serve(ctx, newListener(ln, s, true))
 }
 
 func (s *Server) serve(ctx context.Context, ln *listener) error {
@@ -240,18 +258,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// addSession registers a new session; it fails once the server is shutting down.
-func (s *Server) addSession(sess *session) bool {
+// admit applies the connect gates in order and registers the session.
+func (s *Server) admit(sess *session) error {
+	if s.defend.banned(sess.peer) {
+		return errBanned
+	}
+	if err := s.conns.acquire(sess.peer, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerIP); err != nil {
+		return err
+	}
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if s.shuttingDown {
-		return false
+		s.conns.release(sess.peer)
+		return errShuttingDown
 	}
+	sess.admitted = true
 	s.sessions[sess] = struct{}{}
-	return true
+	return nil
 }
 
 func (s *Server) removeSession(sess *session) {
+	if !sess.admitted {
+		return
+	}
+	s.conns.release(sess.peer)
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	delete(s.sessions, sess)

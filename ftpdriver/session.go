@@ -32,7 +32,10 @@ type session struct {
 	conn        *controlConn
 	lib         *goftp.Session // set at each dispatch
 	log         *slog.Logger
-	peer        netip.Addr // control peer, IPv4-mapped addresses unmapped
+	peer        netip.Addr // the client: control peer or PROXY source, unmapped
+	proxyPeer   netip.Addr // the proxy in front, when a PROXY header named the client
+	admitted    bool       // counted by connLimits and known to Shutdown
+	countedUser string     // the username counted by userSessions, if any
 	connectedAt time.Time
 
 	reqUser      string              // from USER, waiting for PASS
@@ -61,9 +64,7 @@ func newSession(srv *Server, raw net.Conn) *session {
 		cwd:         "/",
 		connectedAt: time.Now(),
 	}
-	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
-		s.peer = ap.Addr().Unmap()
-	}
+	s.peer = addrOf(raw.RemoteAddr())
 	s.log = srv.log.With("session", s.id, "client_ip", s.peer.String())
 	s.conn = &controlConn{raw: raw, sess: s}
 	return s
@@ -161,6 +162,9 @@ func (s *session) end() {
 		_ = s.root.Close()
 	}
 	user := ""
+	if s.countedUser != "" {
+		s.srv.users.release(s.countedUser)
+	}
 	if s.grant != nil {
 		user = s.grant.Username
 		s.emit(djangoclient.Event{Type: djangoclient.EventLogout})
