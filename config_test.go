@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -148,3 +149,5 @@ func TestREADMEConfigTable(t *testing.T) {
 		t.Fatalf("README configuration table is out of date (UPDATE_README=1 go test -run TestREADMEConfigTable . rewrites it); it should read:\n%s", want)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

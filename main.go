@@ -129,9 +129,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 
 	var ready atomic.Bool
-	ops := &http.Server{Handler: opsHandler(&ready), ReadHeaderTimeout: 5 * time.Second}
+	opsAPI := &ops{ready: &ready, cache: auth, secret: []byte(cfg.Secret), log: log.With("component", "ops")}
+	opsSrv := &http.Server{Handler: opsAPI.handler(), ReadHeaderTimeout: 5 * time.Second}
 	opsDone := make(chan error, 1)
-	go func() { opsDone <- ops.Serve(opsLn) }()
+	go func() { opsDone <- opsSrv.Serve(opsLn) }()
 
 	ftpDone := make(chan error, 2)
 	ftpServers := 1
@@ -164,7 +165,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			serveErr = err
 		}
 	}
-	if err := ops.Shutdown(graceCtx); err != nil {
+	if err := opsSrv.Shutdown(graceCtx); err != nil {
 		log.Warn("ops shutdown", "err", err)
 	}
 	if err := <-opsDone; err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {

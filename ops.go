@@ -1,23 +1,95 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
+
+	"github.com/djftpd/djftpd/djangoclient"
 )
 
-// opsHandler serves the operations endpoints: /healthz answers while the process
-// runs, /readyz while the FTP listener accepts connections.
-func opsHandler(ready *atomic.Bool) http.Handler {
+// purger forgets cached logins; *cache.Cache is one.
+type purger interface {
+	Purge(username string)
+	PurgeAll()
+}
+
+// ops serves the operations endpoints (DESIGN.md §7).
+type ops struct {
+	ready  *atomic.Bool
+	cache  purger
+	secret []byte
+	log    *slog.Logger
+}
+
+// handler routes /healthz (the process runs), /readyz (the FTP listener accepts
+// connections) and the signed POST /cache/purge.
+func (o *ops) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
+		if !o.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("/cache/purge", o.purge)
 	return mux
+}
+
+// purgeRequest is Django's body: {"username": "..."} or {"all": true}.
+type purgeRequest struct {
+	Username *string `json:"username"`
+	All      bool    `json:"all"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (o *ops) purge(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"ok": false, "error": "method_not_allowed"})
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, djangoclient.MaxBodyBytes+1))
+	if err != nil || len(body) > djangoclient.MaxBodyBytes {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"ok": false, "error": "too_large"})
+		return
+	}
+	err = djangoclient.Verify(o.secret, r.Header.Get(djangoclient.HeaderTimestamp),
+		r.Header.Get(djangoclient.HeaderSignature), body, time.Now(), djangoclient.MaxSkew)
+	if err != nil {
+		code := "bad_signature"
+		if errors.Is(err, djangoclient.ErrStaleTimestamp) {
+			code = "stale_timestamp"
+		}
+		o.log.Error("cache purge refused: signature check failed (do DJFTPD_SECRET and Django's DJFTPD[\"SECRET\"] match?)", "err", err)
+		writeJSON(w, http.StatusForbidden, map[string]any{"ok": false, "error": code})
+		return
+	}
+	var req purgeRequest
+	if err := json.Unmarshal(body, &req); err != nil || (req.Username == nil) == !req.All || (req.Username != nil && *req.Username == "") {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "bad_request",
+			"detail": `want {"username": "<name>"} or {"all": true}`})
+		return
+	}
+	if req.All {
+		o.cache.PurgeAll()
+		o.log.Info("auth cache purged", "scope", "all")
+	} else {
+		o.cache.Purge(*req.Username)
+		o.log.Info("auth cache purged", "user", *req.Username)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
