@@ -211,30 +211,40 @@ def resolve_home(user: Any) -> str:
     home_dir = app_settings.HOME_DIR
     legacy_home = legacy_setting("get_ftp_home_dir")
     if callable(home_dir):
-        home, source = home_dir(user), 'DJFTPD["HOME_DIR"]'
-    elif home_dir is not None or legacy_home is MISSING:
-        if home_dir is None:
-            if not app_settings.HOME_ROOT:
-                raise ImproperlyConfigured(
-                    'Set DJFTPD["HOME_ROOT"] (or DJFTPD["HOME_DIR"]) so djftpd can give each '
-                    "user a home."
-                )
-            home_dir = os.path.join(app_settings.HOME_ROOT, "{username}")
-        if unsafe_username(username):
-            raise NoSafeHome(username)
-        source = 'DJFTPD["HOME_DIR"]'
-        try:
-            home = str(home_dir).format(username=username)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ImproperlyConfigured(
-                f'{source} {home_dir!r} is not a valid "{{username}}" template.'
-            ) from exc
+        source, home = 'DJFTPD["HOME_DIR"]', home_dir(user)
+    elif home_dir is None and legacy_home is not MISSING:
+        source, home = "get_ftp_home_dir", legacy_home(username)
+    elif home_dir is not None:
+        source, home = 'DJFTPD["HOME_DIR"]', _fill_template(str(home_dir), username)
+    elif app_settings.HOME_ROOT:
+        template = os.path.join(app_settings.HOME_ROOT, "{username}")
+        source, home = 'DJFTPD["HOME_ROOT"]', _fill_template(template, username)
     else:
-        home, source = legacy_home(username), "get_ftp_home_dir"
+        raise ImproperlyConfigured(
+            'Set DJFTPD["HOME_ROOT"] (or DJFTPD["HOME_DIR"]) so djftpd can give each user a home.'
+        )
+    return _checked_home(home, source)
+
+
+def _fill_template(template: str, username: str) -> str:
+    if unsafe_username(username):
+        raise NoSafeHome(username)
+    try:
+        return template.format(username=username)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            f'DJFTPD["HOME_DIR"] {template!r} is not a valid "{{username}}" template.'
+        ) from exc
+
+
+def _checked_home(home: Any, source: str) -> str:
+    """``home`` normalised; ImproperlyConfigured unless absolute and inside HOME_ROOT."""
     if not isinstance(home, str | os.PathLike) or not os.path.isabs(home):
         raise ImproperlyConfigured(f"{source} must give an absolute path, got {home!r}.")
     home = os.path.normpath(os.fspath(home))
     root = app_settings.HOME_ROOT
+    if root and not os.path.isabs(root):
+        raise ImproperlyConfigured(f'DJFTPD["HOME_ROOT"] must be an absolute path, got {root!r}.')
     if root and os.path.commonpath([home, os.path.normpath(root)]) != os.path.normpath(root):
         raise ImproperlyConfigured(
             f'{source} gave {home!r}, which is outside DJFTPD["HOME_ROOT"] {root!r}.'

@@ -129,7 +129,9 @@ class Sidecar:
         self.command = [binary or find_binary(), *args]
         self.env = dict(env)
         self.process: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
+        # Re-entrant: the signal handler runs in the main thread, possibly while that thread
+        # holds the lock inside start() (the child can be up before Popen returns).
+        self._lock = threading.RLock()
         self._closed = False
         self._pending_signals: list[int] = []
 
@@ -144,9 +146,8 @@ class Sidecar:
                 {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
             )
             self.process = subprocess.Popen(self.command, env=self.env, **group)
-            for signum in self._pending_signals:
-                self.process.send_signal(signum)
-            self._pending_signals.clear()
+            while self._pending_signals:
+                self.process.send_signal(self._pending_signals.pop(0))
 
     def send_signal(self, signum: int) -> None:
         """Deliver ``signum`` to the sidecar; before it started, as soon as it starts."""

@@ -113,6 +113,12 @@ class TestHome:
         with pytest.raises(ImproperlyConfigured, match='Set DJFTPD\\["HOME_ROOT"\\]'):
             resolve_home(alice)
 
+    def test_relative_home_root_is_a_configuration_error(self, alice, djftpd):
+        djftpd(HOME_ROOT="srv/ftp", HOME_DIR="/srv/ftp/{username}")
+
+        with pytest.raises(ImproperlyConfigured, match=r"HOME_ROOT.*must be an absolute path"):
+            resolve_home(alice)
+
     def test_bad_template_is_a_configuration_error(self, alice, djftpd):
         djftpd(HOME_DIR="/srv/ftp/{user}")
 

@@ -318,3 +318,32 @@ def test_sidecar_kills_a_process_that_ignores_sigterm(tmp_path):
         time.sleep(0.02)
 
     assert sidecar.close(timeout=0.3) == 128 + signal.SIGKILL
+
+
+SIGNAL_DURING_START = """
+import os, signal, sys
+from djftpd.sidecar import Sidecar
+
+sidecar = Sidecar({"PATH": os.environ["PATH"]}, binary=sys.argv[1])
+with sidecar._forwarding_signals():
+    with sidecar._lock:  # where start() is while Popen runs
+        os.kill(os.getpid(), signal.SIGHUP)  # the handler runs here, in this thread
+    sidecar.start()
+    sys.exit(sidecar.wait())
+"""
+
+
+def test_signal_arriving_while_start_holds_the_lock_is_delivered(tmp_path):
+    """Regression: a signal handled while start() held a plain Lock deadlocked the command.
+    Run in a subprocess so a regression fails on the timeout instead of hanging the suite."""
+    script = write_script(tmp_path / "djftpd", "trap 'exit 7' HUP\nwhile :; do sleep 0.05; done\n")
+
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_DURING_START, script],
+        cwd=PLUGIN_DIR,
+        timeout=20,
+        check=False,
+    )
+
+    # 7: the trap ran; 129: SIGHUP came before the trap was set. Either way it was delivered.
+    assert result.returncode in (7, 128 + signal.SIGHUP)
