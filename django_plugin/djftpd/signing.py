@@ -5,6 +5,10 @@ Every request and answer carries two headers over its raw body::
     X-Djftpd-Timestamp: <unix seconds>
     X-Djftpd-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
 
+An answer is signed over "<timestamp>.<the request's X-Djftpd-Signature>.<raw body>"
+instead, which ties it to the one request it answers: a recorded answer (a 200 for alice)
+cannot be replayed to another login.
+
 Sign a body, as the sidecar does (and the tests)::
 
     from djftpd.signing import sign
@@ -74,16 +78,29 @@ def _key(secret: str | bytes) -> bytes:
     return secret.encode() if isinstance(secret, str) else secret
 
 
-def signature(body: bytes, secret: str | bytes, timestamp: str) -> str:
-    """The ``X-Djftpd-Signature`` value of ``body`` sent at ``timestamp``."""
-    mac = hmac.new(_key(secret), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
+def signature(
+    body: bytes, secret: str | bytes, timestamp: str, request_signature: str | None = None
+) -> str:
+    """The ``X-Djftpd-Signature`` value of ``body`` sent at ``timestamp``; for an answer, of
+    the answer to the request that carried ``request_signature``."""
+    message = timestamp.encode("ascii") + b"."
+    if request_signature is not None:
+        message += request_signature.encode("utf-8", "surrogatepass") + b"."
+    mac = hmac.new(_key(secret), message + body, hashlib.sha256)
     return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
 
 
-def sign(body: bytes, secret: str | bytes, timestamp: int | str | None = None) -> dict[str, str]:
-    """Headers that sign ``body``; ``timestamp`` defaults to now, in unix seconds."""
+def sign(
+    body: bytes,
+    secret: str | bytes,
+    timestamp: int | str | None = None,
+    *,
+    request_signature: str | None = None,
+) -> dict[str, str]:
+    """Headers that sign ``body``; ``timestamp`` defaults to now, in unix seconds. Pass
+    ``request_signature`` to sign an answer to that request."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature(body, secret, ts)}
+    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature(body, secret, ts, request_signature)}
 
 
 def verify(
@@ -93,6 +110,7 @@ def verify(
     secret: str | bytes,
     *,
     now: float | None = None,
+    request_signature: str | None = None,
 ) -> None:
     """Raise :class:`SignatureError` or :class:`StaleTimestamp` unless the headers sign ``body``.
 
@@ -103,7 +121,7 @@ def verify(
         raise SignatureError("missing signature headers")
     if not _TIMESTAMP_RE.fullmatch(timestamp):
         raise SignatureError("malformed timestamp")
-    expected = signature(body, secret, timestamp).encode("ascii")
+    expected = signature(body, secret, timestamp, request_signature).encode("ascii")
     if not hmac.compare_digest(expected, sig.encode("utf-8", "surrogatepass")):
         raise SignatureError("signature mismatch")
     if abs((time.time() if now is None else now) - int(timestamp)) > MAX_SKEW:
@@ -207,7 +225,10 @@ def signed_json_view(
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             secret = secret_bytes()
             response = _checked_call(view, request, secret, fields, methods, *args, **kwargs)
-            for header, value in sign(response.content, secret).items():
+            request_signature = request.headers.get(SIGNATURE_HEADER, "")
+            for header, value in sign(
+                response.content, secret, request_signature=request_signature
+            ).items():
                 response[header] = value
             return response
 

@@ -79,6 +79,7 @@ def assert_signed(secret: str) -> Callable[[Any], None]:
             response.headers.get(TIMESTAMP_HEADER),
             response.headers.get(SIGNATURE_HEADER),
             secret,
+            request_signature=response.request.get("HTTP_X_DJFTPD_SIGNATURE", ""),
         )
 
     return check

@@ -40,6 +40,38 @@ def test_verify_accepts_the_shared_vector():
     verify(body, VECTOR["timestamp"], VECTOR["signature"], VECTOR["secret"], now=now)
 
 
+ANSWER_VECTOR = json.loads(
+    (Path(__file__).parent / "../../testdata/answer_signing_vector.json").read_text(
+        encoding="utf-8"
+    )
+)
+
+
+def test_sign_answer_reproduces_the_shared_vector():
+    body = ANSWER_VECTOR["body"].encode("utf-8")
+
+    headers = sign(
+        body,
+        ANSWER_VECTOR["secret"],
+        timestamp=ANSWER_VECTOR["timestamp"],
+        request_signature=ANSWER_VECTOR["request_signature"],
+    )
+
+    assert headers[SIGNATURE_HEADER] == ANSWER_VECTOR["signature"]
+
+
+def test_answer_signature_is_bound_to_its_request():
+    body = ANSWER_VECTOR["body"].encode("utf-8")
+    now = int(ANSWER_VECTOR["timestamp"])
+    args = (body, ANSWER_VECTOR["timestamp"], ANSWER_VECTOR["signature"], ANSWER_VECTOR["secret"])
+
+    verify(*args, now=now, request_signature=ANSWER_VECTOR["request_signature"])
+    with pytest.raises(SignatureError):
+        verify(*args, now=now, request_signature="v1=" + "0" * 64)
+    with pytest.raises(SignatureError):
+        verify(*args, now=now)
+
+
 def test_verify_accepts_a_bytes_secret():
     body = VECTOR["body"].encode("utf-8")
     secret = VECTOR["secret"].encode()
