@@ -42,7 +42,9 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = START_TIMEOUT) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {url} answered")
+            raise RuntimeError(
+                f"{proc.args!r} exited with {proc.returncode} before {url} answered"
+            )
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
@@ -92,14 +94,22 @@ class Stack:
 
     def manage(self, *args: str) -> None:
         subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=DEMO, env=self.env, check=True,
-            capture_output=True, timeout=120,
+            [sys.executable, "manage.py", *args],
+            cwd=DEMO,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         log = self.workdir / f"{name}.log"
         proc = subprocess.Popen(
-            argv, cwd=DEMO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+            argv,
+            cwd=DEMO,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         p = Process(name, proc, log)
@@ -113,7 +123,14 @@ class Stack:
         assert gunicorn, "gunicorn is not installed in this venv (make venv)"
         self.django = self._spawn(
             "gunicorn",
-            [gunicorn, "demo.wsgi", "-b", f"127.0.0.1:{self.django_port}", "--workers", "2"],
+            [
+                gunicorn,
+                "demo.wsgi",
+                "-b",
+                f"127.0.0.1:{self.django_port}",
+                "--workers",
+                "2",
+            ],
             self.env,
         )
         wait_http(f"http://127.0.0.1:{self.django_port}/admin/login/", self.django.proc)
@@ -135,16 +152,25 @@ class Stack:
         env.update(extra_env)
         self.sidecar = self._spawn(
             "sidecar",
-            [sys.executable, "manage.py", "startftpserver",
-             "--listen", f"127.0.0.1:{self.ftp_port}",
-             "--passive-ports", f"{passive}-{passive}"],
+            [
+                sys.executable,
+                "manage.py",
+                "startftpserver",
+                "--listen",
+                f"127.0.0.1:{self.ftp_port}",
+                "--passive-ports",
+                f"{passive}-{passive}",
+            ],
             env,
         )
         wait_http(f"http://127.0.0.1:{self.ops_port}/readyz", self.sidecar.proc)
 
     def logs(self) -> str:
-        return "\n".join(f"----- {p.name} -----\n{p.log.read_text(errors='replace')[-6000:]}"
-                         for p in self.processes if p.log.exists())
+        return "\n".join(
+            f"----- {p.name} -----\n{p.log.read_text(errors='replace')[-6000:]}"
+            for p in self.processes
+            if p.log.exists()
+        )
 
     def stop(self) -> None:
         for p in reversed(self.processes):

@@ -11,7 +11,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import USERS, Stack
 
 CURL = ["curl", "--silent", "--show-error", "--max-time", "60"]
@@ -26,7 +25,7 @@ def ftp_login(stack: Stack, user: str, password: str | None = None) -> ftplib.FT
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*CURL, *args], capture_output=True, timeout=90)
+    return subprocess.run([*CURL, *args], check=False, capture_output=True, timeout=90)
 
 
 def test_curl_upload_download_round_trip(stack: Stack, tmp_path):
@@ -63,7 +62,11 @@ def test_ftplib_directory_life_cycle(stack: Stack):
     assert ftp.nlst() == ["q1-final.txt"]
     lines: list[str] = []
     ftp.retrlines("LIST", lines.append)
-    assert len(lines) == 1 and lines[0].endswith(" q1-final.txt") and lines[0].startswith("-")
+    assert (
+        len(lines) == 1
+        and lines[0].endswith(" q1-final.txt")
+        and lines[0].startswith("-")
+    )
     assert ftp.size("q1-final.txt") == len(b"first quarter")
     buf = io.BytesIO()
     ftp.retrbinary("RETR q1-final.txt", buf.write)
@@ -94,7 +97,6 @@ def test_bob_reads_but_cannot_write(stack: Stack):
     assert (stack.home("bob") / "readme.txt").exists()
 
 
-
 def test_curl_upload_refused_for_bob(stack: Stack, tmp_path):
     src = tmp_path / "x.txt"
     src.write_text("x")
@@ -119,7 +121,9 @@ def test_django_down_stale_cache_and_421(stack_factory):
     seen, gets 421 (never 530: an outage is not a wrong password)."""
     s: Stack = stack_factory()
     s.start_django()
-    s.start_sidecar(DJFTPD_CACHE_TTL="1s", DJFTPD_CACHE_STALE_TTL="1h", DJFTPD_AUTH_TIMEOUT="2s")
+    s.start_sidecar(
+        DJFTPD_CACHE_TTL="1s", DJFTPD_CACHE_STALE_TTL="1h", DJFTPD_AUTH_TIMEOUT="2s"
+    )
     ftp_login(s, "alice").quit()
     time.sleep(1.5)  # alice's entry is now past its TTL, inside the stale window
     s.stop_django()
