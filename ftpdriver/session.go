@@ -161,16 +161,14 @@ func (s *session) end() {
 	if s.root != nil {
 		_ = s.root.Close()
 	}
-	user := ""
 	if s.countedUser != "" {
 		s.srv.users.release(s.countedUser)
 	}
 	if s.grant != nil {
-		user = s.grant.Username
 		s.emit(djangoclient.Event{Type: djangoclient.EventLogout})
 	}
 	ms := time.Since(s.connectedAt).Milliseconds()
 	s.emit(djangoclient.Event{Type: djangoclient.EventDisconnect, DurationMS: &ms})
-	s.log.Info("session end", "user", user, "duration_ms", ms)
+	s.log.Info("session end", "duration_ms", ms) // the user is on s.log once logged in
 	s.srv.removeSession(s)
 }
