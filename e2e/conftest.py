@@ -77,6 +77,7 @@ class Stack:
     env: dict[str, str]
     django_port: int = 0
     ftp_port: int = 0
+    ftps_port: int = 0  # implicit FTPS, when started with tls=True
     ops_port: int = 0
     processes: list[Process] = field(default_factory=list)
     django: Process | None = None
@@ -139,9 +140,44 @@ class Stack:
         assert self.django
         self.django.stop()
 
-    def start_sidecar(self, **extra_env: str) -> None:
+    @property
+    def cert(self) -> Path:
+        return self.workdir / "cert.pem"
+
+    def _make_cert(self) -> None:
+        if self.cert.exists():
+            return
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(self.workdir / "key.pem"),
+                "-out",
+                str(self.cert),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start_sidecar(self, *, tls: bool = False, **extra_env: str) -> None:
+        """Start the sidecar; with ``tls``, FTPS is offered explicitly on the control port
+        and implicitly on ``ftps_port`` (DJFTPD_TLS_MODE=implicit), plain FTP still allowed."""
         self.ftp_port, self.ops_port = free_port(), free_port()
-        passive = free_port()
+        passive = 40000 + secrets.randbelow(2000) * 10
         env = dict(self.env)
         env.update(
             DJFTPD_BINARY=str(BINARY),
@@ -149,6 +185,15 @@ class Stack:
             DJFTPD_LOG_LEVEL="debug",
             DJFTPD_FAILED_LOGIN_DELAY="100ms",
         )
+        if tls:
+            self._make_cert()
+            self.ftps_port = free_port()
+            env.update(
+                DJFTPD_TLS_MODE="implicit",
+                DJFTPD_TLS_CERT=str(self.cert),
+                DJFTPD_TLS_KEY=str(self.workdir / "key.pem"),
+                DJFTPD_IMPLICIT_LISTEN=f"127.0.0.1:{self.ftps_port}",
+            )
         env.update(extra_env)
         self.sidecar = self._spawn(
             "sidecar",
@@ -159,7 +204,7 @@ class Stack:
                 "--listen",
                 f"127.0.0.1:{self.ftp_port}",
                 "--passive-ports",
-                f"{passive}-{passive}",
+                f"{passive}-{passive + 9}",
             ],
             env,
         )
@@ -204,7 +249,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _stacks.append(s)
     try:
         s.start_django()
-        s.start_sidecar()
+        s.start_sidecar(tls=True)
         yield s
     finally:
         s.stop()

@@ -137,7 +137,7 @@ func (s *session) handleMLSD(param string) {
 		s.fail("MLSD", virtual, err)
 		return
 	}
-	lines := []string{s.mlsxEntry(dir, "cdir", virtual)}
+	lines := []string{s.mlsxEntry(dir, "cdir", ".")}
 	if virtual != "/" {
 		parentRel := strings.TrimPrefix(path.Dir(virtual), "/")
 		if parentRel == "" {
