@@ -51,7 +51,7 @@ func run(args []string) int {
 	log := newLogger(cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, log, nil); err != nil {
 		log.Error("djftpd stopped", "err", err)
 		return exitFault
 	}
@@ -73,14 +73,19 @@ func newLogger(cfg config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// serve wires the pieces, serves until ctx is cancelled, then drains.
-func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+// serve wires the pieces, serves until ctx is cancelled, then drains. listening, if
+// not nil, is told the FTP and ops addresses once both accept connections.
+func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp, ops net.Addr)) error {
 	client, err := djangoclient.New(cfg.djangoClient(), log.With("component", "djangoclient"))
 	if err != nil {
 		return fmt.Errorf("django client: %w", err)
 	}
-	auth := cache.New(cfg.cache(), client, log.With("component", "cache"))
+	reg := newRegistry()
+	var lastOK lastSuccess
+	authCache := cache.New(cfg.cache(), client, log.With("component", "cache"))
+	auth := newInstrumentedAuth(authCache, reg, &lastOK)
 	ftpCfg := cfg.ftp()
+	ftpCfg.Metrics = ftpdriver.NewMetrics(reg)
 	var certs *ftpdriver.CertReloader
 	if ftpCfg.TLSMode != ftpdriver.TLSOff {
 		if certs, err = ftpdriver.NewCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
@@ -129,7 +134,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 
 	var ready atomic.Bool
-	opsAPI := &ops{ready: &ready, cache: auth, secret: []byte(cfg.Secret), log: log.With("component", "ops")}
+	opsAPI := &ops{ready: &ready, lastOK: &lastOK, cache: authCache, secret: []byte(cfg.Secret),
+		registry: reg, log: log.With("component", "ops")}
 	opsSrv := &http.Server{Handler: opsAPI.handler(), ReadHeaderTimeout: 5 * time.Second}
 	opsDone := make(chan error, 1)
 	go func() { opsDone <- opsSrv.Serve(opsLn) }()
@@ -142,6 +148,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		go func() { ftpDone <- srv.ServeImplicit(context.WithoutCancel(ctx), implicitLn) }()
 	}
 	ready.Store(true)
+	if listening != nil {
+		listening(ln.Addr(), opsLn.Addr())
+	}
 	log.Info("djftpd listening", "ftp", ln.Addr().String(), "ops", opsLn.Addr().String(),
 		"django", cfg.DjangoURL, "passive_ports", fmt.Sprintf("%d-%d", cfg.PassivePorts.Min, cfg.PassivePorts.Max))
 

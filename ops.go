@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
@@ -20,14 +23,35 @@ type purger interface {
 
 // ops serves the operations endpoints (DESIGN.md §7).
 type ops struct {
-	ready  *atomic.Bool
-	cache  purger
-	secret []byte
-	log    *slog.Logger
+	ready    *atomic.Bool // the FTP listeners accept connections
+	lastOK   *lastSuccess // when Django last answered
+	cache    purger
+	secret   []byte
+	registry *prometheus.Registry
+	log      *slog.Logger
 }
 
-// handler routes /healthz (the process runs), /readyz (the FTP listener accepts
-// connections) and the signed POST /cache/purge.
+// readyStale is how long after Django's last answer /readyz still trusts it; past it,
+// /readyz reports not ready only if Django's last answer is older and a login failed
+// since (an idle sidecar with a healthy Django stays ready).
+const readyStale = 5 * time.Minute
+
+// lastSuccess records when Django last answered and when a call last failed.
+type lastSuccess struct {
+	ok, failed atomic.Int64 // unix nanoseconds
+}
+
+func (l *lastSuccess) mark(t time.Time)       { l.ok.Store(t.UnixNano()) }
+func (l *lastSuccess) markFailed(t time.Time) { l.failed.Store(t.UnixNano()) }
+
+// healthy: no failure since the last answer, or the last answer is recent.
+func (l *lastSuccess) healthy(now time.Time) bool {
+	ok, failed := l.ok.Load(), l.failed.Load()
+	return failed <= ok || now.UnixNano()-ok < int64(readyStale)
+}
+
+// handler routes /healthz (the process runs), /readyz (the FTP listeners accept
+// connections and Django answers), /metrics and the signed POST /cache/purge.
 func (o *ops) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -35,11 +59,16 @@ func (o *ops) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !o.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: FTP listener not accepting", http.StatusServiceUnavailable)
+			return
+		}
+		if !o.lastOK.healthy(time.Now()) {
+			http.Error(w, "not ready: Django has not answered recently", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/cache/purge", o.purge)
 	return mux
 }

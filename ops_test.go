@@ -29,7 +29,8 @@ func newOps(t *testing.T) (*httptest.Server, *recordPurges, *atomic.Bool) {
 	t.Helper()
 	var ready atomic.Bool
 	p := &recordPurges{}
-	o := &ops{ready: &ready, cache: p, secret: []byte(goodSecret), log: discardLogger()}
+	o := &ops{ready: &ready, lastOK: &lastSuccess{}, cache: p, secret: []byte(goodSecret),
+		registry: newRegistry(), log: discardLogger()}
 	srv := httptest.NewServer(o.handler())
 	t.Cleanup(srv.Close)
 	return srv, p, &ready
@@ -110,5 +111,26 @@ func TestCachePurge(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 405 {
 		t.Fatalf("GET /cache/purge = %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestReadyFollowsDjango(t *testing.T) {
+	now := time.Now()
+	var l lastSuccess
+	if !l.healthy(now) {
+		t.Fatal("a sidecar that never asked Django is not ready")
+	}
+	l.mark(now.Add(-time.Hour))
+	l.markFailed(now.Add(-time.Minute))
+	if l.healthy(now) {
+		t.Fatal("ready although Django failed after its last answer an hour ago")
+	}
+	l.mark(now)
+	if !l.healthy(now) {
+		t.Fatal("not ready after Django answered")
+	}
+	l.markFailed(now.Add(time.Second))
+	if !l.healthy(now.Add(time.Second)) {
+		t.Fatal("one failure right after an answer made it unready")
 	}
 }

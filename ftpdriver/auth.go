@@ -64,6 +64,7 @@ func (s *session) openHome(g djangoclient.Grant) error {
 // loginOutcome is the one place for a login's side effects: the reply, the log line,
 // the failed-login delay and the attempt count. Server faults never count as attempts.
 func (s *session) loginOutcome(username string, g djangoclient.Grant, err error) {
+	s.srv.cfg.Metrics.logins.WithLabelValues(loginResult(err)).Inc()
 	if err == nil {
 		s.grant = &g
 		s.cwd = "/"

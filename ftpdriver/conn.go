@@ -92,6 +92,7 @@ func (l *listener) admit(raw net.Conn) {
 		src, err := readProxyHeader(raw)
 		_ = raw.SetReadDeadline(time.Time{})
 		if err != nil {
+			srv.cfg.Metrics.connsRefused.WithLabelValues("bad_proxy_header").Inc()
 			srv.log.Warn("connection without a valid PROXY header closed", "from", raw.RemoteAddr().String(), "err", err)
 			_ = raw.Close()
 			return
@@ -109,6 +110,7 @@ func (l *listener) admit(raw net.Conn) {
 		sess.protP = true
 	}
 	if err := srv.admit(sess); err != nil {
+		srv.cfg.Metrics.connsRefused.WithLabelValues(refusalReason(err)).Inc()
 		sess.log.Info("connection refused", "reason", err.Error())
 		sess.reply(421, refusalText(err))
 		_ = raw.Close()

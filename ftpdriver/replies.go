@@ -31,6 +31,20 @@ func loginReply(err error) (code int, text string, closeConn bool, level logLeve
 	}
 }
 
+// loginResult is the djftpd_logins_total label of a login's outcome.
+func loginResult(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, djangoclient.ErrInvalidCredentials):
+		return "invalid_credentials"
+	case errors.Is(err, djangoclient.ErrRejected), errors.Is(err, djangoclient.ErrBadGrant), errors.Is(err, errTooManyUser):
+		return "rejected"
+	default:
+		return "unavailable"
+	}
+}
+
 // fsReply maps a file-operation error to a reply. The client gets a fixed text; the
 // error itself is logged by the caller.
 func fsReply(err error) (code int, text string) {

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goftp "goftp.io/server/v2"
 
 	"github.com/djftpd/djftpd/djangoclient"
@@ -76,6 +77,8 @@ type Config struct {
 	// ProxyProtocol expects a PROXY protocol v1 or v2 header on every control
 	// connection; its source address is the client's for every rule.
 	ProxyProtocol bool
+	// Metrics receives the front end's measurements; nil keeps them unregistered.
+	Metrics *Metrics
 	// Banner is the text of the 220 greeting.
 	Banner string
 }
@@ -109,6 +112,9 @@ func (c *Config) validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown TLS mode %q", c.TLSMode)
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	if c.Banner == "" {
 		c.Banner = "djftpd ready"
@@ -274,6 +280,7 @@ func (s *Server) admit(sess *session) error {
 	}
 	sess.admitted = true
 	s.sessions[sess] = struct{}{}
+	s.cfg.Metrics.sessions.Inc()
 	return nil
 }
 
@@ -282,6 +289,7 @@ func (s *Server) removeSession(sess *session) {
 		return
 	}
 	s.conns.release(sess.peer)
+	s.cfg.Metrics.sessions.Dec()
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	delete(s.sessions, sess)

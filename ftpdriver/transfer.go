@@ -30,6 +30,9 @@ var errLocal = errors.New("local error in processing")
 
 // finishTransfer sends the final reply of a transfer command and logs it.
 func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time, err error) {
+	if transferStarted(err) {
+		s.srv.cfg.Metrics.transfer(cmd, n, time.Since(started), err)
+	}
 	attrs := []any{"cmd", cmd, "path", virtual, "bytes", n,
 		"duration_ms", time.Since(started).Milliseconds()}
 	switch {

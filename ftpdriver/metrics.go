@@ -1,0 +1,89 @@
+package ftpdriver
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the FTP front end's Prometheus collectors (names per STYLE.md §4/§9:
+// namespace djftpd, base units, _total on counters, one series per label value).
+type Metrics struct {
+	sessions          prometheus.Gauge
+	connsRefused      *prometheus.CounterVec // reason
+	logins            *prometheus.CounterVec // result
+	transferBytes     *prometheus.CounterVec // direction
+	transfers         *prometheus.CounterVec // direction, result
+	transferDurations *prometheus.HistogramVec
+}
+
+// NewMetrics creates the collectors and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "djftpd", Name: "sessions", Help: "Open FTP control connections.",
+		}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "connections_refused_total",
+			Help: "Control connections refused at connect, by reason.",
+		}, []string{"reason"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "logins_total", Help: "Login attempts by result.",
+		}, []string{"result"}),
+		transferBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "transfer_bytes_total",
+			Help: "Bytes moved over data connections, by direction (download, upload, listing).",
+		}, []string{"direction"}),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "transfers_total", Help: "Transfers by direction and result.",
+		}, []string{"direction", "result"}),
+		transferDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "djftpd", Name: "transfer_duration_seconds", Help: "Duration of transfers.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"direction"}),
+	}
+	reg.MustRegister(m.sessions, m.connsRefused, m.logins, m.transferBytes, m.transfers, m.transferDurations)
+	for _, r := range []string{"ok", "invalid_credentials", "unavailable", "rejected"} {
+		m.logins.WithLabelValues(r)
+	}
+	for _, r := range []string{"banned", "too_many_connections", "too_many_from_address", "shutting_down", "bad_proxy_header"} {
+		m.connsRefused.WithLabelValues(r)
+	}
+	return m
+}
+
+func refusalReason(err error) string {
+	switch err {
+	case errBanned:
+		return "banned"
+	case errTooManyConns:
+		return "too_many_connections"
+	case errTooManyFromIP:
+		return "too_many_from_address"
+	default:
+		return "shutting_down"
+	}
+}
+
+// direction names a transfer command's direction label.
+func direction(cmd string) string {
+	switch cmd {
+	case "RETR":
+		return "download"
+	case "STOR", "APPE", "STOU":
+		return "upload"
+	default:
+		return "listing"
+	}
+}
+
+func (m *Metrics) transfer(cmd string, n int64, d time.Duration, err error) {
+	dir := direction(cmd)
+	result := "complete"
+	if err != nil {
+		result = "incomplete"
+	}
+	m.transferBytes.WithLabelValues(dir).Add(float64(n))
+	m.transfers.WithLabelValues(dir, result).Inc()
+	m.transferDurations.WithLabelValues(dir).Observe(d.Seconds())
+}
