@@ -67,13 +67,14 @@ type Config struct {
 // Client talks to the Django app. It is safe for concurrent use; all calls share one
 // connection pool. It starts no goroutine of its own.
 type Client struct {
-	authURL  string
-	secret   []byte
-	homeRoot string
-	timeout  time.Duration
-	rc       *retryablehttp.Client
-	log      *slog.Logger
-	now      func() time.Time
+	authURL   string
+	eventsURL string
+	secret    []byte
+	homeRoot  string
+	timeout   time.Duration
+	rc        *retryablehttp.Client
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // New validates cfg and returns a Client. It does not contact Django. A nil log discards
@@ -112,12 +113,13 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 
 	c := &Client{
-		authURL:  base + "auth/",
-		secret:   append([]byte(nil), cfg.Secret...),
-		homeRoot: filepath.Clean(cfg.HomeRoot),
-		timeout:  timeout,
-		log:      log,
-		now:      time.Now,
+		authURL:   base + "auth/",
+		eventsURL: base + "events/",
+		secret:    append([]byte(nil), cfg.Secret...),
+		homeRoot:  filepath.Clean(cfg.HomeRoot),
+		timeout:   timeout,
+		log:       log,
+		now:       time.Now,
 	}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   hc,

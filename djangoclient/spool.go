@@ -1,0 +1,537 @@
+package djangoclient
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The spool is a directory of append-only segment files "<20-digit seq>.seg", each holding one
+// JSON event per line, and a file "offset" holding "<seq> <byte offset>\n": the first byte not
+// yet delivered. Segments below the offset's seq are delivered and deleted; a crash between
+// writing the offset and deleting a segment only leaves a file that the next open deletes.
+// A process never appends to a segment it did not create, so a line torn by a crash is always
+// the last line of an older segment, and is skipped as corrupt when read.
+
+const (
+	segmentSuffix  = ".seg"
+	offsetFile     = "offset"
+	offsetTempFile = "offset.tmp"
+
+	maxSegmentBytes = 4 << 20
+	minSegmentBytes = 4 << 10
+	maxCorruptLogs  = 10 // per read; more are summed up in one line
+
+	// bodyOverhead is the length of `{"events":[` and `]}` around the comma-separated events.
+	bodyOverhead = len(`{"events":[]}`)
+	// maxLineBytes is the longest event line: one that alone fills a request body Django takes.
+	maxLineBytes = MaxBodyBytes - bodyOverhead
+)
+
+// spoolPos is a position in the spool: a byte offset inside segment seq.
+type spoolPos struct {
+	seq uint64
+	off int64
+}
+
+func (p spoolPos) less(q spoolPos) bool {
+	return p.seq < q.seq || (p.seq == q.seq && p.off < q.off)
+}
+
+type segment struct {
+	seq  uint64
+	size int64 // bytes written (by us) or found on disk
+}
+
+// spool is the on-disk FIFO of encoded events. It is not safe for concurrent use: EventQueue
+// guards it with its mutex. It never touches the network.
+type spool struct {
+	dir      string
+	maxBytes int64 // bound on the sum of segment sizes
+	segBytes int64 // rotate the tail once it reaches this size
+	log      *slog.Logger
+
+	segs    []segment // ascending seq; the read position lies in segs[0]
+	read    spoolPos  // first unread byte
+	tail    *os.File  // open for appending to segs[len-1]; nil: next append starts a segment
+	nextSeq uint64
+}
+
+// openSpool opens (creating it 0700 if needed) the spool in dir and recovers its state:
+// segments already delivered are deleted, reading resumes at the saved offset. A missing or
+// unreadable offset file means reading from the oldest segment (at-least-once).
+func openSpool(dir string, maxBytes int64, log *slog.Logger) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create spool dir: %w", err)
+	}
+	s := &spool{
+		dir:      dir,
+		maxBytes: maxBytes,
+		segBytes: min(max(maxBytes/8, minSegmentBytes), maxSegmentBytes),
+		log:      log,
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read spool dir: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasSuffix(name, segmentSuffix) {
+			continue
+		}
+		seq, err := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 10, 64)
+		if err != nil {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, fmt.Errorf("stat spool segment: %w", err)
+		}
+		s.segs = append(s.segs, segment{seq: seq, size: info.Size()})
+	}
+	slices.SortFunc(s.segs, func(a, b segment) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+
+	saved, err := s.loadOffset()
+	if err != nil {
+		log.Warn("spool offset unreadable, replaying the whole spool", "err", err)
+	}
+	if len(s.segs) > 0 {
+		s.nextSeq = s.segs[len(s.segs)-1].seq + 1
+	}
+	s.nextSeq = max(s.nextSeq, saved.seq, 1)
+	// Drop what the saved offset says is delivered.
+	for len(s.segs) > 0 && s.segs[0].seq < saved.seq {
+		if err := s.removeSegment(s.segs[0].seq); err != nil {
+			return nil, err
+		}
+		s.segs = s.segs[1:]
+	}
+	if len(s.segs) > 0 {
+		s.read = spoolPos{seq: s.segs[0].seq}
+		if s.segs[0].seq == saved.seq {
+			s.read.off = min(saved.off, s.segs[0].size)
+		}
+	} else {
+		s.read = spoolPos{seq: s.nextSeq}
+	}
+	s.dropConsumed()
+	return s, nil
+}
+
+func (s *spool) segPath(seq uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, segmentSuffix))
+}
+
+func (s *spool) loadOffset() (spoolPos, error) {
+	raw, err := os.ReadFile(filepath.Join(s.dir, offsetFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return spoolPos{}, nil
+	}
+	if err != nil {
+		return spoolPos{}, fmt.Errorf("read spool offset: %w", err)
+	}
+	seqText, offText, ok := strings.Cut(strings.TrimSpace(string(raw)), " ")
+	seq, err1 := strconv.ParseUint(seqText, 10, 64)
+	off, err2 := strconv.ParseInt(offText, 10, 64)
+	if !ok || err1 != nil || err2 != nil || off < 0 {
+		return spoolPos{}, fmt.Errorf("spool offset %q: malformed", raw)
+	}
+	return spoolPos{seq: seq, off: off}, nil
+}
+
+// saveOffset replaces the offset file atomically (temp file, rename). It does not fsync: it
+// runs after every delivered batch, and an offset lost to a power cut is only a stale one,
+// which means events delivered again (Django drops them by ID), never events skipped.
+func (s *spool) saveOffset() error {
+	tmp := filepath.Join(s.dir, offsetTempFile)
+	data := fmt.Appendf(nil, "%d %d\n", s.read.seq, s.read.off)
+	err := os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.dir, offsetFile))
+	}
+	if err != nil {
+		return fmt.Errorf("save spool offset: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *spool) removeSegment(seq uint64) error {
+	if s.tail != nil && seq == s.segs[len(s.segs)-1].seq {
+		_ = s.tail.Close()
+		s.tail = nil
+	}
+	if err := os.Remove(s.segPath(seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove spool segment: %w", err)
+	}
+	return nil
+}
+
+// empty reports whether every spooled event has been read and committed.
+func (s *spool) empty() bool {
+	for _, seg := range s.segs {
+		if seg.seq > s.read.seq || (seg.seq == s.read.seq && seg.size > s.read.off) {
+			return false
+		}
+	}
+	return true
+}
+
+// size is the disk usage of the segments, the quantity bounded by maxBytes.
+func (s *spool) size() int64 {
+	var n int64
+	for _, seg := range s.segs {
+		n += seg.size
+	}
+	return n
+}
+
+// appendLines writes lines (each a JSON event ending in '\n') at the end of the spool in one
+// write and fsyncs it. To respect maxBytes it first drops the oldest segments, then, if
+// lines alone are too many, the oldest of lines. It returns the position after each written
+// line (the written lines are the last len(ends) of lines) and how many events were dropped.
+// On error nothing of lines is in the spool and dropped events stay dropped.
+func (s *spool) appendLines(lines [][]byte) (ends []spoolPos, dropped int, err error) {
+	var n int64
+	for _, l := range lines {
+		n += int64(len(l))
+	}
+	for len(lines) > 0 && n > s.maxBytes {
+		n -= int64(len(lines[0]))
+		lines = lines[1:]
+		dropped++
+	}
+	if dropped > 0 {
+		s.log.Warn("event spool full: dropped the oldest events of a batch", "events", dropped)
+	}
+	if len(lines) == 0 {
+		return nil, dropped, nil
+	}
+	if s.size()+n > s.maxBytes {
+		s.closeTail() // even the current tail may have to go
+		for len(s.segs) > 0 && s.size()+n > s.maxBytes {
+			dropped += s.evictOldest()
+		}
+	}
+	if s.tail == nil || s.segs[len(s.segs)-1].size >= s.segBytes {
+		if err := s.rotate(); err != nil {
+			return nil, dropped, err
+		}
+	}
+	seg := &s.segs[len(s.segs)-1]
+	buf := make([]byte, 0, n)
+	ends = make([]spoolPos, len(lines))
+	pos := seg.size
+	for i, l := range lines {
+		buf = append(buf, l...)
+		pos += int64(len(l))
+		ends[i] = spoolPos{seq: seg.seq, off: pos}
+	}
+	_, err = s.tail.Write(buf)
+	if err == nil {
+		err = s.tail.Sync()
+	}
+	if err != nil {
+		// Take the partial write back; if that fails too, never append to this file again
+		// (a torn line in it is skipped when read).
+		if terr := s.tail.Truncate(seg.size); terr != nil {
+			if st, serr := s.tail.Stat(); serr == nil {
+				seg.size = st.Size()
+			}
+			s.closeTail()
+		}
+		return nil, dropped, fmt.Errorf("append to spool: %w", err)
+	}
+	seg.size = pos
+	return ends, dropped, nil
+}
+
+func (s *spool) closeTail() {
+	if s.tail != nil {
+		_ = s.tail.Close()
+		s.tail = nil
+	}
+}
+
+// rotate starts a new tail segment.
+func (s *spool) rotate() error {
+	s.closeTail()
+	seq := s.nextSeq
+	f, err := os.OpenFile(s.segPath(seq), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("create spool segment: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		_ = f.Close()
+		_ = os.Remove(s.segPath(seq))
+		return fmt.Errorf("create spool segment: %w", err)
+	}
+	s.nextSeq++
+	s.tail = f
+	if len(s.segs) == 0 {
+		s.read = spoolPos{seq: seq}
+	}
+	s.segs = append(s.segs, segment{seq: seq})
+	return nil
+}
+
+// evictOldest deletes the oldest segment to make room and returns how many unread events it
+// held; they are logged at WARN.
+func (s *spool) evictOldest() int {
+	seg := s.segs[0]
+	from := int64(0)
+	if seg.seq == s.read.seq {
+		from = s.read.off
+	}
+	lost := countLines(s.segPath(seg.seq), from)
+	if err := s.removeSegment(seg.seq); err != nil {
+		s.log.Error("event spool: cannot delete a segment", "err", err)
+	}
+	s.segs = s.segs[1:]
+	if len(s.segs) > 0 {
+		s.read = spoolPos{seq: s.segs[0].seq}
+	} else {
+		s.read = spoolPos{seq: s.nextSeq}
+	}
+	if err := s.saveOffset(); err != nil {
+		s.log.Error("event spool: cannot save the read offset", "err", err)
+	}
+	s.log.Warn("event spool full: dropped the oldest events", "events", lost, "segment", seg.seq)
+	return lost
+}
+
+// countLines counts the lines (a final unterminated one included) after offset from.
+func countLines(path string, from int64) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return 0
+	}
+	n, last := 0, byte('\n')
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := f.Read(buf)
+		if k > 0 {
+			n += bytes.Count(buf[:k], []byte{'\n'})
+			last = buf[k-1]
+		}
+		if err != nil {
+			break
+		}
+	}
+	if last != '\n' {
+		n++
+	}
+	return n
+}
+
+// readLines returns up to limit events from the read position without consuming them, each
+// re-encoded from its parsed form and ending in '\n', with the position after each. It stops
+// before the events would overflow one request body (batchLen), so nothing is read for
+// nothing. Lines that
+// are not a valid event (bad JSON, unknown type, torn by a crash, longer than maxLineBytes)
+// are logged, counted in corrupt and consumed when they come before every returned event;
+// otherwise reading stops before them, so each is reported once.
+func (s *spool) readLines(limit int) (lines [][]byte, ends []spoolPos, corrupt int, err error) {
+	budget := MaxBodyBytes - bodyOverhead + 1 // what batchLen accepts
+	// Skipping a corrupt line may delete consumed segments from s.segs: walk a snapshot.
+	for _, seg := range slices.Clone(s.segs) {
+		if len(lines) >= limit {
+			break
+		}
+		from := int64(0)
+		if seg.seq == s.read.seq {
+			from = s.read.off
+		}
+		if from >= seg.size {
+			continue
+		}
+		var stop bool
+		lines, ends, corrupt, stop, err = s.readSegment(seg, from, limit, &budget, lines, ends, corrupt)
+		if err != nil || stop {
+			break
+		}
+	}
+	if corrupt > 0 {
+		if corrupt > maxCorruptLogs {
+			s.log.Warn("event spool: skipped more corrupt lines", "lines", corrupt-maxCorruptLogs)
+		}
+		s.dropConsumed() // save the offset past the skipped lines, once
+	}
+	return lines, ends, corrupt, err
+}
+
+func (s *spool) readSegment(seg segment, from int64, limit int, budget *int, lines [][]byte, ends []spoolPos, corrupt int) ([][]byte, []spoolPos, int, bool, error) {
+	f, err := os.Open(s.segPath(seg.seq))
+	if errors.Is(err, fs.ErrNotExist) && len(lines) == 0 {
+		// Deleted behind our back: nothing to replay from it, do not get stuck on it.
+		s.log.Error("event spool: a segment disappeared, its events are lost", "segment", seg.seq)
+		s.commit(spoolPos{seq: seg.seq, off: seg.size})
+		return lines, ends, corrupt, false, nil
+	}
+	if err != nil {
+		return lines, ends, corrupt, true, fmt.Errorf("read spool: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return lines, ends, corrupt, true, fmt.Errorf("read spool: %w", err)
+	}
+	r := newLineReader(io.LimitReader(f, seg.size-from))
+	pos := from
+	for len(lines) < limit {
+		raw, n, err := r.next()
+		if err == io.EOF {
+			return lines, ends, corrupt, false, nil
+		}
+		pos += int64(n)
+		line, verr := canonicalLine(raw, err)
+		if verr != nil {
+			if len(lines) > 0 {
+				return lines, ends, corrupt, true, nil // report it when it is at the head
+			}
+			corrupt++
+			if corrupt <= maxCorruptLogs {
+				s.log.Warn("event spool: skipping a corrupt line", "segment", seg.seq, "offset", pos-int64(n), "err", verr)
+			}
+			s.read = spoolPos{seq: seg.seq, off: pos} // nothing before it is unread
+			continue
+		}
+		if len(line) > *budget && len(lines) > 0 {
+			return lines, ends, corrupt, true, nil
+		}
+		*budget -= len(line)
+		lines = append(lines, line)
+		ends = append(ends, spoolPos{seq: seg.seq, off: pos})
+	}
+	return lines, ends, corrupt, true, nil
+}
+
+// commit marks everything before p as delivered: the offset is saved and segments wholly
+// before it are deleted. A p behind the read position (its segment was evicted meanwhile) is
+// ignored.
+func (s *spool) commit(p spoolPos) {
+	if !s.read.less(p) {
+		return
+	}
+	s.read = p
+	s.dropConsumed()
+}
+
+// dropConsumed deletes fully read segments, saves the offset, and, once everything is read,
+// deletes the last segment too so that the spool is empty on disk.
+func (s *spool) dropConsumed() {
+	var gone []uint64
+	for len(s.segs) > 0 && (s.segs[0].seq < s.read.seq ||
+		(s.segs[0].seq == s.read.seq && s.read.off >= s.segs[0].size)) {
+		if s.segs[0].seq == s.read.seq { // read to its end: move to the next start
+			if len(s.segs) == 1 {
+				s.read = spoolPos{seq: s.nextSeq}
+			} else {
+				s.read = spoolPos{seq: s.segs[1].seq}
+			}
+		}
+		if len(s.segs) == 1 {
+			s.closeTail()
+		}
+		gone = append(gone, s.segs[0].seq)
+		s.segs = s.segs[1:]
+	}
+	if err := s.saveOffset(); err != nil {
+		// Keep the files: with the old offset on disk, a restart replays them (at-least-once).
+		s.log.Error("event spool: cannot save the read offset", "err", err)
+		return
+	}
+	for _, seq := range gone {
+		if err := os.Remove(s.segPath(seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("event spool: cannot delete a delivered segment", "err", err)
+		}
+	}
+}
+
+// close releases the tail file. The spool stays valid on disk.
+func (s *spool) close() {
+	s.closeTail()
+}
+
+// lineReader splits a segment into lines without ever holding more than maxLineBytes of one
+// (the final '\n' included).
+type lineReader struct {
+	r *bufio.Reader
+}
+
+// errLineTooLong marks a line over maxLineBytes; errTornLine one without its final newline.
+var (
+	errLineTooLong = errors.New("line too long")
+	errTornLine    = errors.New("unterminated line (torn write)")
+)
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, maxLineBytes)}
+}
+
+// next returns the next line (with its '\n'), the bytes it spans in the file, and
+// errLineTooLong or errTornLine for lines that cannot be events; io.EOF at the end.
+func (l *lineReader) next() ([]byte, int, error) {
+	line, err := l.r.ReadSlice('\n')
+	n := len(line)
+	switch {
+	case err == nil:
+		return line, n, nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = l.r.ReadSlice('\n')
+			n += len(line)
+		}
+		return nil, n, errLineTooLong
+	case err == io.EOF && n == 0:
+		return nil, 0, io.EOF
+	case err == io.EOF:
+		return line, n, errTornLine
+	default:
+		return nil, n, err
+	}
+}
+
+// canonicalLine validates one spooled line and returns its canonical encoding.
+func canonicalLine(raw []byte, readErr error) ([]byte, error) {
+	if readErr != nil {
+		return nil, readErr
+	}
+	var e Event
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	return encodeEvent(&e)
+}

@@ -1,0 +1,245 @@
+package djangoclient
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func spoolLine(t testing.TB, i int) []byte {
+	t.Helper()
+	e := testEvent(i)
+	e.Time = time.Unix(1_700_000_000, 0).UTC()
+	b, err := encodeEvent(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func idOf(t *testing.T, line []byte) string {
+	t.Helper()
+	var e Event
+	if err := json.Unmarshal(line, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e.ID
+}
+
+// drain reads, and commits, everything in s, in batches; it returns the IDs in order.
+func drain(t *testing.T, s *spool) []string {
+	t.Helper()
+	var ids []string
+	for !s.empty() {
+		lines, ends, _, err := s.readLines(MaxBatchSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		if n := batchLen(lines, len(lines)); n != len(lines) {
+			t.Fatalf("readLines returned %d lines, only %d fit a body", len(lines), n)
+		}
+		for _, l := range lines {
+			ids = append(ids, idOf(t, l))
+		}
+		s.commit(ends[len(ends)-1])
+	}
+	return ids
+}
+
+// TestSpoolAcrossSegmentsAndRestart: appends spread over many segments are read back in
+// order across a reopen, committed batches are not read again, and a drained spool leaves no
+// segment file.
+func TestSpoolAcrossSegmentsAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openSpool(dir, 256<<10, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for range 20 {
+		var lines [][]byte
+		for range 37 {
+			lines = append(lines, spoolLine(t, i))
+			i++
+		}
+		if _, dropped, err := s.appendLines(lines); err != nil || dropped != 0 {
+			t.Fatalf("appendLines: %d dropped, %v", dropped, err)
+		}
+	}
+	if len(s.segs) < 4 {
+		t.Fatalf("%d segments: want rotation", len(s.segs))
+	}
+	// Deliver two batches, then "crash" (no close) and reopen.
+	for range 2 {
+		_, ends, _, _ := s.readLines(100)
+		s.commit(ends[len(ends)-1])
+	}
+	s2, err := openSpool(dir, 256<<10, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := drain(t, s2)
+	if len(ids) != i-200 || ids[0] != "ev-000200" || ids[len(ids)-1] != fmt.Sprintf("ev-%06d", i-1) {
+		t.Fatalf("after reopen read %d events %s..%s, want ev-000200..", len(ids), ids[0], ids[len(ids)-1])
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.seg")); len(m) != 0 {
+		t.Fatalf("segments left after draining: %v", m)
+	}
+	// Appending after draining starts a fresh segment that a reopen reads.
+	if _, _, err := s2.appendLines([][]byte{spoolLine(t, 5000)}); err != nil {
+		t.Fatal(err)
+	}
+	s2.close()
+	s3, err := openSpool(dir, 1<<20, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := drain(t, s3); len(ids) != 1 || ids[0] != "ev-005000" {
+		t.Fatalf("read %v after drain and append", ids)
+	}
+}
+
+// TestSpoolBadOffsetReplaysAll: an unreadable offset file means at-least-once: everything is
+// read again, with a WARN.
+func TestSpoolBadOffsetReplaysAll(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openSpool(dir, 1<<20, slog.New(slog.DiscardHandler))
+	_, _, _ = s.appendLines([][]byte{spoolLine(t, 0), spoolLine(t, 1)})
+	_, ends, _, _ := s.readLines(1)
+	s.commit(ends[0])
+	s.close()
+	if err := os.WriteFile(filepath.Join(dir, offsetFile), []byte("\x00\x00garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	s2, err := openSpool(dir, 1<<20, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := drain(t, s2); strings.Join(ids, ",") != "ev-000000,ev-000001" {
+		t.Fatalf("read %v", ids)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("no WARN for the bad offset:\n%s", logs.String())
+	}
+}
+
+// TestSpoolMissingSegment: a segment deleted behind the spool's back is logged and skipped,
+// it does not block the rest.
+func TestSpoolMissingSegment(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openSpool(dir, 1<<20, slog.New(slog.DiscardHandler))
+	_, _, _ = s.appendLines([][]byte{spoolLine(t, 0)})
+	s.closeTail()
+	_, _, _ = s.appendLines([][]byte{spoolLine(t, 1)})
+	if err := os.Remove(s.segPath(s.segs[0].seq)); err != nil {
+		t.Fatal(err)
+	}
+	if ids := drain(t, s); strings.Join(ids, ",") != "ev-000001" {
+		t.Fatalf("read %v", ids)
+	}
+}
+
+// TestSpoolBoundDropsOldestSegments: the disk usage never exceeds the bound; what is dropped
+// is counted and is the oldest.
+func TestSpoolBoundDropsOldestSegments(t *testing.T) {
+	dir := t.TempDir()
+	const bound = MinSpoolMaxBytes
+	s, _ := openSpool(dir, bound, slog.New(slog.DiscardHandler))
+	dropped, i := 0, 0
+	for range 100 {
+		var lines [][]byte
+		for range 13 {
+			lines = append(lines, spoolLine(t, i))
+			i++
+		}
+		_, d, err := s.appendLines(lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropped += d
+		if s.size() > bound {
+			t.Fatalf("spool is %d bytes, bound %d", s.size(), bound)
+		}
+	}
+	ids := drain(t, s)
+	if dropped == 0 || len(ids)+dropped != i || ids[len(ids)-1] != fmt.Sprintf("ev-%06d", i-1) ||
+		ids[0] != fmt.Sprintf("ev-%06d", dropped) {
+		t.Fatalf("%d dropped, kept %d (%s..%s) of %d", dropped, len(ids), ids[0], ids[len(ids)-1], i)
+	}
+	// A single append larger than the whole spool keeps its newest events.
+	huge := make([][]byte, 0, 1000)
+	for j := range 1000 {
+		huge = append(huge, spoolLine(t, j))
+	}
+	_, d, err := s.appendLines(huge)
+	if err != nil || d == 0 || s.size() > bound {
+		t.Fatalf("huge append: %d dropped, size %d, %v", d, s.size(), err)
+	}
+	if ids := drain(t, s); ids[len(ids)-1] != "ev-000999" || len(ids)+d != 1000 {
+		t.Fatalf("huge append kept %d ending %s", len(ids), ids[len(ids)-1])
+	}
+}
+
+// FuzzSpoolSegment: any bytes as a segment file never panic the reader, and everything it
+// returns is a valid event, encoded canonically, that fits in a request.
+func FuzzSpoolSegment(f *testing.F) {
+	f.Add(append(append([]byte{}, spoolLine(f, 1)...), spoolLine(f, 2)...))
+	f.Add([]byte("{not json\n"))
+	f.Add([]byte("null\n{}\n[]\n\"x\"\n"))
+	f.Add([]byte(`{"id":"a","type":"login","time":"2024-01-01T00:00:00Z"}` + "\n"))
+	f.Add([]byte(`{"ID":"a","TYPE":"login","time":"2024-01-01T00:00:00Z","bytes":1e400}` + "\n"))
+	f.Add([]byte(`{"id":"a","type":"login","time":"10000-01-01T00:00:00Z"}` + "\n"))
+	f.Add(bytes.Repeat([]byte("y"), maxLineBytes+5))
+	line := spoolLine(f, 3)
+	f.Add(line[:len(line)/2])
+	f.Add([]byte("\n\n\r\n\x00\xff\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.seg"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := openSpool(dir, DefaultSpoolMaxBytes, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.close()
+		for rounds := 0; !s.empty(); rounds++ {
+			if rounds > len(data)+1 {
+				t.Fatal("reader makes no progress")
+			}
+			lines, ends, _, err := s.readLines(MaxBatchSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(lines) != len(ends) || batchLen(lines, len(lines)) != len(lines) {
+				t.Fatalf("%d lines, %d ends, over a body", len(lines), len(ends))
+			}
+			for _, l := range lines {
+				var e Event
+				if err := json.Unmarshal(l, &e); err != nil {
+					t.Fatalf("returned line %q: %v", l, err)
+				}
+				if err := validEvent(&e); err != nil {
+					t.Fatalf("returned invalid event %q: %v", l, err)
+				}
+				again, err := encodeEvent(&e)
+				if err != nil || !bytes.Equal(again, l) {
+					t.Fatalf("line %q is not canonical (%q, %v)", l, again, err)
+				}
+			}
+			if len(ends) > 0 {
+				s.commit(ends[len(ends)-1])
+			}
+		}
+	})
+}
