@@ -48,6 +48,10 @@ class Hints:
     PERMS_INVALID = f"Use letters among {PERM_LETTERS!r}, or a callable(user) returning them."
     URLS_NOT_MOUNTED = 'Add path("ftp/", include("djftpd.urls")) to your ROOT_URLCONF.'
     LEGACY_SETTING = 'Move it to DJFTPD["{new}"].'
+    LEGACY_FTP_HANDLER = (
+        "Connect receivers to the signals of djftpd.signals (ftp_login, ftp_file_received, ...) "
+        "instead; the handler's on_* methods are still called meanwhile."
+    )
 
 
 class Codes:
@@ -114,11 +118,13 @@ def check_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 @register(Tags.compatibility)
 def check_legacy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    return [
-        CheckWarning(
-            Messages.LEGACY_SETTING.format(name=name),
-            hint=Hints.LEGACY_SETTING.format(new=LEGACY[name]),
-            id=Codes.LEGACY_SETTING,
+    warnings: list[CheckMessage] = []
+    for name in legacy_settings_in_use():
+        new = LEGACY[name]
+        hint = Hints.LEGACY_SETTING.format(new=new) if new else Hints.LEGACY_FTP_HANDLER
+        warnings.append(
+            CheckWarning(
+                Messages.LEGACY_SETTING.format(name=name), hint=hint, id=Codes.LEGACY_SETTING
+            )
         )
-        for name in legacy_settings_in_use()
-    ]
+    return warnings

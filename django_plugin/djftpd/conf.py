@@ -71,12 +71,16 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_HOST": None,
     # Path of the djftpd binary; None: $DJFTPD_BINARY, then "djftpd" on PATH.
     "SIDECAR_BINARY": None,
-    # Ops URLs of the running sidecars, for cache purges (a later release uses them).
+    # Ops base URLs of the running sidecars ("http://127.0.0.1:9121/"), told to purge their
+    # auth cache when a user or FTP account changes.
     "SIDECAR_URLS": [],
     # Permission a user needs to log in, e.g. "djftpd.use_ftp"; None: every active user.
     "REQUIRE_PERMISSION": None,
     # Ops listener "host:port" of the sidecar (/healthz, /metrics); None: the sidecar's default.
     "OPS_LISTEN": None,
+    # Keep every event from the sidecar as an FTPEvent row (admin: FTP events). Off: only
+    # the signals are sent (and a small receipt per event id, for idempotence).
+    "ACTIVITY_LOG": True,
     # Extra environment variables for the sidecar, e.g. {"DJFTPD_TLS_MODE": "explicit"}.
     "ENV": {},
 }
@@ -84,14 +88,16 @@ DEFAULTS: dict[str, Any] = {
 #: Welcome text when neither DJFTPD["WELCOME"] nor FTP_WELCOME_MSG is set (djftpd 0.3's text).
 DEFAULT_WELCOME = "Welcome to the Django-FTP Server"
 
-#: djftpd 0.3 settings still honoured, and the DJFTPD key that replaces each (check W001).
-LEGACY: dict[str, str] = {
+#: djftpd 0.3 settings still honoured, and the DJFTPD key that replaces each (check W001);
+#: None: replaced by the signals of djftpd.signals rather than by a setting.
+LEGACY: dict[str, str | None] = {
     "get_ftp_home_dir": "HOME_DIR",
     "read_perms": "PERMS",
     "write_perms": "PERMS",
     "FTP_WELCOME_MSG": "WELCOME",
     "FTP_ADDRESS": "LISTEN",
     "FTP_PORT": "LISTEN",
+    "ftp_handler": None,
 }
 
 # djftpd 0.3's own defaults, used when only some of the legacy settings are set.

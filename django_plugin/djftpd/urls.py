@@ -13,4 +13,5 @@ app_name = "djftpd"
 
 urlpatterns = [
     path("auth/", views.auth, name="auth"),
+    path("events/", views.events, name="events"),
 ]

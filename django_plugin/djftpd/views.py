@@ -7,6 +7,8 @@ urlpatterns = [path("ftp/", include("djftpd.urls"))]
 # POST /ftp/auth/ {"username", "password", "client_ip", "protocol", "session"}
 #   200 {"ok": true, "username", "home", "perms", "welcome", ...}
 #   401 {"ok": false, "error": "invalid_credentials"}
+# POST /ftp/events/ {"events": [{"id", "type", "time", "session", "username", ...}, ...]}
+#   200 {"accepted": n}
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from djftpd.conf import (
     resolve_ttl,
     resolve_welcome,
 )
+from djftpd.events import apply_batch, event_batch
 from djftpd.signing import ip_address, one_of, signed_json_view, string
 
 logger = logging.getLogger("djftpd")
@@ -37,6 +40,8 @@ AUTH_FIELDS = {
     "protocol": one_of("ftp", "ftps"),
     "session": string,
 }
+
+EVENTS_FIELDS = {"events": event_batch}
 
 #: Request headers that carry a client address (django-ipware's list and its relatives).
 #: The auth request comes from the sidecar, so whatever they say is not the FTP client.
@@ -113,3 +118,17 @@ def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     if ttl is not None:
         grant["ttl"] = ttl
     return JsonResponse(grant)
+
+
+@csrf_exempt
+@signed_json_view(fields=EVENTS_FIELDS)
+def events(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
+    """Apply a batch of FTP events: record each new one, then send its signal.
+
+    The batch is validated whole first (one bad event: 400, nothing applied). Events seen
+    before count as accepted but fire nothing, so the sidecar may deliver again safely.
+    """
+    batch = payload["events"]
+    new = apply_batch(batch)
+    logger.debug("djftpd: %d events received, %d new", len(batch), new)
+    return JsonResponse({"accepted": len(batch)})

@@ -41,30 +41,42 @@ def alice(django_user_model: Any) -> Any:
 
 
 @pytest.fixture
-def post_auth(client: Client, secret: str) -> Callable[..., Any]:
-    """POST a body to the auth view, signed with the test secret unless told otherwise.
+def post_signed(client: Client, secret: str) -> Callable[..., Any]:
+    """POST a body to a djftpd view, signed with the test secret unless told otherwise.
 
-    ``body`` is a dict (sent as JSON) or raw bytes; ``sign_with`` another secret, ``timestamp``
-    a fixed one, ``headers`` extra or replacing headers (``HTTP_*`` style keys via ``extra``).
+    ``url_name`` is the view's name (``"djftpd:auth"``); ``body`` is a dict (sent as JSON) or
+    raw bytes; ``sign_with`` another secret, ``timestamp`` a fixed one, ``headers`` extra or
+    replacing headers (``HTTP_*`` style keys via ``extra``).
     """
 
     def post(
-        body: dict[str, Any] | bytes | None = None,
+        url_name: str,
+        body: dict[str, Any] | bytes,
         *,
         sign_with: str | None = None,
         timestamp: int | str | None = None,
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> Any:
-        raw = body if isinstance(body, bytes) else json.dumps(body or auth_payload()).encode()
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         all_headers = {**sign(raw, sign_with or secret, timestamp), **(headers or {})}
         return client.post(
-            reverse("djftpd:auth"),
+            reverse(url_name),
             data=raw,
             content_type="application/json",
             headers=all_headers,
             **extra,
         )
+
+    return post
+
+
+@pytest.fixture
+def post_auth(post_signed: Callable[..., Any]) -> Callable[..., Any]:
+    """POST a body (default: :func:`auth_payload`) to the auth view, like ``post_signed``."""
+
+    def post(body: dict[str, Any] | bytes | None = None, **kwargs: Any) -> Any:
+        return post_signed("djftpd:auth", auth_payload() if body is None else body, **kwargs)
 
     return post
 

@@ -1,7 +1,12 @@
-"""The demo site's own app: only the ``demo_users`` command."""
+"""The demo site's own app: the ``demo_users`` command and a receiver of every djftpd signal."""
 
 from django.apps import AppConfig
 
 
 class DemoappConfig(AppConfig):
     name = "demoapp"
+
+    def ready(self) -> None:
+        from demoapp import receivers
+
+        receivers.connect()

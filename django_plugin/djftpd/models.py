@@ -1,0 +1,95 @@
+"""Models of djftpd: the FTP activity log and the receipts that make event delivery idempotent.
+
+Every event the sidecar delivers leaves a small :class:`FTPEventReceipt` (its id), so an event
+delivered twice fires its signal once. With ``DJFTPD["ACTIVITY_LOG"]`` on (the default), it
+is also stored as an :class:`FTPEvent`, browsable in the admin::
+
+    from djftpd.models import FTPEvent
+    FTPEvent.objects.filter(user=alice, type=FTPEvent.Type.FILE_RECEIVED)[:10]
+
+Both tables grow with use; prune them with ``manage.py djftpd_prune_events --older-than 90d``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+#: Longest event id accepted (the sidecar's ids are 32 hex digits; it allows up to 128 bytes).
+EVENT_ID_MAX_LENGTH = 128
+#: Longest session id and username kept; longer values (a junk login name) are cut.
+SESSION_MAX_LENGTH = 128
+USERNAME_MAX_LENGTH = 255
+
+
+class FTPEvent(models.Model):
+    """One FTP action reported by the sidecar (DESIGN.md section 2), kept for the admin.
+
+    ``username``, ``path`` and ``to_path`` are ``""`` where the event has none (null on the
+    wire); ``user`` is the Django user named ``username`` when the event arrived.
+    """
+
+    class Type(models.TextChoices):
+        CONNECT = "connect", _("connect")
+        DISCONNECT = "disconnect", _("disconnect")
+        LOGIN = "login", _("login")
+        LOGIN_FAILED = "login_failed", _("login failed")
+        LOGOUT = "logout", _("logout")
+        FILE_SENT = "file_sent", _("file sent")
+        FILE_RECEIVED = "file_received", _("file received")
+        INCOMPLETE_FILE_SENT = "incomplete_file_sent", _("incomplete file sent")
+        INCOMPLETE_FILE_RECEIVED = "incomplete_file_received", _("incomplete file received")
+        FILE_DELETED = "file_deleted", _("file deleted")
+        FILE_RENAMED = "file_renamed", _("file renamed")
+        DIRECTORY_CREATED = "directory_created", _("directory created")
+        DIRECTORY_DELETED = "directory_deleted", _("directory deleted")
+
+    id = models.CharField(_("event id"), max_length=EVENT_ID_MAX_LENGTH, primary_key=True)
+    type = models.CharField(_("type"), max_length=32, choices=Type.choices)
+    time = models.DateTimeField(_("time"))
+    session = models.CharField(_("session"), max_length=SESSION_MAX_LENGTH)
+    username = models.CharField(_("username"), max_length=USERNAME_MAX_LENGTH, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ftp_events",
+    )
+    client_ip = models.GenericIPAddressField(_("client IP"))
+    path = models.TextField(_("path"), blank=True)
+    to_path = models.TextField(_("new path"), blank=True)
+    bytes = models.BigIntegerField(_("bytes"), null=True, blank=True)
+    duration_ms = models.BigIntegerField(_("duration (ms)"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("FTP event")
+        verbose_name_plural = _("FTP events")
+        ordering = ["-time"]
+        indexes = [
+            models.Index(fields=["time"], name="djftpd_event_time"),
+            models.Index(fields=["username", "time"], name="djftpd_event_username_time"),
+            models.Index(fields=["type", "time"], name="djftpd_event_type_time"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.username or self.client_ip
+        what = f"{self.path} -> {self.to_path}" if self.to_path else self.path
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {who} {self.type} {what}".rstrip()
+
+
+class FTPEventReceipt(models.Model):
+    """The id of an event already applied: a redelivered event sends no signal twice."""
+
+    id = models.CharField(_("event id"), max_length=EVENT_ID_MAX_LENGTH, primary_key=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("FTP event receipt")
+        verbose_name_plural = _("FTP event receipts")
+
+    def __str__(self) -> str:
+        return self.id
