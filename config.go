@@ -44,6 +44,8 @@ type config struct {
 	CacheTTL            time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
 	CacheNegativeTTL    time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
 	CacheStaleTTL       time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
+	SpoolDir            string        `split_words:"true" desc:"Directory of the event spool, where events wait while Django is unreachable (survives restarts); empty keeps them in memory only"`
+	SpoolMaxBytes       int64         `split_words:"true" default:"67108864" desc:"Largest size of the event spool in bytes; when full the oldest events are dropped and counted"`
 	LoginTimeout        time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
 	IdleTimeout         time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`
 	DataTimeout         time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open"`
@@ -188,6 +190,12 @@ func (c *config) validate() error {
 			return &configError{key, "must be a positive duration such as 30s"}
 		}
 	}
+	if c.SpoolDir != "" && !filepath.IsAbs(c.SpoolDir) {
+		return &configError{"SPOOL_DIR", "must be an absolute directory"}
+	}
+	if c.SpoolMaxBytes < djangoclient.MinSpoolMaxBytes {
+		return &configError{"SPOOL_MAX_BYTES", fmt.Sprintf("must be at least %d", djangoclient.MinSpoolMaxBytes)}
+	}
 	if c.MaxLineLength < 64 {
 		return &configError{"MAX_LINE_LENGTH", "must be at least 64"}
 	}
@@ -216,6 +224,10 @@ func (c config) djangoClient() djangoclient.Config {
 		HomeRoot: c.HomeRoot,
 		Timeout:  c.AuthTimeout,
 	}
+}
+
+func (c config) events() djangoclient.EventsConfig {
+	return djangoclient.EventsConfig{SpoolDir: c.SpoolDir, SpoolMaxBytes: c.SpoolMaxBytes}
 }
 
 func (c config) cache() cache.Config {

@@ -23,6 +23,10 @@ import (
 	"github.com/djftpd/djftpd/ftpdriver"
 )
 
+// eventsFlushTimeout bounds the last delivery of events at shutdown; what Django has
+// not taken by then goes to the spool.
+const eventsFlushTimeout = 5 * time.Second
+
 // Exit codes.
 const (
 	exitOK     = 0
@@ -93,7 +97,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 		}
 		ftpCfg.TLS = certs.TLSConfig()
 	}
-	srv, err := ftpdriver.New(ftpCfg, auth, nil, log.With("component", "ftp"))
+	events, err := client.NewEventQueue(cfg.events(), log.With("component", "events"))
+	if err != nil {
+		return fmt.Errorf("DJFTPD_SPOOL_DIR: %w", err)
+	}
+	registerEventMetrics(reg, events)
+	srv, err := ftpdriver.New(ftpCfg, auth, events, log.With("component", "ftp"))
 	if err != nil {
 		return fmt.Errorf("ftp server: %w", err)
 	}
@@ -140,6 +149,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 	opsDone := make(chan error, 1)
 	go func() { opsDone <- opsSrv.Serve(opsLn) }()
 
+	eventsDone := make(chan error, 1)
+	go func() { eventsDone <- events.Run(context.WithoutCancel(ctx)) }()
+
 	ftpDone := make(chan error, 2)
 	ftpServers := 1
 	go func() { ftpDone <- srv.Serve(context.WithoutCancel(ctx), ln) }()
@@ -173,6 +185,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 		if err := <-ftpDone; err != nil && serveErr == nil {
 			serveErr = err
 		}
+	}
+	// Every session has ended: its last events are queued. Deliver them, or spool them.
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), eventsFlushTimeout)
+	defer cancelFlush()
+	if err := events.Close(flushCtx); err != nil {
+		log.Error("events not delivered at shutdown", "err", err)
+	}
+	if err := <-eventsDone; err != nil && serveErr == nil {
+		serveErr = err
 	}
 	if err := opsSrv.Shutdown(graceCtx); err != nil {
 		log.Warn("ops shutdown", "err", err)

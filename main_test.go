@@ -25,6 +25,10 @@ func fakeDjango(t *testing.T, home string) *httptest.Server {
 		var req djangoclient.AuthRequest
 		_ = json.Unmarshal(body, &req)
 		status, answer := 401, map[string]any{"ok": false, "error": "invalid_credentials"}
+		var batch struct{ Events []djangoclient.Event }
+		if r.URL.Path == "/ftp/events/" && json.Unmarshal(body, &batch) == nil {
+			status, answer = 200, map[string]any{"accepted": len(batch.Events)}
+		}
 		if r.URL.Path == "/ftp/auth/" && req.Username == "alice" && req.Password == "pw" {
 			status, answer = 200, map[string]any{"ok": true, "username": "alice", "home": home,
 				"perms": "elradfmwMT", "welcome": "hi", "quota_bytes": nil, "max_sessions": nil}
@@ -107,6 +111,14 @@ func TestServeWiring(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	// Events flow to Django within the flush interval.
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Contains(httpGet(t, opsURL+"/metrics"), "djftpd_events_delivered_total 0\n") {
+		if time.Now().After(deadline) {
+			t.Fatal("no event was delivered to Django")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if got := httpGet(t, opsURL+"/readyz"); got != "ready\n" {
 		t.Errorf("/readyz = %q", got)

@@ -87,6 +87,24 @@ func authOutcome(err error) string {
 	}
 }
 
+// registerEventMetrics exports the event queue's state.
+func registerEventMetrics(reg prometheus.Registerer, q *djangoclient.EventQueue) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "djftpd", Name: "event_queue_depth", Help: "Events waiting in memory for delivery to Django.",
+		}, func() float64 { return float64(q.Stats().Queued) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "djftpd", Name: "event_spool_bytes", Help: "Size of the on-disk event spool.",
+		}, func() float64 { return float64(q.Stats().SpoolBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "events_dropped_total", Help: "Events dropped because the queue or spool was full.",
+		}, func() float64 { return float64(q.Stats().Dropped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "events_delivered_total", Help: "Events Django accepted.",
+		}, func() float64 { return float64(q.Stats().Delivered) }),
+	)
+}
+
 // newRegistry is the registry /metrics serves: djftpd's collectors plus the Go runtime
 // and process collectors.
 func newRegistry() *prometheus.Registry {
