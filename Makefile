@@ -23,7 +23,7 @@ venv: $(VENV)/.installed
 demo: build venv
 	VENV=$(abspath $(VENV)) BIN=$(abspath $(BIN)) bash django_plugin/demo/run_demo.sh
 
-test: lint test-go test-django test-e2e
+test: lint test-go fuzz test-django test-e2e
 
 lint: venv
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -42,10 +42,20 @@ test-django: venv
 test-e2e: build venv
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
 
-# Short fuzz runs of every parser of untrusted input.
+# Every fuzz target of a parser of untrusted input, FUZZTIME each (make test: 3s; the
+# corpora found are kept in testdata/fuzz/ and run as seeds by plain go test).
+FUZZTIME ?= 3s
+FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
+	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine \
+	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment
+
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzPORT$$' -fuzztime 20s ./ftpdriver
-	go test -run '^$$' -fuzz '^FuzzEPRT$$' -fuzztime 20s ./ftpdriver
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  out=$$(go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1) \
+	    || { echo "$$out"; exit 1; }; \
+	done
 
 clean:
 	rm -rf bin $(VENV) .demo

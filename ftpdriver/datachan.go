@@ -75,14 +75,35 @@ func (s *session) handlePASV(string) {
 		ip[0], ip[1], ip[2], ip[3], port>>8, port&0xff))
 }
 
-func (s *session) handleEPSV(param string) {
+// epsvArg is what an EPSV argument asks for (RFC 2428 section 3).
+type epsvArg int
+
+const (
+	epsvOpen    epsvArg = iota // open a passive listener (no argument, "1" or "2")
+	epsvAll                    // "ALL": only EPSV from now on
+	epsvBadProt                // an unknown network protocol: 522
+)
+
+// parseEPSV parses an EPSV argument. The protocol number must match the control
+// connection's family for the client to reach the port; djftpd listens on the control
+// connection's own address, so either number is answered with that address's port.
+func parseEPSV(param string) epsvArg {
 	switch strings.ToUpper(strings.TrimSpace(param)) {
 	case "", "1", "2":
+		return epsvOpen
 	case "ALL":
-		// RFC 2428: the client promises to use only EPSV from now on.
+		return epsvAll
+	default:
+		return epsvBadProt
+	}
+}
+
+func (s *session) handleEPSV(param string) {
+	switch parseEPSV(param) {
+	case epsvAll:
 		s.reply(200, "EPSV ALL ok")
 		return
-	default:
+	case epsvBadProt:
 		s.reply(522, "Network protocol not supported, use (1,2)")
 		return
 	}

@@ -79,7 +79,7 @@ func testConfig() Config {
 
 // newTestServer serves on 127.0.0.1:0 with two users: alice (every letter) and bob
 // (perms given, default "elr"). It stops in t.Cleanup.
-func newTestServer(t *testing.T, mutate ...func(*Config)) *testServer {
+func newTestServer(t testing.TB, mutate ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := testConfig()
 	for _, m := range mutate {
