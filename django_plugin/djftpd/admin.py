@@ -1,4 +1,7 @@
-"""Admin pages of djftpd: the FTP activity log, read-only.
+"""Admin pages of djftpd: FTP accounts, and the FTP activity log, read-only.
+
+FTP accounts are edited on their own page and, when the project uses Django's default user
+admin (``django.contrib.auth.admin.UserAdmin``), inline on each user's page too.
 
 Staff with the ``djftpd.view_ftpevent`` permission can browse it (filters by type, date and
 user; search by username and path). Nobody can add or edit an event; superusers may delete
@@ -10,9 +13,60 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
-from djftpd.models import FTPEvent
+from djftpd.models import FTPAccount, FTPEvent
+
+User = get_user_model()
+
+
+@admin.register(FTPAccount)
+class FTPAccountAdmin(admin.ModelAdmin):
+    """One row per user who has FTP settings of their own."""
+
+    list_display = (
+        "user",
+        "enabled",
+        "perms",
+        "home_dir",
+        "quota_bytes",
+        "max_sessions",
+        "updated",
+    )
+    list_filter = ("enabled", "updated")
+    search_fields = (f"user__{User.USERNAME_FIELD}", "home_dir")
+    raw_id_fields = ("user",)
+    list_select_related = ("user",)
+    readonly_fields = ("created", "updated")
+
+
+class FTPAccountInline(admin.StackedInline):
+    """The user's FTP account on the user's admin page."""
+
+    model = FTPAccount
+    can_delete = True
+    extra = 0
+    max_num = 1
+    readonly_fields = ("created", "updated")
+
+
+def add_inline_to_user_admin(site: admin.AdminSite = admin.site) -> bool:
+    """Show :class:`FTPAccountInline` on the user pages when ``site`` uses Django's own
+    ``UserAdmin``, unchanged; a project's custom user admin is left alone. True if added."""
+    if type(site._registry.get(User)) is not UserAdmin:
+        return False
+
+    class DjftpdUserAdmin(UserAdmin):
+        inlines = (*UserAdmin.inlines, FTPAccountInline)
+
+    site.unregister(User)
+    site.register(User, DjftpdUserAdmin)
+    return True
+
+
+add_inline_to_user_admin()
 
 
 @admin.register(FTPEvent)

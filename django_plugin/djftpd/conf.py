@@ -19,8 +19,9 @@ pytest-django ``settings`` fixture::
 
 The per-user values (home, perms, welcome) and the listen address also honour the settings of
 djftpd 0.3 (``get_ftp_home_dir``, ``read_perms``, ``write_perms``, ``FTP_WELCOME_MSG``,
-``FTP_PORT``, ``FTP_ADDRESS``). They are read only here, through :func:`legacy_setting`, and
-resolved with the precedence ``DJFTPD`` value -> legacy setting -> default::
+``FTP_PORT``, ``FTP_ADDRESS``, ``ftp_handler``). They are read only here, through
+:func:`legacy_setting`. Per-user values are resolved with the precedence (DESIGN.md section 5)
+the user's ``FTPAccount`` -> ``DJFTPD`` value -> legacy setting -> default::
 
     from djftpd.conf import resolve_home, resolve_perms, resolve_welcome
     resolve_home(user)     # "/srv/ftp/alice"
@@ -36,7 +37,7 @@ from types import ModuleType
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -205,18 +206,31 @@ class NoSafeHome(Exception):
     """The username cannot be turned into a home by a template: refuse the login."""
 
 
+def ftp_account(user: Any) -> Any:
+    """The user's :class:`~djftpd.models.FTPAccount`, or None when there is none."""
+    if user is None or getattr(user, "pk", None) is None:
+        return None
+    try:
+        return user.ftp_account
+    except (ObjectDoesNotExist, AttributeError):
+        return None
+
+
 def resolve_home(user: Any) -> str:
     """Absolute home directory of ``user``.
 
-    ``DJFTPD["HOME_DIR"]`` (callable(user) or ``"{username}"`` template) -> legacy
-    ``get_ftp_home_dir(username)`` -> ``HOME_ROOT/<username>``. Raises :class:`NoSafeHome`
-    when a template would need an unsafe username (``..``, a slash), and ImproperlyConfigured
-    when the result is relative or outside ``HOME_ROOT``.
+    ``FTPAccount.home_dir`` -> ``DJFTPD["HOME_DIR"]`` (callable(user) or ``"{username}"``
+    template) -> legacy ``get_ftp_home_dir(username)`` -> ``HOME_ROOT/<username>``. Raises
+    :class:`NoSafeHome` when a template would need an unsafe username (``..``, a slash), and
+    ImproperlyConfigured when the result is relative or outside ``HOME_ROOT``.
     """
     username = user.get_username()
     home_dir = app_settings.HOME_DIR
     legacy_home = legacy_setting("get_ftp_home_dir")
-    if callable(home_dir):
+    account = ftp_account(user)
+    if account is not None and account.home_dir:
+        source, home = "FTPAccount.home_dir", account.home_dir
+    elif callable(home_dir):
         source, home = 'DJFTPD["HOME_DIR"]', home_dir(user)
     elif home_dir is None and legacy_home is not MISSING:
         source, home = "get_ftp_home_dir", legacy_home(username)
@@ -275,10 +289,14 @@ def legacy_perms(user: Any) -> str:
 def resolve_perms(user: Any) -> str:
     """Permission letters of ``user`` in canonical order.
 
-    ``DJFTPD["PERMS"]`` (callable(user) or letters) -> legacy rule (:func:`legacy_perms`, also
-    the default). Unknown letters raise ImproperlyConfigured: never send them to the sidecar.
+    ``FTPAccount.perms`` -> ``DJFTPD["PERMS"]`` (callable(user) or letters) -> legacy rule
+    (:func:`legacy_perms`, also the default). Unknown letters raise ImproperlyConfigured:
+    never send them to the sidecar.
     """
     perms = app_settings.PERMS
+    account = ftp_account(user)
+    if account is not None and account.perms:
+        perms = account.perms
     try:
         if perms is None:
             return legacy_perms(user)
@@ -288,12 +306,30 @@ def resolve_perms(user: Any) -> str:
 
 
 def resolve_welcome(user: Any) -> str:
-    """Welcome text: ``DJFTPD["WELCOME"]`` -> legacy ``FTP_WELCOME_MSG`` -> DEFAULT_WELCOME."""
+    """Welcome text: ``FTPAccount.welcome`` -> ``DJFTPD["WELCOME"]`` -> legacy
+    ``FTP_WELCOME_MSG`` -> DEFAULT_WELCOME."""
+    account = ftp_account(user)
+    if account is not None and account.welcome:
+        return str(account.welcome)
     welcome: str | Callable[[Any], str] | None = app_settings.WELCOME
     if welcome is None:
         legacy = legacy_setting("FTP_WELCOME_MSG")
         welcome = DEFAULT_WELCOME if legacy is MISSING else legacy
     return str(welcome(user) if callable(welcome) else welcome)
+
+
+def resolve_limits(user: Any) -> tuple[int | None, int | None]:
+    """``(quota_bytes, max_sessions)`` of ``user`` from the FTPAccount; None: no limit."""
+    account = ftp_account(user)
+    if account is None:
+        return None, None
+    return account.quota_bytes, account.max_sessions
+
+
+def account_disabled(user: Any) -> bool:
+    """Whether the user has an FTPAccount with ``enabled=False`` (always refused)."""
+    account = ftp_account(user)
+    return account is not None and not account.enabled
 
 
 def resolve_listen() -> str:

@@ -1,4 +1,11 @@
-"""Models of djftpd: the FTP activity log and the receipts that make event delivery idempotent.
+"""Models of djftpd: per-user FTP accounts, the FTP activity log, and the receipts that make
+event delivery idempotent.
+
+An :class:`FTPAccount` is optional: a user without one gets the site-wide policy (DESIGN.md
+section 5). With one, its non-blank fields win::
+
+    FTPAccount.objects.create(user=alice, perms="elr", quota_bytes=10 * 2**30)
+    FTPAccount.objects.filter(user=mallory).update(enabled=False)   # refused at login
 
 Every event the sidecar delivers leaves a small :class:`FTPEventReceipt` (its id), so an event
 delivered twice fires its signal once. With ``DJFTPD["ACTIVITY_LOG"]`` on (the default), it
@@ -12,7 +19,10 @@ Both tables grow with use; prune them with ``manage.py djftpd_prune_events --old
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,6 +32,93 @@ EVENT_ID_MAX_LENGTH = 128
 #: Longest session id and username kept; longer values (a junk login name) are cut.
 SESSION_MAX_LENGTH = 128
 USERNAME_MAX_LENGTH = 255
+
+
+def validate_perms(value: str) -> None:
+    """Only permission letters known to djftpd (pyftpdlib's ``elradfmwMT``)."""
+    from djftpd.conf import canonical_perms
+
+    try:
+        canonical_perms(value)
+    except ValueError as exc:
+        message = str(exc)
+        raise ValidationError(
+            f"{message[:1].upper()}{message[1:]}.", code="invalid_perms"
+        ) from None
+
+
+def validate_absolute(value: str) -> None:
+    """An absolute path."""
+    if not os.path.isabs(value):
+        raise ValidationError("Must be an absolute path.", code="relative_path")
+
+
+class FTPAccount(models.Model):
+    """FTP settings of one user; each non-blank field overrides the site-wide policy.
+
+    ``enabled=False`` refuses every login of the user (the same 401 as a wrong password).
+    The ``djftpd.use_ftp`` permission, defined here, is what ``DJFTPD["REQUIRE_PERMISSION"]``
+    usually names.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="ftp_account",
+    )
+    enabled = models.BooleanField(
+        _("enabled"), default=True, help_text=_("Unticked: every FTP login is refused.")
+    )
+    home_dir = models.CharField(
+        _("home directory"),
+        max_length=4096,
+        blank=True,
+        validators=[validate_absolute],
+        help_text=_('Absolute path inside DJFTPD["HOME_ROOT"]; blank: the site default.'),
+    )
+    perms = models.CharField(
+        _("permissions"),
+        max_length=20,
+        blank=True,
+        validators=[validate_perms],
+        help_text=_("Letters among elradfmwMT (pyftpdlib's); blank: the site default."),
+    )
+    quota_bytes = models.PositiveBigIntegerField(
+        _("quota (bytes)"), null=True, blank=True, help_text=_("Blank: no quota.")
+    )
+    max_sessions = models.PositiveIntegerField(
+        _("max sessions"),
+        null=True,
+        blank=True,
+        help_text=_("Simultaneous FTP sessions allowed; blank: no per-user limit."),
+    )
+    welcome = models.TextField(
+        _("welcome message"), blank=True, help_text=_("Blank: the site default.")
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("FTP account")
+        verbose_name_plural = _("FTP accounts")
+        permissions = [("use_ftp", _("Can log in over FTP"))]
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+    def clean(self) -> None:
+        """Refuse a home directory outside ``DJFTPD["HOME_ROOT"]``: the sidecar would."""
+        from djftpd.conf import app_settings
+
+        root = app_settings.HOME_ROOT
+        if self.home_dir and root and os.path.isabs(self.home_dir):
+            home, root = os.path.normpath(self.home_dir), os.path.normpath(root)
+            if os.path.commonpath([home, root]) != root:
+                raise ValidationError(
+                    {"home_dir": f'Must be inside {root} (DJFTPD["HOME_ROOT"]).'},
+                    code="outside_home_root",
+                )
 
 
 class FTPEvent(models.Model):

@@ -22,8 +22,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from djftpd.conf import (
     NoSafeHome,
+    account_disabled,
     app_settings,
     resolve_home,
+    resolve_limits,
     resolve_perms,
     resolve_ttl,
     resolve_welcome,
@@ -81,8 +83,9 @@ def use_client_ip(request: HttpRequest, client_ip: str) -> None:
 
 
 def may_use_ftp(user: Any) -> bool:
-    """Whether an authenticated ``user`` may log in: active, and REQUIRE_PERMISSION if set."""
-    if user is None or not user.is_active:
+    """Whether an authenticated ``user`` may log in: active, no disabled FTPAccount, and
+    REQUIRE_PERMISSION if set."""
+    if user is None or not user.is_active or account_disabled(user):
         return False
     permission = app_settings.REQUIRE_PERMISSION
     return not permission or user.has_perm(permission)
@@ -105,14 +108,15 @@ def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     except NoSafeHome:
         logger.error("djftpd: no safe home directory for username %r; login refused", username)
         return invalid_credentials()
+    quota_bytes, max_sessions = resolve_limits(user)
     grant: dict[str, Any] = {
         "ok": True,
         "username": user.get_username(),
         "home": home,
         "perms": resolve_perms(user),
         "welcome": resolve_welcome(user),
-        "quota_bytes": None,
-        "max_sessions": None,
+        "quota_bytes": quota_bytes,
+        "max_sessions": max_sessions,
     }
     ttl = resolve_ttl()
     if ttl is not None:
