@@ -10,13 +10,15 @@ from django.apps import AppConfig
 
 
 class DjftpdConfig(AppConfig):
-    """Registers djftpd's system checks and the legacy ftp_handler bridge when Django starts."""
+    """Registers djftpd's system checks, the legacy ftp_handler bridge and the cache purge
+    receivers when Django starts."""
 
     name = "djftpd"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "djftpd FTP server"
 
     def ready(self) -> None:
-        from djftpd import checks, legacy, signals  # noqa: F401  (checks register on import)
+        from djftpd import checks, legacy, receivers, signals  # noqa: F401  (checks register)
 
         legacy.connect()
+        receivers.connect()

@@ -1,0 +1,184 @@
+"""Tell the running sidecars to forget cached logins when a user changes (DESIGN.md section 2).
+
+The sidecar caches each successful login for a while (``ttl``); without a purge, a changed
+password or a deactivated account would keep working until the entry expires. With::
+
+    DJFTPD = {..., "SIDECAR_URLS": ["http://127.0.0.1:9121/"]}   # each sidecar's ops listener
+
+djftpd POSTs, signed like every djftpd request, ``{"username": "alice"}`` to
+``<url>cache/purge`` once the transaction that changed alice commits, when:
+
+- her password, ``is_active`` or username changes (a ``last_login`` update does not purge),
+- her groups or user permissions change, or her ``FTPAccount`` is saved or deleted,
+- she is deleted;
+
+and ``{"all": true}`` when a group's permissions change or a group's members change from the
+group's side. Each call has a short timeout; a failure is logged (logger ``"djftpd"``) and
+never raised into the code that saved the user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+
+from djftpd.conf import app_settings, secret_bytes
+from djftpd.signing import sign
+
+logger = logging.getLogger("djftpd")
+
+#: Seconds to wait for each sidecar.
+PURGE_TIMEOUT = 2.0
+#: The user fields whose change makes a cached login wrong (plus USERNAME_FIELD).
+WATCHED_FIELDS = ("password", "is_active")
+
+# No proxies from the environment and no redirects: the ops URL is called as configured.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def sidecar_urls() -> list[str]:
+    """``DJFTPD["SIDECAR_URLS"]`` as a list (a single string is accepted too)."""
+    urls = app_settings.SIDECAR_URLS or []
+    return [urls] if isinstance(urls, str) else [str(url) for url in urls]
+
+
+def purge_url(base: str) -> str:
+    """The purge endpoint under a sidecar's ops base URL."""
+    return base.rstrip("/") + "/cache/purge"
+
+
+def send_purge(payload: dict[str, Any]) -> None:
+    """POST ``payload`` now, signed, to every sidecar; log failures, never raise."""
+    urls = sidecar_urls()
+    if not urls:
+        return
+    try:
+        secret = secret_bytes()
+    except ImproperlyConfigured:
+        logger.error('djftpd: cannot purge the sidecar cache: DJFTPD["SECRET"] is not set')
+        return
+    body = json.dumps(payload).encode()
+    for base in urls:
+        url = purge_url(base)
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", **sign(body, secret)},
+        )
+        try:
+            with _opener.open(request, timeout=PURGE_TIMEOUT) as response:
+                response.read(65536)
+        except urllib.error.HTTPError as exc:
+            logger.error("djftpd: cache purge %s at %s answered %s", payload, url, exc.code)
+        except (OSError, ValueError) as exc:
+            logger.warning("djftpd: cache purge %s at %s failed: %s", payload, url, exc)
+        else:
+            logger.debug("djftpd: cache purge %s sent to %s", payload, url)
+
+
+def schedule_purge(payload: dict[str, Any]) -> None:
+    """Send ``payload`` once the current transaction commits (now, outside a transaction)."""
+    if sidecar_urls():
+        transaction.on_commit(partial(send_purge, payload))
+
+
+def purge_user(username: str) -> None:
+    """Purge one user's cached logins after commit."""
+    schedule_purge({"username": username})
+
+
+def purge_all() -> None:
+    """Purge every cached login after commit."""
+    schedule_purge({"all": True})
+
+
+# Receivers.
+
+
+def remember_login_fields(sender: Any, instance: Any, update_fields: Any = None, **kw: Any) -> None:
+    """pre_save of the user model: note the usernames to purge if a watched field changes."""
+    username_field = sender.USERNAME_FIELD
+    watched = {*WATCHED_FIELDS, username_field}
+    if instance.pk is None or (update_fields is not None and not watched & set(update_fields)):
+        return
+    fields = [name for name in watched if hasattr(instance, name)]
+    old = sender._default_manager.filter(pk=instance.pk).values(*fields).first()
+    if old is None:
+        return
+    if any(old[name] != getattr(instance, name) for name in fields):
+        instance._djftpd_purge = {old[username_field], instance.get_username()}
+
+
+def purge_changed_user(sender: Any, instance: Any, created: bool = False, **kw: Any) -> None:
+    """post_save of the user model: purge what :func:`remember_login_fields` noted."""
+    for username in sorted(instance.__dict__.pop("_djftpd_purge", ())):
+        purge_user(username)
+
+
+def purge_deleted_user(sender: Any, instance: Any, **kw: Any) -> None:
+    """post_delete of the user model."""
+    purge_user(instance.get_username())
+
+
+def purge_account_user(sender: Any, instance: Any, **kw: Any) -> None:
+    """post_save and post_delete of FTPAccount."""
+    try:
+        user = instance.user
+    except ObjectDoesNotExist:
+        return
+    purge_user(user.get_username())
+
+
+def purge_membership(sender: Any, instance: Any, action: str, reverse: bool, **kw: Any) -> None:
+    """m2m_changed of the user's groups and user_permissions: the user, or everyone when
+    changed from the group's or permission's side."""
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if reverse:
+        purge_all()
+    else:
+        purge_user(instance.get_username())
+
+
+def purge_group_permissions(sender: Any, action: str, **kw: Any) -> None:
+    """m2m_changed of Group.permissions: every member may be affected."""
+    if action in ("post_add", "post_remove", "post_clear"):
+        purge_all()
+
+
+def connect() -> None:
+    """Connect the receivers (idempotent); called from ``DjftpdConfig.ready()``."""
+    from djftpd.models import FTPAccount
+
+    user_model = settings.AUTH_USER_MODEL
+    pre_save.connect(remember_login_fields, sender=user_model, dispatch_uid="djftpd.pre_save")
+    post_save.connect(purge_changed_user, sender=user_model, dispatch_uid="djftpd.post_save")
+    post_delete.connect(purge_deleted_user, sender=user_model, dispatch_uid="djftpd.delete")
+    post_save.connect(purge_account_user, sender=FTPAccount, dispatch_uid="djftpd.account.save")
+    post_delete.connect(purge_account_user, sender=FTPAccount, dispatch_uid="djftpd.account.del")
+    User = get_user_model()
+    for name in ("groups", "user_permissions"):
+        field = getattr(User, name, None)
+        if field is not None and hasattr(field, "through"):
+            m2m_changed.connect(
+                purge_membership, sender=field.through, dispatch_uid=f"djftpd.m2m.{name}"
+            )
+    if "django.contrib.auth" in settings.INSTALLED_APPS:
+        from django.contrib.auth.models import Group
+
+        m2m_changed.connect(
+            purge_group_permissions,
+            sender=Group.permissions.through,
+            dispatch_uid="djftpd.group_permissions",
+        )

@@ -1,0 +1,246 @@
+"""Cache purge push to the sidecars' ops listeners (DESIGN.md section 2), against a real local
+HTTP server that records what it receives."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+from djftpd import receivers
+from djftpd.models import FTPAccount
+from djftpd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class FakeSidecar:
+    """An ops listener: records each request as (path, body), answers ``status``."""
+
+    url: str = ""
+    status: int = 200
+    delay: float = 0.0
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+
+@pytest.fixture
+def sidecar() -> Iterator[FakeSidecar]:
+    fake = FakeSidecar()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            fake.headers.append(dict(self.headers))
+            fake.requests.append((self.path, {"raw": body, **json.loads(body)}))
+            time.sleep(fake.delay)
+            self.send_response(fake.status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def sidecar_urls(settings, sidecar):
+    """Two sidecars, told apart by their base path, both served by ``sidecar``."""
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": [sidecar.url + "a/", sidecar.url + "b"]}
+
+
+def purges(sidecar: FakeSidecar) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (path, {k: v for k, v in body.items() if k != "raw"}) for path, body in sidecar.requests
+    ]
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run a block as if its transaction committed: the on-commit purges are sent."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def test_password_change_purges_the_user_at_every_sidecar(
+    alice, sidecar, sidecar_urls, committed, secret
+):
+    with committed():
+        alice.set_password("new")
+        alice.save()
+
+    assert purges(sidecar) == [
+        ("/a/cache/purge", {"username": "alice"}),
+        ("/b/cache/purge", {"username": "alice"}),
+    ]
+    for (_, body), headers in zip(sidecar.requests, sidecar.headers, strict=True):
+        verify(body["raw"], headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], secret)
+
+
+def test_nothing_is_sent_before_commit(
+    alice, sidecar, sidecar_urls, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        alice.set_password("new")
+        alice.save()
+
+    assert (len(callbacks), sidecar.requests) == (1, [])
+
+
+def test_rolled_back_change_purges_nothing(alice, sidecar, sidecar_urls, committed):
+    def deactivate_then_fail() -> None:
+        with transaction.atomic():
+            alice.is_active = False
+            alice.save()
+            raise RuntimeError("rollback")
+
+    with committed(), pytest.raises(RuntimeError, match="rollback"):
+        deactivate_then_fail()
+
+    assert sidecar.requests == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda u: setattr(u, "is_active", False), id="deactivated"),
+        pytest.param(lambda u: u.set_password("other"), id="password"),
+    ],
+)
+def test_watched_fields_purge(alice, sidecar, sidecar_urls, committed, change):
+    with committed():
+        change(alice)
+        alice.save()
+
+    assert {body["username"] for _, body in purges(sidecar)} == {"alice"}
+
+
+def test_other_changes_and_last_login_do_not_purge(alice, sidecar, sidecar_urls, committed):
+    with committed():
+        alice.first_name = "Alice"
+        alice.save()
+        alice.save(update_fields=["last_login"])
+        alice.is_active = False
+        alice.save(update_fields=["first_name"])  # is_active not written: nothing changes
+
+    assert sidecar.requests == []
+
+
+def test_new_user_purges_nothing(django_user_model, sidecar, sidecar_urls, committed):
+    with committed():
+        django_user_model.objects.create_user("carol", password="x")
+
+    assert sidecar.requests == []
+
+
+def test_username_change_purges_old_and_new_names(alice, sidecar, sidecar_urls, committed):
+    with committed():
+        alice.username = "alicia"
+        alice.save()
+
+    assert sorted(body["username"] for _, body in purges(sidecar)[::2]) == ["alice", "alicia"]
+
+
+def test_deleted_user_is_purged(alice, sidecar, sidecar_urls, committed):
+    with committed():
+        alice.delete()
+
+    assert {body["username"] for _, body in purges(sidecar)} == {"alice"}
+
+
+def test_ftp_account_save_and_delete_purge(alice, sidecar, sidecar_urls, committed):
+    with committed():
+        account = FTPAccount.objects.create(user=alice, perms="elr")
+    with committed():
+        account.delete()
+
+    assert [body for _, body in purges(sidecar)] == [{"username": "alice"}] * 4
+
+
+def test_user_groups_and_permissions_purge_the_user(alice, sidecar, sidecar_urls, committed):
+    group = Group.objects.create(name="ftp")
+    with committed():
+        alice.groups.add(group)
+        alice.user_permissions.add(Permission.objects.get(codename="use_ftp"))
+
+    assert [body for _, body in purges(sidecar)] == [{"username": "alice"}] * 4
+
+
+def test_group_side_changes_purge_everyone(alice, sidecar, sidecar_urls, committed):
+    group = Group.objects.create(name="ftp")
+    with committed():
+        group.permissions.add(Permission.objects.get(codename="use_ftp"))
+        group.user_set.add(alice)
+
+    assert [body for _, body in purges(sidecar)] == [{"all": True}] * 4
+
+
+def test_without_sidecar_urls_nothing_is_scheduled(
+    alice, sidecar, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        alice.set_password("new")
+        alice.save()
+
+    assert (callbacks, sidecar.requests) == ([], [])
+
+
+def test_refusal_is_logged_not_raised(alice, sidecar, sidecar_urls, committed, caplog):
+    sidecar.status = 403
+
+    with caplog.at_level(logging.ERROR, logger="djftpd"), committed():
+        alice.set_password("new")
+        alice.save()
+
+    assert len(sidecar.requests) == 2
+    assert [r.levelno for r in caplog.records if r.name == "djftpd"] == [logging.ERROR] * 2
+    assert "answered 403" in caplog.records[0].getMessage()
+
+
+def test_unreachable_sidecar_is_logged_not_raised(alice, settings, committed, caplog):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": "http://127.0.0.1:9/"}
+
+    with caplog.at_level(logging.WARNING, logger="djftpd"), committed():
+        alice.delete()
+
+    [record] = [r for r in caplog.records if r.name == "djftpd"]
+    assert "failed" in record.getMessage()
+
+
+def test_slow_sidecar_times_out(alice, sidecar, sidecar_urls, committed, caplog, monkeypatch):
+    monkeypatch.setattr(receivers, "PURGE_TIMEOUT", 0.2)
+    sidecar.delay = 1.0
+    started = time.monotonic()
+
+    with caplog.at_level(logging.WARNING, logger="djftpd"), committed():
+        alice.delete()
+
+    assert time.monotonic() - started < 1.5
+    assert all("timed out" in r.getMessage() for r in caplog.records if r.name == "djftpd")
+
+
+def test_missing_secret_is_logged(alice, settings, sidecar, committed, caplog):
+    settings.DJFTPD = {"SIDECAR_URLS": [sidecar.url]}
+
+    with caplog.at_level(logging.ERROR, logger="djftpd"), committed():
+        alice.delete()
+
+    assert sidecar.requests == []
+    assert "SECRET" in caplog.records[-1].getMessage()
