@@ -176,7 +176,8 @@ class Stack:
     def start_sidecar(self, *, tls: bool = False, **extra_env: str) -> None:
         """Start the sidecar; with ``tls``, FTPS is offered explicitly on the control port
         and implicitly on ``ftps_port`` (DJFTPD_TLS_MODE=implicit), plain FTP still allowed."""
-        self.ftp_port, self.ops_port = free_port(), free_port()
+        # ops_port is chosen by new_stack, so Django knows it (DJFTPD_SIDECAR_URLS).
+        self.ftp_port, self.ops_port = free_port(), self.ops_port or free_port()
         passive = 40000 + secrets.randbelow(2000) * 10
         env = dict(self.env)
         env.update(
@@ -226,14 +227,15 @@ def new_stack(workdir: Path) -> Stack:
     assert BINARY.exists(), f"{BINARY} is missing: run `make build` first"
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    django_port = free_port()
+    django_port, ops_port = free_port(), free_port()
     env.update(
         DJFTPD_DEMO_DIR=str(workdir),
         DJFTPD_SECRET=secrets.token_hex(32),
         DJFTPD_DJANGO_URL=f"http://127.0.0.1:{django_port}/ftp/",
+        DJFTPD_SIDECAR_URLS=f"http://127.0.0.1:{ops_port}/",  # cache purge push
         PYTHONUNBUFFERED="1",
     )
-    stack = Stack(workdir=workdir, env=env, django_port=django_port)
+    stack = Stack(workdir=workdir, env=env, django_port=django_port, ops_port=ops_port)
     stack.manage("migrate", "--noinput")
     stack.manage("demo_users")
     return stack
