@@ -4,7 +4,9 @@
     $ DJFTPD_SECRET=... DJFTPD_DEMO_DIR=/tmp/demo gunicorn demo.wsgi
 
 Environment: DJFTPD_SECRET (required, shared with the sidecar), DJFTPD_DEMO_DIR (database and
-FTP homes; default <repo>/.demo), DJFTPD_DJANGO_URL (default http://127.0.0.1:8000/ftp/).
+FTP homes; default <repo>/.demo), DJFTPD_DJANGO_URL (default http://127.0.0.1:8000/ftp/),
+DJFTPD_SIDECAR_URLS (comma-separated ops URLs of the sidecars, told to purge their login cache
+when a user changes; default http://127.0.0.1:9121/).
 Users: alice (staff and superuser, every permission), bob (read-only); see ``demo_users``.
 """
 
@@ -90,6 +92,11 @@ DJFTPD = {
     "HOME_DIR": str(DEMO_DIR / "ftp" / "{username}"),
     "PERMS": ftp_perms,
     "WELCOME": "Welcome to the djftpd demo.",
+    "SIDECAR_URLS": [
+        url.strip()
+        for url in os.environ.get("DJFTPD_SIDECAR_URLS", "http://127.0.0.1:9121/").split(",")
+        if url.strip()
+    ],
 }
 
 LOGGING = {

@@ -1,4 +1,5 @@
-"""The demo site's own app: the ``demo_users`` command and a receiver of every djftpd signal."""
+"""The demo site's own app: the demo_users and demo_password commands and a receiver of every
+djftpd signal."""
 
 from django.apps import AppConfig
 
