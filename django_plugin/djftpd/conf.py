@@ -79,6 +79,12 @@ DEFAULTS: dict[str, Any] = {
     "REQUIRE_PERMISSION": None,
     # Ops listener "host:port" of the sidecar (/healthz, /metrics); None: the sidecar's default.
     "OPS_LISTEN": None,
+    # FTPS: certificate and key files (PEM) and the mode: "off", "explicit" (AUTH TLS
+    # offered), "required" (no login or data without TLS) or "implicit". None: the sidecar's
+    # defaults (DJFTPD_TLS_* in its environment).
+    "TLS_CERT": None,
+    "TLS_KEY": None,
+    "TLS_MODE": None,
     # Keep every event from the sidecar as an FTPEvent row (admin: FTP events). Off: only
     # the signals are sent (and a small receipt per event id, for idempotence).
     "ACTIVITY_LOG": True,

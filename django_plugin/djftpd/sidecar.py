@@ -62,17 +62,34 @@ def find_binary() -> str:
     return path
 
 
+#: Values of DJFTPD_TLS_MODE (DESIGN.md section 4).
+TLS_MODES = ("off", "explicit", "required", "implicit")
+
+
+def check_tls_mode(mode: str, source: str) -> str:
+    """``mode`` if it is one of TLS_MODES; ImproperlyConfigured naming ``source`` otherwise."""
+    if mode not in TLS_MODES:
+        raise ImproperlyConfigured(f"{source} must be one of {', '.join(TLS_MODES)}, got {mode!r}.")
+    return mode
+
+
 def cli_overrides(
     *,
     listen: str | None = None,
     passive_ports: str | None = None,
     public_host: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    tls_mode: str | None = None,
 ) -> dict[str, str]:
     """Environment overrides from command-line style options; None means not given."""
     values = {
         "DJFTPD_LISTEN": listen,
         "DJFTPD_PASSIVE_PORTS": passive_ports,
         "DJFTPD_PUBLIC_HOST": public_host,
+        "DJFTPD_TLS_CERT": tls_cert,
+        "DJFTPD_TLS_KEY": tls_key,
+        "DJFTPD_TLS_MODE": tls_mode and check_tls_mode(tls_mode, "--tls-mode"),
     }
     return {name: value for name, value in values.items() if value is not None}
 
@@ -101,6 +118,10 @@ def build_env(
         "DJFTPD_HOME_ROOT": app_settings.HOME_ROOT,
         "DJFTPD_PUBLIC_HOST": app_settings.PUBLIC_HOST,
         "DJFTPD_OPS_LISTEN": app_settings.OPS_LISTEN,
+        "DJFTPD_TLS_CERT": app_settings.TLS_CERT,
+        "DJFTPD_TLS_KEY": app_settings.TLS_KEY,
+        "DJFTPD_TLS_MODE": app_settings.TLS_MODE
+        and check_tls_mode(app_settings.TLS_MODE, 'DJFTPD["TLS_MODE"]'),
     }
     env.update({name: os.fspath(value) for name, value in optional.items() if value})
     env.update({str(name): str(value) for name, value in (app_settings.ENV or {}).items()})

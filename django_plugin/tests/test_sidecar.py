@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
@@ -25,6 +26,8 @@ from djftpd.sidecar import Sidecar, SidecarNotFound, build_env, find_binary
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 PRINTED_VARS = (
+    "DJFTPD_TLS_CERT",
+    "DJFTPD_TLS_KEY",
     "DJFTPD_DJANGO_URL",
     "DJFTPD_SECRET",
     "DJFTPD_LISTEN",
@@ -161,6 +164,31 @@ class TestBuildEnv:
         assert env["DJFTPD_PASSIVE_PORTS"] == "1000-1001"
         assert env["DJFTPD_CACHE_TTL"] == "5s"
 
+    def test_tls_settings(self, settings):
+        settings.DJFTPD = {
+            **settings.DJFTPD,
+            "TLS_CERT": "/etc/ftp/cert.pem",
+            "TLS_KEY": "/etc/ftp/key.pem",
+            "TLS_MODE": "required",
+        }
+
+        env = build_env(base={})
+
+        assert (env["DJFTPD_TLS_CERT"], env["DJFTPD_TLS_KEY"], env["DJFTPD_TLS_MODE"]) == (
+            "/etc/ftp/cert.pem", "/etc/ftp/key.pem", "required",
+        )  # fmt: skip
+
+    def test_unknown_tls_mode_is_a_configuration_error(self, settings):
+        settings.DJFTPD = {**settings.DJFTPD, "TLS_MODE": "on"}
+
+        with pytest.raises(ImproperlyConfigured, match=r'DJFTPD\["TLS_MODE"\] must be one of'):
+            build_env(base={})
+
+    def test_tls_unset_leaves_the_sidecar_defaults(self):
+        env = build_env(base={})
+
+        assert not {"DJFTPD_TLS_CERT", "DJFTPD_TLS_KEY", "DJFTPD_TLS_MODE"} & set(env)
+
     def test_bytes_secret_is_passed_as_text(self, settings):
         settings.DJFTPD = {**settings.DJFTPD, "SECRET": b"b" * 32}
 
@@ -184,6 +212,24 @@ class TestStartftpserver:
         assert "DJFTPD_PASSIVE_PORTS=30000-30099\n" in out
         assert "DJFTPD_HOME_ROOT=/srv/ftp\n" in out
         assert "DJFTPD_OPS_LISTEN=<unset>\n" in out
+
+    def test_tls_options(self, sidecar_script, capfd, settings):
+        sidecar_script(env_printer(exit_code=0))
+        settings.DJFTPD = {**settings.DJFTPD, "TLS_MODE": "explicit", "TLS_KEY": "/s/key.pem"}
+
+        with pytest.raises(SystemExit):
+            call_command("startftpserver", "--tls-cert", "/c.pem", "--tls-mode", "required")
+
+        out = capfd.readouterr().out
+        assert "DJFTPD_TLS_CERT=/c.pem\n" in out
+        assert "DJFTPD_TLS_KEY=/s/key.pem\n" in out  # from the settings
+        assert "DJFTPD_TLS_MODE=required\n" in out  # the option beats the setting
+
+    def test_unknown_tls_mode_is_a_command_error(self, sidecar_script):
+        sidecar_script("exit 0\n")
+
+        with pytest.raises(CommandError, match="invalid choice: 'tls'"):
+            call_command("startftpserver", "--tls-mode", "tls")
 
     def test_exit_code_zero(self, sidecar_script):
         sidecar_script("exit 0\n")
@@ -304,6 +350,54 @@ class TestCreateDjangoFtpserver:
 
         with pytest.raises(SidecarNotFound):
             create_django_ftpserver()
+
+    def test_tls_options(self, sidecar_script, capfd):
+        sidecar_script(env_printer(exit_code=0))
+
+        server = create_django_ftpserver(tls_cert="/c.pem", tls_key="/k.pem", tls_mode="implicit")
+
+        server.serve_forever()
+        out = capfd.readouterr().out
+        for line in ("DJFTPD_TLS_CERT=/c.pem", "DJFTPD_TLS_KEY=/k.pem", "DJFTPD_TLS_MODE=implicit"):
+            assert f"{line}\n" in out
+
+    def test_djftpd_0_3_positional_call(self, sidecar_script):
+        sidecar_script("exit 0\n")
+
+        assert create_django_ftpserver(None, None).serve_forever() == 0
+
+    def test_an_authorizer_is_refused_not_ignored(self, sidecar_script):
+        sidecar_script("exit 0\n")
+
+        with pytest.raises(TypeError, match="authorizer"):
+            create_django_ftpserver(object())
+
+    def test_a_handler_is_ignored_with_a_warning(self, sidecar_script):
+        sidecar_script("exit 0\n")
+
+        with pytest.warns(UserWarning, match=r"\(handler=\.\.\.\) is ignored"):
+            server = create_django_ftpserver(handler=object())
+        assert server.serve_forever() == 0
+
+    def test_djftpd_0_3_standalone_script_without_django_setup(self, tmp_path):
+        """Pins the 0.3 README recipe: set DJANGO_SETTINGS_MODULE, import, create, serve."""
+        binary = write_script(tmp_path / "djftpd", env_printer(exit_code=4))
+        script = (
+            "import os, sys\n"
+            "os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'\n"
+            "from djftpd import create_django_ftpserver\n"
+            "ftpd = create_django_ftpserver()\n"
+            "sys.exit(ftpd.serve_forever())\n"
+        )
+        env = {**os.environ, "DJFTPD_BINARY": binary, "PYTHONPATH": str(PLUGIN_DIR)}
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+
+        assert done.returncode == 4, done.stderr
+        assert "DJFTPD_LISTEN=0.0.0.0:2121\n" in done.stdout
 
 
 def test_sidecar_kills_a_process_that_ignores_sigterm(tmp_path):

@@ -1,6 +1,7 @@
 """Run the djftpd sidecar in the foreground, configured from the Django settings::
 
-    $ python manage.py startftpserver --listen 0.0.0.0:2121 --passive-ports 30000-30099
+    $ python manage.py startftpserver --listen 0.0.0.0:2121 --passive-ports 30000-30099 \
+          --tls-cert /etc/ftp/cert.pem --tls-key /etc/ftp/key.pem --tls-mode explicit
 
 It forwards SIGINT/SIGTERM/SIGHUP to the sidecar and exits with the sidecar's exit code.
 """
@@ -13,7 +14,14 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from djftpd.sidecar import SidecarNotFound, build_env, cli_overrides, find_binary, run_foreground
+from djftpd.sidecar import (
+    TLS_MODES,
+    SidecarNotFound,
+    build_env,
+    cli_overrides,
+    find_binary,
+    run_foreground,
+)
 
 
 class Command(BaseCommand):
@@ -27,6 +35,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--public-host", help="Address announced in passive replies (DJFTPD_PUBLIC_HOST)."
         )
+        parser.add_argument("--tls-cert", help="FTPS certificate, PEM file (DJFTPD_TLS_CERT).")
+        parser.add_argument("--tls-key", help="FTPS private key, PEM file (DJFTPD_TLS_KEY).")
+        parser.add_argument("--tls-mode", choices=TLS_MODES, help="FTPS mode (DJFTPD_TLS_MODE).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -36,6 +47,9 @@ class Command(BaseCommand):
                     listen=options["listen"],
                     passive_ports=options["passive_ports"],
                     public_host=options["public_host"],
+                    tls_cert=options["tls_cert"],
+                    tls_key=options["tls_key"],
+                    tls_mode=options["tls_mode"],
                 )
             )
         except (SidecarNotFound, ImproperlyConfigured) as exc:
