@@ -242,16 +242,17 @@ func (s *session) store(cmd, param, prelim string, appendMode bool) {
 	started := time.Now()
 	var n int64
 	err = s.withData(prelim, uploadSettle, func(c net.Conn) error {
+		// (*os.File).ReadFrom on the *net.TCPConn, or an io.LimitedReader of it, reaches
+		// splice(2). Not io.Copy: it would ask the TCPConn to WriteTo the file first,
+		// which falls back to a 32 KiB read loop (TestTransfersAreZeroCopy).
 		if left < 0 {
-			// *net.TCPConn to *os.File: io.Copy reaches splice(2).
 			var cerr error
-			n, cerr = io.Copy(f, c)
+			n, cerr = f.ReadFrom(c)
 			return cerr
 		}
 		allowed := left + oldSize - kept
-		// An io.LimitedReader over the connection still reaches splice(2).
 		var cerr error
-		n, cerr = io.Copy(f, &io.LimitedReader{R: c, N: allowed + 1})
+		n, cerr = f.ReadFrom(&io.LimitedReader{R: c, N: allowed + 1})
 		if cerr == nil && n > allowed {
 			return errQuotaExceeded
 		}
