@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/textproto"
 	"strings"
@@ -78,8 +79,13 @@ func testConfig() Config {
 }
 
 // newTestServer serves on 127.0.0.1:0 with two users: alice (every letter) and bob
-// (perms given, default "elr"). It stops in t.Cleanup.
+// ("elr"). It stops in t.Cleanup.
 func newTestServer(t testing.TB, mutate ...func(*Config)) *testServer {
+	return newTestServerLog(t, nil, mutate...)
+}
+
+// newTestServerLog is newTestServer logging to log.
+func newTestServerLog(t testing.TB, log *slog.Logger, mutate ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := testConfig()
 	for _, m := range mutate {
@@ -91,7 +97,7 @@ func newTestServer(t testing.TB, mutate ...func(*Config)) *testServer {
 		"bob:bob-pw":     {Username: "bob", Home: root + "/bob", Perms: "elr"},
 	}}
 	events := &recordEvents{}
-	srv, err := New(cfg, auth, events, nil)
+	srv, err := New(cfg, auth, events, log)
 	if err != nil {
 		t.Fatal(err)
 	}
