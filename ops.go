@@ -51,7 +51,8 @@ func (l *lastSuccess) healthy(now time.Time) bool {
 }
 
 // handler routes /healthz (the process runs), /readyz (the FTP listeners accept
-// connections and Django answers), /metrics and the signed POST /cache/purge.
+// connections and Django answers), /metrics, and the signed POSTs /cache/purge and
+// /ping (Django's djftpd_check: do both sides share the secret?).
 func (o *ops) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -70,6 +71,7 @@ func (o *ops) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/cache/purge", o.purge)
+	mux.HandleFunc("/ping", o.ping)
 	return mux
 }
 
@@ -85,16 +87,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (o *ops) purge(w http.ResponseWriter, r *http.Request) {
+// signedBody checks method, size and signature of a request from Django and returns
+// its body; on failure it has answered and returns false.
+func (o *ops) signedBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"ok": false, "error": "method_not_allowed"})
-		return
+		return nil, false
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, djangoclient.MaxBodyBytes+1))
 	if err != nil || len(body) > djangoclient.MaxBodyBytes {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"ok": false, "error": "too_large"})
-		return
+		return nil, false
 	}
 	err = djangoclient.Verify(o.secret, r.Header.Get(djangoclient.HeaderTimestamp),
 		r.Header.Get(djangoclient.HeaderSignature), body, time.Now(), djangoclient.MaxSkew)
@@ -103,8 +107,30 @@ func (o *ops) purge(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, djangoclient.ErrStaleTimestamp) {
 			code = "stale_timestamp"
 		}
-		o.log.Error("cache purge refused: signature check failed (do DJFTPD_SECRET and Django's DJFTPD[\"SECRET\"] match?)", "err", err)
+		o.log.Error("request from Django refused: signature check failed (do DJFTPD_SECRET and Django's DJFTPD[\"SECRET\"] match?)",
+			"path", r.URL.Path, "err", err)
 		writeJSON(w, http.StatusForbidden, map[string]any{"ok": false, "error": code})
+		return nil, false
+	}
+	return body, true
+}
+
+// ping answers a signed POST with a signed {"ok": true}: the secret is shared.
+func (o *ops) ping(w http.ResponseWriter, r *http.Request) {
+	if _, ok := o.signedBody(w, r); !ok {
+		return
+	}
+	body := []byte(`{"ok":true}` + "\n")
+	ts, sig := djangoclient.SignAnswer(o.secret, time.Now(), r.Header.Get(djangoclient.HeaderSignature), body)
+	w.Header().Set(djangoclient.HeaderTimestamp, ts)
+	w.Header().Set(djangoclient.HeaderSignature, sig)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+func (o *ops) purge(w http.ResponseWriter, r *http.Request) {
+	body, ok := o.signedBody(w, r)
+	if !ok {
 		return
 	}
 	var req purgeRequest

@@ -114,6 +114,39 @@ func TestCachePurge(t *testing.T) {
 	}
 }
 
+func TestPing(t *testing.T) {
+	srv, purges, _ := newOps(t)
+	for _, tt := range []struct {
+		secret string
+		want   int
+	}{{goodSecret, 200}, {strings.Repeat("y", 32), 403}} {
+		body := []byte("{}")
+		ts, sig := djangoclient.Sign([]byte(tt.secret), time.Now(), body)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/ping", strings.NewReader(string(body)))
+		req.Header.Set(djangoclient.HeaderTimestamp, ts)
+		req.Header.Set(djangoclient.HeaderSignature, sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Fatalf("ping with secret %q... = %d, want %d", tt.secret[:4], resp.StatusCode, tt.want)
+		}
+		if tt.want == 200 {
+			err := djangoclient.VerifyAnswer([]byte(goodSecret), resp.Header.Get(djangoclient.HeaderTimestamp),
+				resp.Header.Get(djangoclient.HeaderSignature), sig, answer, time.Now(), djangoclient.MaxSkew)
+			if err != nil {
+				t.Fatalf("ping answer not signed for its request: %v", err)
+			}
+		}
+	}
+	if len(purges.calls) != 0 {
+		t.Fatal("a ping purged the cache")
+	}
+}
+
 func TestReadyFollowsDjango(t *testing.T) {
 	now := time.Now()
 	var l lastSuccess
