@@ -1,5 +1,6 @@
-"""Test matrix of the djftpd Django app: pytest and the migrations check on Django 4.2 and 5.2,
-plus ruff. Run from django_plugin/::
+"""Test matrix of the djftpd Django app: pytest (the main suite, then the django-axes tests
+under their own settings) and the migrations check on Django 4.2 and 5.2, plus ruff. Run from
+django_plugin/::
 
     $ nox                  # every session
     $ nox -s "tests(django='5.2')"
@@ -14,6 +15,9 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
 DJANGO_VERSIONS = ["4.2", "5.2"]
+#: Tests that need their own settings module (an app installed, another user model), since
+#: Django's settings are fixed per pytest run: (settings module, tests).
+SETTINGS_VARIANTS = [("tests.settings_axes", "tests/axes")]
 
 
 @nox.session
@@ -22,6 +26,8 @@ def tests(session: nox.Session, django: str) -> None:
     """pytest, and no model change without its migration, on one Django version."""
     session.install("-e", ".[test]", f"django~={django}.0")
     session.run("pytest", *session.posargs)
+    for settings_module, tests in SETTINGS_VARIANTS:
+        session.run("pytest", "--ds", settings_module, tests, *session.posargs)
     session.run(
         "django-admin",
         "makemigrations",

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -75,11 +76,36 @@ def use_client_ip(request: HttpRequest, client_ip: str) -> None:
     """Make ``client_ip`` the request's client address for authentication backends.
 
     django-axes and django-ipware read forwarded headers before ``REMOTE_ADDR``; they are
-    removed so the signed, trusted ``client_ip`` is all they can see.
+    removed so the signed, trusted ``client_ip`` is all they can see. ``request.axes_*``
+    attributes that a middleware computed from the request as it arrived (django-axes < 6 did)
+    are dropped too: axes computes them again, from ``client_ip``, when it needs them.
     """
     for header in FORWARDED_HEADERS:
         request.META.pop(header, None)
     request.META["REMOTE_ADDR"] = client_ip
+    for name in [name for name in vars(request) if name.startswith("axes_")]:
+        delattr(request, name)
+
+
+def authenticate_ftp_login(request: HttpRequest, username: str, password: str) -> Any:
+    """``authenticate()``, with a lockout (django-axes and the like) as a plain refusal.
+
+    A backend's ``PermissionDenied`` ends ``authenticate()`` with None; one raised elsewhere
+    (a ``user_login_failed`` receiver) is caught here. django-axes also flags the request
+    ``axes_locked_out`` so that its middleware replaces the answer with its own 429 (403
+    before axes 6): the flag is cleared, so the sidecar gets the usual signed 401 and axes'
+    page never reaches it (a 403 means a bad signature to the sidecar).
+    """
+    try:
+        user = authenticate(request, username=username, password=password)
+    except PermissionDenied:
+        logger.info("djftpd: login of username %r refused by PermissionDenied", username)
+        user = None
+    if getattr(request, "axes_locked_out", False):
+        logger.info("djftpd: username %r is locked out by django-axes", username)
+        request.axes_locked_out = False  # type: ignore[attr-defined]
+        user = None
+    return user
 
 
 def may_use_ftp(user: Any) -> bool:
@@ -100,7 +126,7 @@ def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     if "\x00" in username or "\x00" in password:
         # No account can have it, and some databases reject NUL in a query.
         return invalid_credentials()
-    user = authenticate(request, username=username, password=password)
+    user = authenticate_ftp_login(request, username, password)
     if not may_use_ftp(user):
         return invalid_credentials()
     try:
