@@ -61,6 +61,7 @@ type config struct {
 	ShutdownGrace       time.Duration `split_words:"true" default:"30s" desc:"On SIGTERM, how long running transfers may finish"`
 	LogFormat           logFormat     `split_words:"true" default:"text" desc:"Log format: text or json"`
 	LogLevel            slog.Level    `split_words:"true" default:"info" desc:"Log level: debug, info, warn or error"`
+	Xferlog             string        `split_words:"true" desc:"File to append one line per transfer to, in the classic xferlog format; empty for none"`
 }
 
 // portRange is an inclusive "min-max" port range.

@@ -102,6 +102,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 		return fmt.Errorf("DJFTPD_SPOOL_DIR: %w", err)
 	}
 	registerEventMetrics(reg, events)
+	if cfg.Xferlog != "" {
+		f, err := os.OpenFile(cfg.Xferlog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return fmt.Errorf("DJFTPD_XFERLOG: %w", err)
+		}
+		defer f.Close()
+		ftpCfg.XferLog = ftpdriver.NewXferLog(f)
+	}
 	srv, err := ftpdriver.New(ftpCfg, auth, events, log.With("component", "ftp"))
 	if err != nil {
 		return fmt.Errorf("ftp server: %w", err)

@@ -77,6 +77,8 @@ type Config struct {
 	// ProxyProtocol expects a PROXY protocol v1 or v2 header on every control
 	// connection; its source address is the client's for every rule.
 	ProxyProtocol bool
+	// XferLog, if set, gets one xferlog line per file transfer.
+	XferLog *XferLog
 	// Metrics receives the front end's measurements; nil keeps them unregistered.
 	Metrics *Metrics
 	// Banner is the text of the 220 greeting.

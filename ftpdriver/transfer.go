@@ -32,6 +32,15 @@ var errLocal = errors.New("local error in processing")
 func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time, err error) {
 	if transferStarted(err) {
 		s.srv.cfg.Metrics.transfer(cmd, n, time.Since(started), err)
+		if x := s.srv.cfg.XferLog; x != nil && direction(cmd) != "listing" {
+			dir := "o"
+			if direction(cmd) == "upload" {
+				dir = "i"
+			}
+			if xerr := x.record(time.Now(), time.Since(started), s.peer.String(), n, virtual, dir, s.grant.Username, err == nil); xerr != nil {
+				s.log.Error("xferlog write failed", "err", xerr)
+			}
+		}
 	}
 	attrs := []any{"cmd", cmd, "path", virtual, "bytes", n,
 		"duration_ms", time.Since(started).Milliseconds()}
