@@ -62,14 +62,10 @@ func (s *session) handlePASV(string) {
 		}
 		announce = local.Addr().Unmap()
 	}
-	ln, err := s.listenPassive()
-	if err != nil {
-		s.log.Warn("passive listen failed", "err", err)
-		s.reply(425, "Cannot open passive connection")
+	port, ok := s.openPassive()
+	if !ok {
 		return
 	}
-	s.pasv = ln
-	port := ln.Addr().(*net.TCPAddr).Port
 	ip := announce.As4()
 	s.reply(227, fmt.Sprintf("Entering Passive Mode (%d,%d,%d,%d,%d,%d)",
 		ip[0], ip[1], ip[2], ip[3], port>>8, port&0xff))
@@ -107,14 +103,22 @@ func (s *session) handleEPSV(param string) {
 		s.reply(522, "Network protocol not supported, use (1,2)")
 		return
 	}
+	if port, ok := s.openPassive(); ok {
+		s.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", port))
+	}
+}
+
+// openPassive sets up the passive listener for the next transfer and returns its
+// port; on failure it has answered 425.
+func (s *session) openPassive() (int, bool) {
 	ln, err := s.listenPassive()
 	if err != nil {
 		s.log.Warn("passive listen failed", "err", err)
 		s.reply(425, "Cannot open passive connection")
-		return
+		return 0, false
 	}
 	s.pasv = ln
-	s.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", ln.Addr().(*net.TCPAddr).Port))
+	return ln.Addr().(*net.TCPAddr).Port, true
 }
 
 // parsePORT parses RFC 959's "h1,h2,h3,h4,p1,p2".
