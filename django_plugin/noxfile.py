@@ -1,6 +1,6 @@
-"""Test matrix of the djftpd Django app: pytest (the main suite, then the django-axes tests
-under their own settings) and the migrations check on Django 4.2 and 5.2, plus ruff. Run from
-django_plugin/::
+"""Test matrix of the djftpd Django app: pytest (the main suite, then the django-axes and the
+custom user model tests under their own settings) and the migrations check on Django 4.2 and
+5.2, plus ruff. Run from django_plugin/::
 
     $ nox                  # every session
     $ nox -s "tests(django='5.2')"
@@ -17,7 +17,10 @@ nox.options.reuse_existing_virtualenvs = True
 DJANGO_VERSIONS = ["4.2", "5.2"]
 #: Tests that need their own settings module (an app installed, another user model), since
 #: Django's settings are fixed per pytest run: (settings module, tests).
-SETTINGS_VARIANTS = [("tests.settings_axes", "tests/axes")]
+SETTINGS_VARIANTS = [
+    ("tests.settings_axes", "tests/axes"),
+    ("tests.settings_custom_user", "tests/customuser"),
+]
 
 
 @nox.session
@@ -28,13 +31,14 @@ def tests(session: nox.Session, django: str) -> None:
     session.run("pytest", *session.posargs)
     for settings_module, tests in SETTINGS_VARIANTS:
         session.run("pytest", "--ds", settings_module, tests, *session.posargs)
-    session.run(
-        "django-admin",
-        "makemigrations",
-        "--check",
-        "--dry-run",
-        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": "."},
-    )
+    for settings_module in ("tests.settings", "tests.settings_custom_user"):
+        session.run(
+            "django-admin",
+            "makemigrations",
+            "--check",
+            "--dry-run",
+            env={"DJANGO_SETTINGS_MODULE": settings_module, "PYTHONPATH": "."},
+        )
 
 
 @nox.session

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ObjectDoesNotExist
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
@@ -106,13 +106,22 @@ def purge_all() -> None:
 # Receivers.
 
 
+def _is_column(model: Any, name: str) -> bool:
+    try:
+        return bool(model._meta.get_field(name).concrete)
+    except FieldDoesNotExist:
+        return False
+
+
 def remember_login_fields(sender: Any, instance: Any, update_fields: Any = None, **kw: Any) -> None:
     """pre_save of the user model: note the usernames to purge if a watched field changes."""
     username_field = sender.USERNAME_FIELD
     watched = {*WATCHED_FIELDS, username_field}
     if instance.pk is None or (update_fields is not None and not watched & set(update_fields)):
         return
-    fields = [name for name in watched if hasattr(instance, name)]
+    # Only columns: a custom user model may have no is_active field (AbstractBaseUser's
+    # is_active is a constant True then).
+    fields = [name for name in watched if _is_column(sender, name)]
     old = sender._default_manager.filter(pk=instance.pk).values(*fields).first()
     if old is None:
         return

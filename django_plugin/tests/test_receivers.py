@@ -1,16 +1,10 @@
 """Cache purge push to the sidecars' ops listeners (DESIGN.md section 2), against a real local
-HTTP server that records what it receives."""
+HTTP server that records what it receives (the ``sidecar`` fixture)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -19,64 +13,9 @@ from django.db import transaction
 from djftpd import receivers
 from djftpd.models import FTPAccount
 from djftpd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.conftest import purges
 
 pytestmark = pytest.mark.django_db
-
-
-@dataclass
-class FakeSidecar:
-    """An ops listener: records each request as (path, body), answers ``status``."""
-
-    url: str = ""
-    status: int = 200
-    delay: float = 0.0
-    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-
-
-@pytest.fixture
-def sidecar() -> Iterator[FakeSidecar]:
-    fake = FakeSidecar()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            fake.headers.append(dict(self.headers))
-            fake.requests.append((self.path, {"raw": body, **json.loads(body)}))
-            time.sleep(fake.delay)
-            self.send_response(fake.status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"ok": true}')
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    yield fake
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def sidecar_urls(settings, sidecar):
-    """Two sidecars, told apart by their base path, both served by ``sidecar``."""
-    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": [sidecar.url + "a/", sidecar.url + "b"]}
-
-
-def purges(sidecar: FakeSidecar) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (path, {k: v for k, v in body.items() if k != "raw"}) for path, body in sidecar.requests
-    ]
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run a block as if its transaction committed: the on-commit purges are sent."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 def test_password_change_purges_the_user_at_every_sidecar(
