@@ -1,0 +1,95 @@
+"""Check the djftpd setup: Django's system checks of djftpd, then a signed ping to every
+sidecar (``DJFTPD["SIDECAR_URLS"]``, or the URLs given)::
+
+    $ python manage.py djftpd_check
+    System checks of djftpd: no errors.
+    http://127.0.0.1:9121/ping: ok (the sidecar shares our secret)
+    http://10.0.0.7:9121/ping: secret mismatch (the sidecar refused our signature (403): ...)
+
+It exits with status 1 when a check reports an error or a sidecar fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser, SystemCheckError
+
+from djftpd.conf import secret_bytes
+from djftpd.ops import PING_TIMEOUT, ping
+from djftpd.receivers import sidecar_urls
+
+LABELS = {
+    "ok": "ok",
+    "secret_mismatch": "secret mismatch",
+    "clock_skew": "clocks out of sync",
+    "bad_answer": "bad answer",
+    "http_error": "error",
+    "unreachable": "unreachable",
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Run djftpd's system checks, then ping each sidecar's ops listener, signed: is it "
+        "reachable, and does it share DJFTPD's secret?"
+    )
+    # Checks run in handle(), for djftpd only, and are reported rather than fatal.
+    requires_system_checks: ClassVar[list[str]] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "urls",
+            nargs="*",
+            metavar="URL",
+            help='Ops base URLs of the sidecars (default: DJFTPD["SIDECAR_URLS"]).',
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=PING_TIMEOUT,
+            help=f"Seconds to wait for each sidecar (default {PING_TIMEOUT:g}).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        failures = 0
+        try:
+            self.check(app_configs=[apps.get_app_config("djftpd")])
+        except SystemCheckError as exc:
+            self.stderr.write(str(exc), ending="\n")
+            failures += 1
+        else:
+            self.stdout.write("System checks of djftpd: no errors.")
+
+        urls = options["urls"] or sidecar_urls()
+        if not urls:
+            self.stdout.write(
+                self.style.WARNING(
+                    'No sidecar to ping: DJFTPD["SIDECAR_URLS"] is empty (or pass URLs).'
+                )
+            )
+        else:
+            try:
+                secret = secret_bytes()
+            except ImproperlyConfigured as exc:
+                self.stderr.write(self.style.ERROR(f"Cannot ping the sidecars: {exc}"))
+                failures += len(urls)
+            else:
+                failures += self.ping_all(urls, secret, options["timeout"])
+
+        if failures:
+            raise CommandError(f"djftpd_check: {failures} problem(s) found.", returncode=1)
+
+    def ping_all(self, urls: list[str], secret: bytes, timeout: float) -> int:
+        failed = 0
+        for url in urls:
+            result = ping(url, secret=secret, timeout=timeout)
+            line = f"{result.url}: {LABELS[result.status]} ({result.detail})"
+            if result.ok:
+                self.stdout.write(self.style.SUCCESS(line))
+            else:
+                self.stderr.write(self.style.ERROR(line))
+                failed += 1
+        return failed
