@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -254,4 +255,35 @@ def test_ftplib_plain_rename_and_size(stack: Stack):
     ftp.rename("-dash file.txt", "renamed file.txt")
     assert ftp.size("renamed file.txt") == 4
     assert ftp.sendcmd("MDTM renamed file.txt").startswith("213 ")
+    ftp.quit()
+
+
+def served_certificate(port: int) -> bytes:
+    """The DER certificate the implicit-TLS listener presents."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        ctx.wrap_socket(raw) as tls,
+    ):
+        return tls.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_the_certificate(stack_factory):
+    """A renewed certificate is served after SIGHUP (forwarded by startftpserver), without
+    a restart; sessions keep working."""
+    s: Stack = stack_factory()
+    s.start_django()
+    s.start_sidecar(tls=True)
+    before = served_certificate(s.ftps_port)
+    s.cert.unlink()
+    s._make_cert()  # a new key pair at the same paths
+    s.sidecar.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while served_certificate(s.ftps_port) == before:
+        assert time.monotonic() < deadline, "the old certificate is still served"
+        time.sleep(0.2)
+    ftp = tls_client(s)  # verifies against the new certificate
+    ftp.retrlines("LIST", lambda _: None)
     ftp.quit()
