@@ -36,7 +36,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from django.conf import settings
+from django.conf import Settings, UserSettingsHolder, settings
 from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -165,6 +165,16 @@ def reload_app_settings(*, setting: str, **kwargs: Any) -> None:
         app_settings.reload()
 
 
+def _project_settings_module() -> str | None:
+    """The name of the project's settings module, also under ``override_settings`` (whose
+    ``SETTINGS_MODULE`` is None); None after ``settings.configure()``, whatever
+    ``DJANGO_SETTINGS_MODULE`` says."""
+    holder = getattr(settings, "_wrapped", None)
+    while isinstance(holder, UserSettingsHolder):
+        holder = holder.default_settings
+    return holder.SETTINGS_MODULE if isinstance(holder, Settings) else None
+
+
 @cache
 def _settings_module(name: str) -> ModuleType:
     return importlib.import_module(name)
@@ -180,9 +190,7 @@ def legacy_setting(name: str) -> Any:
     value = getattr(settings, name.upper(), MISSING)
     if value is not MISSING or name.isupper():
         return value
-    module_name = getattr(settings, "SETTINGS_MODULE", None) or os.environ.get(
-        "DJANGO_SETTINGS_MODULE"
-    )
+    module_name = _project_settings_module()
     if not module_name:
         return MISSING
     return getattr(_settings_module(module_name), name, MISSING)

@@ -234,3 +234,15 @@ def test_legacy_settings_in_use_sees_both_spellings(settings, set_legacy):
     set_legacy("read_perms", "elr")
 
     assert legacy_settings_in_use() == ["read_perms", "FTP_PORT"]
+
+
+def test_configured_settings_have_no_module_whatever_the_environment_says(monkeypatch):
+    # After settings.configure(), DJANGO_SETTINGS_MODULE may still name a module, not
+    # importable here, or not the project's settings: it is not looked at.
+    from django.conf import UserSettingsHolder, global_settings
+    from django.conf import settings as django_settings
+
+    monkeypatch.setattr(django_settings, "_wrapped", UserSettingsHolder(global_settings))
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "no.such.settings")
+
+    assert legacy_settings_in_use() == []
