@@ -126,7 +126,7 @@ class TestAdmin:
         page = admin_client.get(reverse("admin:auth_user_change", args=[alice.pk]))
 
         assert page.status_code == 200
-        assert "ftp_account-TOTAL_FORMS" in page.text
+        assert "ftp_account-TOTAL_FORMS" in page.content.decode()
 
     def test_inline_saves_an_account(self, admin_client, alice):
         url = reverse("admin:auth_user_change", args=[alice.pk])

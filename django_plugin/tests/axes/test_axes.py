@@ -125,3 +125,11 @@ def test_permission_denied_outside_the_backends_is_a_401(alice, login):
         user_login_failed.disconnect(deny)
 
     assert (response.status_code, response.json()) == (401, INVALID)
+
+
+def test_lockout_by_username_locks_the_account_from_every_address(alice, login, settings):
+    settings.AXES_LOCKOUT_PARAMETERS = ["username"]
+    for _ in range(10):
+        login("wrong")
+
+    assert login(ALICE_PASSWORD, client_ip="192.0.2.55").status_code == 401
