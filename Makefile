@@ -36,8 +36,12 @@ test-go:
 
 test-django: venv
 	cd django_plugin && ../$(PYTEST) -q
+	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_axes tests/axes
+	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
 	cd django_plugin && PYTHONPATH=. ../$(VENV)/bin/python -m django makemigrations \
 	  --check --dry-run --settings tests.settings
+	cd django_plugin && PYTHONPATH=. ../$(VENV)/bin/python -m django makemigrations \
+	  --check --dry-run --settings tests.settings_custom_user
 
 test-e2e: build venv
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
