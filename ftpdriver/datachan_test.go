@@ -197,3 +197,22 @@ func TestCheckActiveTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestOnePortPassiveRange pins DESIGN.md §8: goftp breaks on a one-port passive range
+// (it draws a random port in [min, max)). Transfers one after another reuse the port.
+func TestOnePortPassiveRange(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ts := newTestServer(t, func(c *Config) { c.PassivePortMin, c.PassivePortMax = port, port })
+	c := ts.client(t, "alice", "alice-pw")
+	for i := range 3 {
+		if err := c.Stor(fmt.Sprintf("f%d.txt", i), strings.NewReader("x")); err != nil {
+			t.Fatalf("transfer %d on the one passive port: %v", i, err)
+		}
+	}
+}
