@@ -1,0 +1,646 @@
+// Command ftpbench is the load generator of djftpd's benchmark (bench/run.py drives it).
+// It speaks just enough FTP itself (EPSV, TYPE I, RETR, STOR, AUTH TLS, PROT P) to time
+// exactly the commands each figure is about, and prints one JSON object per run.
+//
+//	ftpbench retr -addr 127.0.0.1:2121 -user alice -pass pw -path big.bin [-tls]
+//	ftpbench stor -addr ... -src /tmp/big.bin -path up.bin
+//	ftpbench logins -addr ... -duration 2s [-max 10]      sequential USER/PASS/QUIT
+//	ftpbench concurrent -addr ... -n 300                   n clients connect+login at once
+//	ftpbench uncached -addr ... -users u1,u2 -upass pw     those logins all at once
+//	ftpbench stall -addr ... -path big.bin -users ... -upass pw -conc 8
+//	ftpbench idle -addr ... -n 1000                        hold n logged-in sessions until stdin closes
+//
+// It only ever connects to the address it is given; bench/run.py gives loopback ones.
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// opTimeout bounds each control reply and data read; -timeout sets it.
+var opTimeout = 120 * time.Second
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: ftpbench retr|stor|logins|concurrent|uncached|stall|idle [flags]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:2121", "FTP control address (loopback)")
+	user := fs.String("user", "alice", "username")
+	pass := fs.String("pass", "alice-password", "password")
+	path := fs.String("path", "big.bin", "remote file")
+	src := fs.String("src", "", "local file to upload (stor)")
+	useTLS := fs.Bool("tls", false, "AUTH TLS + PROT P")
+	duration := fs.Duration("duration", 2*time.Second, "how long to run (logins)")
+	maxN := fs.Int("max", 0, "stop after this many logins (logins; 0 = no limit)")
+	n := fs.Int("n", 300, "clients (concurrent, idle)")
+	users := fs.String("users", "", "comma-separated usernames (uncached, stall)")
+	upass := fs.String("upass", "", "password of -users")
+	conc := fs.Int("conc", 8, "concurrent logins (stall)")
+	fs.DurationVar(&opTimeout, "timeout", opTimeout, "bound of each reply and data read")
+	_ = fs.Parse(os.Args[2:])
+
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		fatal(err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		fatal(fmt.Errorf("refusing non-loopback address %s", *addr))
+	}
+	var out any
+	switch os.Args[1] {
+	case "retr":
+		out, err = runRetr(*addr, *user, *pass, *path, *useTLS)
+	case "stor":
+		out, err = runStor(*addr, *user, *pass, *src, *path, *useTLS)
+	case "logins":
+		out, err = runLogins(*addr, *user, *pass, *duration, *maxN)
+	case "concurrent":
+		out, err = runConcurrent(*addr, *user, *pass, *n)
+	case "uncached":
+		out, err = runUncached(*addr, splitList(*users), *upass)
+	case "stall":
+		out, err = runStall(*addr, *user, *pass, *path, splitList(*users), *upass, *conc)
+	case "idle":
+		out, err = runIdle(*addr, *user, *pass, *n)
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		fatal(err)
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func fatal(err error) {
+	_ = json.NewEncoder(os.Stdout).Encode(map[string]string{"error": err.Error()})
+	os.Exit(1)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ---- a minimal FTP client ----
+
+type client struct {
+	addr  string
+	host  string
+	raw   net.Conn
+	c     net.Conn // raw, or TLS after AUTH TLS
+	r     *bufio.Reader
+	tls   *tls.Config
+	protP bool
+}
+
+func dial(addr string) (*client, error) {
+	raw, err := net.DialTimeout("tcp", addr, min(30*time.Second, opTimeout))
+	if err != nil {
+		return nil, err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	cl := &client{addr: addr, host: host, raw: raw, c: raw, r: bufio.NewReader(raw)}
+	if _, _, err := cl.expect(220); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("greeting: %w", err)
+	}
+	return cl, nil
+}
+
+func (cl *client) close() { _ = cl.raw.Close() }
+
+// reply reads one (possibly multi-line) reply.
+func (cl *client) reply() (int, string, error) {
+	_ = cl.raw.SetReadDeadline(time.Now().Add(opTimeout))
+	line, err := cl.r.ReadString('\n')
+	if err != nil {
+		return 0, "", err
+	}
+	if len(line) < 4 {
+		return 0, line, fmt.Errorf("short reply %q", line)
+	}
+	code, err := strconv.Atoi(line[:3])
+	if err != nil {
+		return 0, line, fmt.Errorf("bad reply %q", line)
+	}
+	msg := line
+	if line[3] == '-' {
+		end := line[:3] + " "
+		for {
+			l, err := cl.r.ReadString('\n')
+			if err != nil {
+				return 0, msg, err
+			}
+			msg += l
+			if strings.HasPrefix(l, end) {
+				break
+			}
+		}
+	}
+	return code, strings.TrimSpace(msg), nil
+}
+
+func (cl *client) expect(codes ...int) (int, string, error) {
+	code, msg, err := cl.reply()
+	if err != nil {
+		return code, msg, err
+	}
+	if !slices.Contains(codes, code) {
+		return code, msg, fmt.Errorf("unexpected reply %q (want %v)", msg, codes)
+	}
+	return code, msg, nil
+}
+
+func (cl *client) send(line string) error {
+	_ = cl.raw.SetWriteDeadline(time.Now().Add(opTimeout))
+	_, err := io.WriteString(cl.c, line+"\r\n")
+	return err
+}
+
+func (cl *client) cmd(line string, codes ...int) (string, error) {
+	if err := cl.send(line); err != nil {
+		return "", err
+	}
+	_, msg, err := cl.expect(codes...)
+	if err != nil {
+		verb, _, _ := strings.Cut(line, " ")
+		if verb == "PASS" {
+			line = "PASS ***"
+		}
+		return msg, fmt.Errorf("%s: %w", line, err)
+	}
+	return msg, nil
+}
+
+func (cl *client) login(user, pass string) error {
+	if _, err := cl.cmd("USER "+user, 331, 230); err != nil {
+		return err
+	}
+	_, err := cl.cmd("PASS "+pass, 230)
+	return err
+}
+
+func tlsConfig() *tls.Config {
+	return &tls.Config{
+		InsecureSkipVerify: true, // the benchmark's self-signed certificate
+		ServerName:         "127.0.0.1",
+		ClientSessionCache: tls.NewLRUClientSessionCache(16),
+	}
+}
+
+func (cl *client) startTLS() error {
+	if _, err := cl.cmd("AUTH TLS", 234); err != nil {
+		return err
+	}
+	cl.tls = tlsConfig()
+	tc := tls.Client(cl.raw, cl.tls)
+	_ = cl.raw.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("control TLS handshake: %w", err)
+	}
+	_ = cl.raw.SetDeadline(time.Time{})
+	cl.c = tc
+	cl.r = bufio.NewReader(tc)
+	if _, err := cl.cmd("PBSZ 0", 200); err != nil {
+		return err
+	}
+	if _, err := cl.cmd("PROT P", 200); err != nil {
+		return err
+	}
+	cl.protP = true
+	return nil
+}
+
+// session dials, optionally negotiates TLS, logs in and sets TYPE I.
+func session(addr, user, pass string, useTLS bool) (*client, error) {
+	cl, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	if useTLS {
+		if err := cl.startTLS(); err != nil {
+			cl.close()
+			return nil, err
+		}
+	}
+	if err := cl.login(user, pass); err != nil {
+		cl.close()
+		return nil, err
+	}
+	if _, err := cl.cmd("TYPE I", 200); err != nil {
+		cl.close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// transfer sends EPSV, connects, sends cmd, waits for the 1xx and returns the data
+// connection (TLS-wrapped under PROT P) and the TLS cipher suite name, if any.
+func (cl *client) transfer(cmd string) (net.Conn, string, error) {
+	msg, err := cl.cmd("EPSV", 229)
+	if err != nil {
+		return nil, "", err
+	}
+	i, j := strings.Index(msg, "(|||"), strings.LastIndex(msg, "|)")
+	if i < 0 || j < i+4 {
+		return nil, "", fmt.Errorf("bad EPSV reply %q", msg)
+	}
+	port := msg[i+4 : j]
+	dc, err := net.DialTimeout("tcp", net.JoinHostPort(cl.host, port), 30*time.Second)
+	if err != nil {
+		return nil, "", fmt.Errorf("data connect: %w", err)
+	}
+	if _, err := cl.cmd(cmd, 125, 150); err != nil {
+		dc.Close()
+		return nil, "", err
+	}
+	if !cl.protP {
+		return dc, "", nil
+	}
+	tc := tls.Client(dc, cl.tls)
+	_ = dc.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		dc.Close()
+		return nil, "", fmt.Errorf("data TLS handshake: %w", err)
+	}
+	_ = dc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	return tc, tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite), nil
+}
+
+// ---- figures ----
+
+type transferResult struct {
+	Bytes   int64   `json:"bytes"`
+	Seconds float64 `json:"seconds"`
+	MBps    float64 `json:"mbps"`
+	TLS     string  `json:"tls,omitempty"`
+}
+
+func runRetr(addr, user, pass, path string, useTLS bool) (any, error) {
+	cl, err := session(addr, user, pass, useTLS)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+	buf := make([]byte, 1<<20)
+	start := time.Now()
+	dc, suite, err := cl.transfer("RETR " + path)
+	if err != nil {
+		return nil, err
+	}
+	var n int64
+	for {
+		_ = dc.SetReadDeadline(time.Now().Add(opTimeout))
+		m, rerr := dc.Read(buf)
+		n += int64(m)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			dc.Close()
+			return nil, fmt.Errorf("data read after %d bytes: %w", n, rerr)
+		}
+	}
+	dc.Close()
+	if _, _, err := cl.expect(226, 250); err != nil {
+		return nil, err
+	}
+	secs := time.Since(start).Seconds()
+	_ = cl.send("QUIT")
+	return transferResult{Bytes: n, Seconds: secs, MBps: float64(n) / 1e6 / secs, TLS: suite}, nil
+}
+
+func runStor(addr, user, pass, src, path string, useTLS bool) (any, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cl, err := session(addr, user, pass, useTLS)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+	start := time.Now()
+	dc, suite, err := cl.transfer("STOR " + path)
+	if err != nil {
+		return nil, err
+	}
+	// *os.File to *net.TCPConn: sendfile(2) on the client side too.
+	n, err := io.Copy(dc, f)
+	if err != nil {
+		dc.Close()
+		return nil, fmt.Errorf("data write after %d bytes: %w", n, err)
+	}
+	if err := dc.Close(); err != nil {
+		return nil, err
+	}
+	if _, _, err := cl.expect(226, 250); err != nil {
+		return nil, err
+	}
+	secs := time.Since(start).Seconds()
+	_ = cl.send("QUIT")
+	return transferResult{Bytes: n, Seconds: secs, MBps: float64(n) / 1e6 / secs, TLS: suite}, nil
+}
+
+// loginOnce is one whole short session: connect, USER, PASS, QUIT.
+func loginOnce(addr, user, pass string) error {
+	cl, err := dial(addr)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	if err := cl.login(user, pass); err != nil {
+		return err
+	}
+	_, err = cl.cmd("QUIT", 221)
+	return err
+}
+
+func runLogins(addr, user, pass string, d time.Duration, maxN int) (any, error) {
+	// One login first, outside the timing: it fills djftpd's cache.
+	if err := loginOnce(addr, user, pass); err != nil {
+		return nil, fmt.Errorf("warm-up login: %w", err)
+	}
+	start := time.Now()
+	count := 0
+	for time.Since(start) < d && (maxN == 0 || count < maxN) {
+		if err := loginOnce(addr, user, pass); err != nil {
+			return nil, fmt.Errorf("login %d: %w", count, err)
+		}
+		count++
+	}
+	secs := time.Since(start).Seconds()
+	return map[string]any{"logins": count, "seconds": secs, "per_second": float64(count) / secs}, nil
+}
+
+func runConcurrent(addr, user, pass string, n int) (any, error) {
+	if err := loginOnce(addr, user, pass); err != nil {
+		return nil, fmt.Errorf("warm-up login: %w", err)
+	}
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	clients := make([]*client, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			cl, err := dial(addr)
+			if err == nil {
+				if err = cl.login(user, pass); err != nil {
+					cl.close()
+					cl = nil
+				}
+			}
+			clients[i], errs[i] = cl, err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // every goroutine is parked at the gate
+	start := time.Now()
+	close(gate)
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	failed := 0
+	var first error
+	for i, cl := range clients {
+		if cl != nil {
+			_ = cl.send("QUIT")
+			cl.close()
+		} else {
+			failed++
+			if first == nil {
+				first = errs[i]
+			}
+		}
+	}
+	if failed > 0 {
+		return nil, fmt.Errorf("%d of %d logins failed, first: %w", failed, n, first)
+	}
+	return map[string]any{"clients": n, "seconds": secs}, nil
+}
+
+func runUncached(addr string, users []string, pass string) (any, error) {
+	if len(users) == 0 {
+		return nil, errors.New("no -users")
+	}
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	errs := make([]error, len(users))
+	each := make([]float64, len(users))
+	for i, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-gate
+			t := time.Now()
+			errs[i] = loginOnce(addr, u, pass)
+			each[i] = time.Since(t).Seconds()
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	start := time.Now()
+	close(gate)
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	slices.Sort(each)
+	return map[string]any{"logins": len(users), "seconds": secs, "per_second": float64(len(users)) / secs,
+		"fastest_s": each[0], "slowest_s": each[len(each)-1]}, nil
+}
+
+// runStall downloads path over and over at full speed on one session while the logins
+// of users run, conc at a time, and reports the gaps between successive reads of the
+// download that fall inside the login window.
+func runStall(addr, user, pass, path string, users []string, upass string, conc int) (any, error) {
+	if len(users) == 0 {
+		return nil, errors.New("no -users")
+	}
+	cl, err := session(addr, user, pass, false)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+
+	var stop atomic.Bool
+	started := make(chan struct{})
+	type read struct {
+		at       int64 // ns since base
+		transfer int
+	}
+	base := time.Now()
+	reads := make([]read, 0, 1<<20)
+	dlDone := make(chan error, 1)
+	transfers := 0
+	go func() {
+		buf := make([]byte, 256<<10)
+		once := sync.Once{}
+		for tr := 0; !stop.Load(); tr++ {
+			dc, _, err := cl.transfer("RETR " + path)
+			if err != nil {
+				dlDone <- err
+				return
+			}
+			once.Do(func() { close(started) })
+			for !stop.Load() {
+				_ = dc.SetReadDeadline(time.Now().Add(opTimeout))
+				m, rerr := dc.Read(buf)
+				if m > 0 {
+					reads = append(reads, read{int64(time.Since(base)), tr})
+				}
+				if rerr == io.EOF {
+					break
+				}
+				if rerr != nil {
+					dc.Close()
+					dlDone <- fmt.Errorf("download read: %w", rerr)
+					return
+				}
+			}
+			dc.Close()
+			transfers = tr + 1
+			if stop.Load() {
+				break // the server answers 426 or 226; the session is closed after
+			}
+			if _, _, err := cl.expect(226, 250); err != nil {
+				dlDone <- err
+				return
+			}
+		}
+		dlDone <- nil
+	}()
+	select {
+	case <-started:
+	case err := <-dlDone:
+		return nil, fmt.Errorf("download did not start: %w", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	t0 := time.Since(base)
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	errs := make([]error, len(users))
+	for i, u := range users {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = loginOnce(addr, u, upass)
+		}()
+	}
+	wg.Wait()
+	t1 := time.Since(base)
+	stop.Store(true)
+	if err := <-dlDone; err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	var gaps []float64 // ms
+	maxAny := 0.0      // including the gaps across a restart of the download
+	for i := 1; i < len(reads); i++ {
+		a, b := reads[i-1], reads[i]
+		if a.at < int64(t0) || b.at > int64(t1) {
+			continue
+		}
+		g := float64(b.at-a.at) / 1e6
+		maxAny = max(maxAny, g)
+		if a.transfer == b.transfer {
+			gaps = append(gaps, g)
+		}
+	}
+	if len(gaps) == 0 {
+		return nil, errors.New("no reads during the logins")
+	}
+	slices.Sort(gaps)
+	pct := func(p float64) float64 { return gaps[min(len(gaps)-1, int(p*float64(len(gaps))))] }
+	over10 := 0.0
+	for _, g := range gaps {
+		if g >= 10 {
+			over10 += g
+		}
+	}
+	return map[string]any{
+		"logins": len(users), "login_window_s": (t1 - t0).Seconds(), "reads": len(gaps),
+		"transfers": transfers,
+		"p50_ms":    pct(0.50), "p99_ms": pct(0.99), "p999_ms": pct(0.999), "max_ms": gaps[len(gaps)-1],
+		"max_incl_restart_ms": maxAny, "stalled_ms_over_10ms_gaps": over10,
+	}, nil
+}
+
+// runIdle opens n logged-in sessions (50 at a time), prints {"ready": n} and holds them
+// until stdin closes, then quits them and prints the final result.
+func runIdle(addr, user, pass string, n int) (any, error) {
+	if err := loginOnce(addr, user, pass); err != nil {
+		return nil, fmt.Errorf("warm-up login: %w", err)
+	}
+	clients := make([]*client, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 50)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cl, err := dial(addr)
+			if err == nil {
+				if err = cl.login(user, pass); err != nil {
+					cl.close()
+					cl = nil
+				}
+			}
+			clients[i], errs[i] = cl, err
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	open := 0
+	for _, cl := range clients {
+		if cl != nil {
+			open++
+		}
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"ready": open, "seconds": secs})
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, cl := range clients {
+		if cl != nil {
+			_ = cl.send("QUIT")
+			cl.close()
+		}
+	}
+	if open < n {
+		return nil, fmt.Errorf("%d of %d sessions failed, first: %w", n-open, n, errors.Join(errs...))
+	}
+	return map[string]any{"sessions": open, "seconds": secs}, nil
+}
