@@ -36,3 +36,54 @@ func BenchmarkLogin(b *testing.B) {
 		c.Close()
 	}
 }
+
+// BenchmarkCommand is one command through the control connection: goftp's line read and
+// split, djftpd's dispatch (login and permission checks), the reply.
+func BenchmarkCommand(b *testing.B) {
+	ts := newTestServer(b)
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	readReply := func() string {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) >= 4 && line[3] == ' ' {
+				return line
+			}
+		}
+	}
+	readReply()
+	for _, l := range []string{"USER alice\r\n", "PASS alice-pw\r\n"} {
+		_, _ = c.Write([]byte(l))
+		readReply()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = c.Write([]byte("SIZE missing.txt\r\n"))
+		if line := readReply(); line[:3] != "550" {
+			b.Fatal(line)
+		}
+	}
+}
+
+func BenchmarkParsePORT(b *testing.B) {
+	for b.Loop() {
+		if _, err := parsePORT("192,0,2,1,117,48"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseEPRT(b *testing.B) {
+	for b.Loop() {
+		if _, err := parseEPRT("|2|2001:db8::1|30000|"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
