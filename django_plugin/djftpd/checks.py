@@ -5,7 +5,8 @@
         HINT: Generate one with: python -c "import secrets; print(secrets.token_hex(32))"
 
 Ids are stable: E001 secret missing, E002 secret too short, E003 invalid permission letters,
-E004 URLs not mounted, W001 a djftpd 0.3 setting in use.
+E004 URLs not mounted, W001 a djftpd 0.3 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` (the
+sidecar then accepts any absolute home).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class Messages:
     PERMS_INVALID = "{setting} is not a valid set of FTP permission letters: {problem}."
     URLS_NOT_MOUNTED = "The djftpd URLs are not mounted: reverse('djftpd:auth') fails."
     LEGACY_SETTING = "The djftpd 0.3 setting {name} is deprecated."
+    HOME_ROOT_UNSET = (
+        'DJFTPD["HOME_ROOT"] is not set: startftpserver gives the sidecar DJFTPD_HOME_ROOT="/", '
+        "so any absolute home is accepted."
+    )
 
 
 class Hints:
@@ -52,6 +57,10 @@ class Hints:
         "Connect receivers to the signals of djftpd.signals (ftp_login, ftp_file_received, ...) "
         "instead; the handler's on_* methods are still called meanwhile."
     )
+    HOME_ROOT_UNSET = (
+        'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp"; the '
+        "sidecar then refuses any home outside it."
+    )
 
 
 class Codes:
@@ -60,6 +69,7 @@ class Codes:
     PERMS_INVALID = "djftpd.E003"
     URLS_NOT_MOUNTED = "djftpd.E004"
     LEGACY_SETTING = "djftpd.W001"
+    HOME_ROOT_UNSET = "djftpd.W002"
 
 
 @register(Tags.security)
@@ -128,3 +138,12 @@ def check_legacy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             )
         )
     return warnings
+
+
+@register(Tags.security)
+def check_home_root(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if app_settings.HOME_ROOT:
+        return []
+    return [
+        CheckWarning(Messages.HOME_ROOT_UNSET, hint=Hints.HOME_ROOT_UNSET, id=Codes.HOME_ROOT_UNSET)
+    ]

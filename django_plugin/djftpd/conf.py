@@ -49,9 +49,11 @@ PERM_LETTERS = "elradfmwMT"
 DEFAULTS: dict[str, Any] = {
     # Shared HMAC secret, at least 32 bytes; required (system checks djftpd.E001/E002).
     "SECRET": None,
-    # URL under which the sidecar reaches this app's URLs, ending with "/".
+    # URL under which the sidecar reaches this app's URLs, ending with "/". Unset:
+    # startftpserver keeps a DJFTPD_DJANGO_URL from its environment, else this default.
     "DJANGO_URL": "http://127.0.0.1:8000/ftp/",
     # Absolute directory every home lives under; passed to the sidecar as DJFTPD_HOME_ROOT.
+    # None: the sidecar gets "/", any absolute home is accepted (check djftpd.W002).
     "HOME_ROOT": None,
     # callable(user) -> absolute path, or a template such as "/srv/ftp/{username}".
     # None: legacy get_ftp_home_dir(username), else HOME_ROOT/<username>.

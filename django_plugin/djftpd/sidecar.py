@@ -62,6 +62,9 @@ def find_binary() -> str:
     return path
 
 
+#: DJFTPD_HOME_ROOT when DJFTPD["HOME_ROOT"] is not set: any absolute home is accepted.
+UNCONFINED_HOME_ROOT = "/"
+
 #: Values of DJFTPD_TLS_MODE (DESIGN.md section 4).
 TLS_MODES = ("off", "explicit", "required", "implicit")
 
@@ -100,7 +103,10 @@ def build_env(
     """The sidecar's environment.
 
     Starts from ``base`` (default ``os.environ``), then sets the variables derived from the
-    settings, then ``DJFTPD["ENV"]``, then ``overrides`` (the command line) last.
+    settings, then ``DJFTPD["ENV"]``, then ``overrides`` (the command line) last. Two
+    exceptions keep a project written for djftpd 0.3 working unchanged: without
+    ``DJFTPD["DJANGO_URL"]``, a ``DJFTPD_DJANGO_URL`` in ``base`` wins over the default; without
+    ``DJFTPD["HOME_ROOT"]`` (nor ``DJFTPD_HOME_ROOT`` in ``base``), the home root is ``/``.
     """
     secret = secret_bytes()
     try:
@@ -108,8 +114,13 @@ def build_env(
     except UnicodeDecodeError:
         raise ImproperlyConfigured('DJFTPD["SECRET"] must be UTF-8 text.') from None
     env = dict(os.environ if base is None else base)
+    # DJFTPD["DJANGO_URL"] when set; else a DJFTPD_DJANGO_URL already in the environment (a
+    # project written for djftpd 0.3 has no setting for it); else the default.
+    django_url = app_settings.DJANGO_URL
+    if not app_settings.is_set("DJANGO_URL") and env.get("DJFTPD_DJANGO_URL"):
+        django_url = env["DJFTPD_DJANGO_URL"]
     env.update(
-        DJFTPD_DJANGO_URL=str(app_settings.DJANGO_URL),
+        DJFTPD_DJANGO_URL=str(django_url),
         DJFTPD_SECRET=secret_text,
         DJFTPD_LISTEN=resolve_listen(),
         DJFTPD_PASSIVE_PORTS=str(app_settings.PASSIVE_PORTS),
@@ -124,6 +135,9 @@ def build_env(
         and check_tls_mode(app_settings.TLS_MODE, 'DJFTPD["TLS_MODE"]'),
     }
     env.update({name: os.fspath(value) for name, value in optional.items() if value})
+    # The sidecar requires a home root. Without DJFTPD["HOME_ROOT"] (and none inherited), "/":
+    # homes then need only be absolute (check djftpd.W002).
+    env.setdefault("DJFTPD_HOME_ROOT", UNCONFINED_HOME_ROOT)
     env.update({str(name): str(value) for name, value in (app_settings.ENV or {}).items()})
     env.update(overrides or {})
     return env

@@ -117,3 +117,18 @@ def test_w001_one_warning_per_legacy_setting(settings, set_legacy):
             ("FTP_PORT", "LISTEN"),
         ]
     ]
+
+
+@pytest.mark.parametrize("home_root", [None, ""])
+def test_w002_home_root_unset(settings, home_root):
+    settings.DJFTPD = {**settings.DJFTPD, "HOME_ROOT": home_root}
+
+    assert djftpd_messages() == [
+        Warning(Messages.HOME_ROOT_UNSET, hint=Hints.HOME_ROOT_UNSET, id=Codes.HOME_ROOT_UNSET)
+    ]
+
+
+def test_w002_without_home_root_key(settings):
+    settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"]}
+
+    assert [m.id for m in djftpd_messages()] == [Codes.HOME_ROOT_UNSET]

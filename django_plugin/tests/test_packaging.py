@@ -91,7 +91,7 @@ settings.configure(
     ],
     SECRET_KEY="packaging-test",
     USE_TZ=True,
-    DJFTPD={"SECRET": "s" * 32},
+    DJFTPD={"SECRET": "s" * 32, "HOME_ROOT": "/srv/ftp"},
 )
 django.setup()
 

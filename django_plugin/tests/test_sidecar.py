@@ -189,6 +189,33 @@ class TestBuildEnv:
 
         assert not {"DJFTPD_TLS_CERT", "DJFTPD_TLS_KEY", "DJFTPD_TLS_MODE"} & set(env)
 
+    def test_without_home_root_the_sidecar_gets_slash(self, settings):
+        settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"]}
+
+        assert build_env(base={})["DJFTPD_HOME_ROOT"] == "/"
+
+    def test_without_home_root_an_inherited_one_is_kept(self, settings):
+        settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"]}
+
+        env = build_env(base={"DJFTPD_HOME_ROOT": "/srv/other"})
+
+        assert env["DJFTPD_HOME_ROOT"] == "/srv/other"
+
+    def test_home_root_setting_beats_an_inherited_one(self):
+        assert build_env(base={"DJFTPD_HOME_ROOT": "/srv/other"})["DJFTPD_HOME_ROOT"] == "/srv/ftp"
+
+    def test_without_django_url_setting_an_inherited_one_beats_the_default(self):
+        env = build_env(base={"DJFTPD_DJANGO_URL": "http://127.0.0.1:8123/ftp/"})
+
+        assert env["DJFTPD_DJANGO_URL"] == "http://127.0.0.1:8123/ftp/"
+
+    def test_django_url_setting_beats_an_inherited_one(self, settings):
+        settings.DJFTPD = {**settings.DJFTPD, "DJANGO_URL": "http://django:8000/ftp/"}
+
+        env = build_env(base={"DJFTPD_DJANGO_URL": "http://127.0.0.1:8123/ftp/"})
+
+        assert env["DJFTPD_DJANGO_URL"] == "http://django:8000/ftp/"
+
     def test_bytes_secret_is_passed_as_text(self, settings):
         settings.DJFTPD = {**settings.DJFTPD, "SECRET": b"b" * 32}
 
