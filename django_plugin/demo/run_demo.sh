@@ -22,8 +22,9 @@ export DJFTPD_DJANGO_URL=${DJFTPD_DJANGO_URL:-http://127.0.0.1:8000/ftp/}
 export DJFTPD_OPS_LISTEN=${DJFTPD_OPS_LISTEN:-127.0.0.1:9121}
 
 cd "$here"
-"$venv/bin/python" manage.py migrate --noinput >/dev/null
-"$venv/bin/python" manage.py demo_users
+# The sidecar is not running yet: no cache to purge while the demo users are (re)set.
+DJFTPD_SIDECAR_URLS= "$venv/bin/python" manage.py migrate --noinput >/dev/null
+DJFTPD_SIDECAR_URLS= "$venv/bin/python" manage.py demo_users
 
 pids=()
 stop() {
