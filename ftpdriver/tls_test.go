@@ -213,3 +213,40 @@ func TestCertReload(t *testing.T) {
 		t.Fatalf("a failed reload replaced the certificate: CN = %q", cn)
 	}
 }
+
+// TestDataConnectionResumesTLSSession: a client that offers the control connection's
+// session on its data connection gets it resumed (what vsftpd's require_ssl_reuse
+// checks; FileZilla and lftp rely on it for speed).
+func TestDataConnectionResumesTLSSession(t *testing.T) {
+	t.Parallel()
+	ts, _, _ := newTLSServer(t, TLSExplicit)
+	rc := ts.dial(t)
+	if code, _ := rc.cmd("AUTH TLS"); code != 234 {
+		t.Fatalf("AUTH TLS = %d", code)
+	}
+	conf := &tls.Config{InsecureSkipVerify: true, ServerName: "ftp.test", //nolint:gosec // test
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	tc := tls.Client(rc.c, conf)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	rc = &rawConn{t: t, c: tc, tp: newTextproto(tc)}
+	rc.login("alice", "alice-pw") // reading replies also reads the session ticket
+	rc.cmd("PBSZ 0")
+	rc.cmd("PROT P")
+	dial := rc.epsvData(t, ts.addr)
+	if err := rc.tp.PrintfLine("LIST"); err != nil {
+		t.Fatal(err)
+	}
+	data := tls.Client(dial(), conf)
+	if err := data.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	rc.expect(150)
+	if !data.ConnectionState().DidResume {
+		t.Fatal("the data connection did not resume the control connection's TLS session")
+	}
+	_, _ = io.ReadAll(data)
+	data.Close()
+	rc.expect(226)
+}
