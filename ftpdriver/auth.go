@@ -28,11 +28,15 @@ func (s *session) handlePASS(param string) {
 	}
 	username := s.reqUser
 	s.reqUser = ""
+	protocol := "ftp"
+	if s.conn.tls != nil {
+		protocol = "ftps"
+	}
 	grant, err := s.srv.auth.Authenticate(s.srv.baseCtx, djangoclient.AuthRequest{
 		Username: username,
 		Password: param,
 		ClientIP: s.peer.String(),
-		Protocol: "ftp",
+		Protocol: protocol,
 		Session:  s.id,
 	})
 	if err == nil {

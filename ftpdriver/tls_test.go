@@ -100,6 +100,11 @@ func TestExplicitTLS(t *testing.T) {
 	}
 	defer c.Quit()
 	roundTrip(t, c)
+	ts.auth.mu.Lock()
+	if p := ts.auth.calls[len(ts.auth.calls)-1].Protocol; p != "ftps" {
+		t.Errorf("protocol sent to Django = %q, want ftps", p)
+	}
+	ts.auth.mu.Unlock()
 
 	// Plain FTP is still allowed in explicit mode.
 	plain := ts.client(t, "alice", "alice-pw")
