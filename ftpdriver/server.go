@@ -217,6 +217,7 @@ func (s *Server) serve(ctx context.Context, ln *listener) error {
 	// so djftpd stops a goftp server by closing the listener under it.
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
+	defer ln.Close() // releases connections still being admitted
 	err = lib.Serve(ln)
 	if s.closing.Load() || ctx.Err() != nil {
 		return nil
