@@ -75,6 +75,8 @@ class Stack:
 
     workdir: Path
     env: dict[str, str]
+    site: Path = DEMO  # the Django project's directory (manage.py)
+    wsgi: str = "demo.wsgi"
     django_port: int = 0
     ftp_port: int = 0
     ftps_port: int = 0  # implicit FTPS, when started with tls=True
@@ -96,18 +98,18 @@ class Stack:
     def manage(self, *args: str) -> None:
         subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=DEMO,
+            cwd=self.site,
             env=self.env,
             check=True,
             capture_output=True,
             timeout=120,
         )
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         log = self.workdir / f"{name}.log"
         proc = subprocess.Popen(
             argv,
-            cwd=DEMO,
+            cwd=self.site,
             env=env,
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
@@ -122,11 +124,11 @@ class Stack:
             self.django_port = free_port()
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
         assert gunicorn, "gunicorn is not installed in this venv (make venv)"
-        self.django = self._spawn(
+        self.django = self.spawn(
             "gunicorn",
             [
                 gunicorn,
-                "demo.wsgi",
+                self.wsgi,
                 "-b",
                 f"127.0.0.1:{self.django_port}",
                 "--workers",
@@ -196,7 +198,7 @@ class Stack:
                 DJFTPD_IMPLICIT_LISTEN=f"127.0.0.1:{self.ftps_port}",
             )
         env.update(extra_env)
-        self.sidecar = self._spawn(
+        self.sidecar = self.spawn(
             "sidecar",
             [
                 sys.executable,

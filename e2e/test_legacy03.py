@@ -16,15 +16,12 @@ import ftplib
 import io
 import os
 import secrets
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import BINARY, Process, _stacks, free_port, wait_http
+from conftest import BINARY, Stack, _stacks, free_port, wait_http
 
 SITE = Path(__file__).resolve().parent / "legacy03_site"
 WELCOME = "Welcome to the legacy FTP site"  # FTP_WELCOME_MSG in legacy03/settings.py
@@ -35,62 +32,14 @@ User.objects.create_user("reader", "reader@example.com", "reader-pw")
 """
 
 
-@dataclass
-class LegacySite:
-    workdir: Path
-    env: dict[str, str]
-    ftp_port: int
-    django_port: int = 0
-    ops_port: int = 0
-    processes: list[Process] = field(default_factory=list)
-
-    @property
-    def ftp_root(self) -> Path:
-        return self.workdir / "ftp"  # FTP_ROOT in legacy03/settings.py
-
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=SITE,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-
-    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
-        log = self.workdir / f"{name}.log"
-        proc = subprocess.Popen(
-            argv,
-            cwd=SITE,
-            env=env,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        process = Process(name, proc, log)
-        self.processes.append(process)
-        return process
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"----- {p.name} -----\n{p.log.read_text(errors='replace')[-6000:]}"
-            for p in self.processes
-            if p.log.exists()
-        )
-
-    def stop(self) -> None:
-        for p in reversed(self.processes):
-            p.stop()
-
-    def ftp(self) -> ftplib.FTP:
-        ftp = ftplib.FTP()
-        ftp.connect("127.0.0.1", self.ftp_port, timeout=20)
-        return ftp
+def ftp_to(site: Stack) -> ftplib.FTP:
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", site.ftp_port, timeout=20)
+    return ftp
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LegacySite]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert BINARY.exists(), f"{BINARY} is missing: run `make build` first"
     workdir = tmp_path_factory.mktemp("legacy03")
     # Nothing of djftpd's leaks in from our environment (no DJFTPD_HOME_ROOT, ...).
@@ -105,29 +54,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LegacySite]:
         DJFTPD_SECRET=secrets.token_hex(32),
         PYTHONUNBUFFERED="1",
     )
-    s = LegacySite(workdir=workdir, env=env, ftp_port=int(env["LEGACY_FTP_PORT"]))
+    s = Stack(workdir=workdir, env=env, site=SITE, wsgi="legacy03.wsgi")
+    s.ftp_port = int(env["LEGACY_FTP_PORT"])
     # conftest attaches the processes' logs to a failing test's report.
     _stacks.append(s)
     try:
         s.manage("migrate", "--noinput")
         s.manage("shell", "-c", CREATE_USERS)
-
-        s.django_port = free_port()
-        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
-        assert gunicorn, "gunicorn is not installed in this venv (make venv)"
-        django = s.spawn(
-            "gunicorn",
-            [
-                gunicorn,
-                "legacy03.wsgi",
-                "-b",
-                f"127.0.0.1:{s.django_port}",
-                "--workers",
-                "1",
-            ],
-            env,
-        )
-        wait_http(f"http://127.0.0.1:{s.django_port}/admin/login/", django.proc)
+        s.start_django()
 
         s.ops_port = free_port()
         sidecar_env = dict(
@@ -146,15 +80,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LegacySite]:
         _stacks.remove(s)
 
 
-def test_startftpserver_uses_ftp_address_and_port_and_warns(site: LegacySite):
+def test_startftpserver_uses_ftp_address_and_port_and_warns(site: Stack):
     log = site.processes[-1].log.read_text(errors="replace")
     assert f"on 127.0.0.1:{site.ftp_port}" in log
     assert "djftpd.W001" in log  # each 0.3 setting names its replacement
     assert "djftpd.W002" in log  # no DJFTPD["HOME_ROOT"]: homes need only be absolute
 
 
-def test_superuser_gets_the_welcome_and_read_and_write_letters(site: LegacySite):
-    ftp = site.ftp()
+def test_superuser_gets_the_welcome_and_read_and_write_letters(site: Stack):
+    ftp = ftp_to(site)
     try:
         reply = ftp.login("admin", "admin-pw")
         assert reply.startswith("230")
@@ -168,14 +102,14 @@ def test_superuser_gets_the_welcome_and_read_and_write_letters(site: LegacySite)
     finally:
         ftp.close()
     # The home is get_ftp_home_dir("admin"), created at login.
-    assert (site.ftp_root / "admin" / "hello.txt").read_bytes() == b"hello from 0.3\n"
+    assert (site.home("admin") / "hello.txt").read_bytes() == b"hello from 0.3\n"
 
 
-def test_plain_user_gets_read_letters_only(site: LegacySite):
-    home = site.ftp_root / "reader"
+def test_plain_user_gets_read_letters_only(site: Stack):
+    home = site.home("reader")
     home.mkdir(parents=True, exist_ok=True)
     (home / "readme.txt").write_bytes(b"read me\n")
-    ftp = site.ftp()
+    ftp = ftp_to(site)
     try:
         reply = ftp.login("reader", "reader-pw")
         assert reply.startswith("230") and WELCOME in reply
@@ -190,8 +124,8 @@ def test_plain_user_gets_read_letters_only(site: LegacySite):
     assert not (home / "upload.txt").exists()
 
 
-def test_wrong_password_is_refused(site: LegacySite):
-    ftp = site.ftp()
+def test_wrong_password_is_refused(site: Stack):
+    ftp = ftp_to(site)
     try:
         with pytest.raises(ftplib.error_perm, match="^530"):
             ftp.login("reader", "wrong-pw")
