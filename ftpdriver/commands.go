@@ -111,12 +111,10 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		s.log.Debug("command", "cmd", verb, "param", param)
 	}
 	if verb != "RNTO" {
-		defer func() {
-			if verb != "RNFR" {
-				s.renameFrom = ""
-			}
-		}()
+		// RNTO must come right after a successful RNFR, which sets this again.
+		s.renameFrom = ""
 	}
+	letter := commandPerms[permKey(verb, param)]
 	switch {
 	case (verb == "USER" || verb == "PASS") && s.srv.cfg.TLSMode == TLSRequired && s.conn.tls == nil:
 		s.reply(530, "TLS required: send AUTH TLS first")
@@ -124,8 +122,8 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		s.reply(530, "Please log in with USER and PASS")
 	case cmd.needsParam && strings.TrimSpace(param) == "":
 		s.reply(501, "Syntax error: "+verb+" needs an argument")
-	case commandPerms[permKey(verb, param)] != 0 && !s.grant.Can(commandPerms[permKey(verb, param)]):
-		s.log.Debug("permission denied", "cmd", verb, "letter", string(commandPerms[permKey(verb, param)]))
+	case letter != 0 && !s.grant.Can(letter):
+		s.log.Debug("permission denied", "cmd", verb, "letter", string(letter))
 		s.reply(550, "Permission denied")
 	default:
 		cmd.run(s, param)

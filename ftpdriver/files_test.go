@@ -303,3 +303,30 @@ func TestBadPathArguments(t *testing.T) {
 		t.Fatalf("MKD with invalid UTF-8 = %d, want 553", code)
 	}
 }
+
+// TestRNTONeedsTheRNFRJustBefore: a failed RNFR, or any command in between, leaves
+// nothing for RNTO to rename.
+func TestRNTONeedsTheRNFRJustBefore(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	if err := os.WriteFile(filepath.Join(ts.home, "a.txt"), []byte("a"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	rc.cmd("RNFR a.txt")
+	if code, _ := rc.cmd("RNFR missing.txt"); code != 550 {
+		t.Fatalf("RNFR missing = %d", code)
+	}
+	if code, _ := rc.cmd("RNTO b.txt"); code != 503 {
+		t.Fatalf("RNTO after a failed RNFR = %d, want 503", code)
+	}
+	rc.cmd("RNFR a.txt")
+	rc.cmd("NOOP")
+	if code, _ := rc.cmd("RNTO b.txt"); code != 503 {
+		t.Fatalf("RNTO after RNFR, NOOP = %d, want 503", code)
+	}
+	if _, err := os.Stat(filepath.Join(ts.home, "a.txt")); err != nil {
+		t.Fatal("a.txt was renamed")
+	}
+}
