@@ -32,6 +32,7 @@ func commandTable() map[string]*command {
 		"NOOP": {open: true, run: func(s *session, _ string) { s.reply(200, "NOOP ok") }},
 		"SYST": {open: true, run: func(s *session, _ string) { s.reply(215, "UNIX Type: L8") }},
 		"FEAT": {open: true, run: (*session).handleFEAT},
+		"HELP": {open: true, run: (*session).handleHELP},
 		"OPTS": {open: true, needsParam: true, feat: "UTF8", run: (*session).handleOPTS},
 		"TYPE": {needsParam: true, run: (*session).handleTYPE},
 		"MODE": {needsParam: true, run: (*session).handleMODE},
@@ -95,7 +96,10 @@ func (c libCommand) Execute(gs *goftp.Session, param string) {
 }
 
 func (s *Server) libCommands() map[string]goftp.Command {
-	m := make(map[string]goftp.Command, len(s.cmds))
+	m := make(map[string]goftp.Command, len(s.cmds)+len(unimplementedVerbs))
+	for _, verb := range unimplementedVerbs {
+		m[verb] = libCommand{verb: verb, cmd: notImplemented}
+	}
 	for verb, cmd := range s.cmds {
 		m[verb] = libCommand{verb: verb, cmd: cmd}
 	}
@@ -137,6 +141,7 @@ func (s *session) handleFEAT(string) {
 			feats = append(feats, cmd.feat)
 		}
 	}
+	feats = append(feats, "TVFS") // paths are RFC 3659 TVFS paths: "/"-separated, "/" is the home
 	for i, f := range feats {
 		switch f {
 		case "MLST":
