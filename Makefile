@@ -5,7 +5,7 @@ BIN    := bin/djftpd
 PIP    := $(VENV)/bin/pip
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: all build venv demo test test-go test-django test-e2e lint fuzz clean
+.PHONY: all build venv demo test test-go test-django test-e2e lint fuzz clean dist
 
 all: build
 
@@ -69,8 +69,16 @@ fuzz:
 	  go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg >/dev/null || exit 1; \
 	done
 
+# A release: the Django app's wheel and sdist, and the static sidecar binary, in dist/.
+dist: venv
+	rm -rf dist && mkdir -p dist
+	$(VENV)/bin/python -m build --no-isolation --outdir dist django_plugin
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o dist/djftpd-$$(go env GOOS)-$$(go env GOARCH) .
+	cd dist && sha256sum * > SHA256SUMS
+	@ls -l dist
+
 clean:
-	rm -rf bin $(VENV) .demo
+	rm -rf bin dist $(VENV) .demo
 
 # Benchmark beside pyftpdlib, django-ftpserver and vsftpd (bench/README.md); about 12 min.
 .PHONY: bench

@@ -40,7 +40,15 @@ IN_BOTH = {
     "djftpd/management/commands/djftpd_check.py",
     "djftpd/management/commands/djftpd_prune_events.py",
 }
-SDIST_ONLY = {"pyproject.toml", "README.md", "PKG-INFO", "tests/conftest.py", "tests/settings.py"}
+SDIST_ONLY = {
+    "pyproject.toml",
+    "README.md",
+    "CHANGELOG.md",
+    "LICENSE",
+    "PKG-INFO",
+    "tests/conftest.py",
+    "tests/settings.py",
+}
 
 #: Django and what it imports, made visible to the new virtualenv.
 DJANGO_DEPS = ("django", "asgiref", "sqlparse", "typing_extensions")
@@ -132,6 +140,13 @@ def test_wheel_contents(dist: Path):
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
     assert "Classifier: Typing :: Typed" in metadata
     assert "requires-dist: django>=4.2" in metadata.lower()
+    # GPL-3.0-or-later, as djftpd 0.3; the licence text travels with the wheel.
+    assert f"{NAME}.dist-info/licenses/LICENSE" in names
+    assert "License-Expression: GPL-3.0-or-later" in metadata
+    assert "GNU GENERAL PUBLIC LICENSE" in (PROJECT / "LICENSE").read_text(encoding="utf-8")
+    for url in ("Homepage", "Source", "Issues", "Changelog"):
+        assert f"Project-URL: {url}, https://github.com/djftpd/djftpd" in metadata
+    assert "Author: The djftpd developers" in metadata
 
 
 def test_sdist_contents(dist: Path):
