@@ -5,7 +5,7 @@ BIN    := bin/djftpd
 PIP    := $(VENV)/bin/pip
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: all build venv demo test test-go test-django test-e2e lint fuzz clean dist
+.PHONY: all build venv demo test test-go test-django test-django-newest test-e2e lint fuzz clean dist
 
 all: build
 
@@ -23,7 +23,7 @@ venv: $(VENV)/.installed
 demo: build venv
 	VENV=$(abspath $(VENV)) BIN=$(abspath $(BIN)) bash django_plugin/demo/run_demo.sh
 
-test: lint test-go fuzz test-django test-e2e test-deploy
+test: lint test-go fuzz test-django test-django-newest test-e2e test-deploy
 
 lint: venv
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -42,6 +42,31 @@ test-django: venv
 	  --check --dry-run --settings tests.settings
 	cd django_plugin && PYTHONPATH=. ../$(VENV)/bin/python -m django makemigrations \
 	  --check --dry-run --settings tests.settings_custom_user
+
+# Django 6.x needs Python >= 3.12: the newest Django gets a venv of its own on the newest
+# Python found (PATH, then pyenv's versions); the main venv runs the newest Django for its Python.
+VENV_NEWEST ?= .venv-django-newest
+DJANGO_NEWEST ?= 6.1
+PYTHON_NEWEST ?= $(shell for v in 3.13 3.12; do \
+	  p=$$(command -v python$$v 2>/dev/null) && $$p -c '' 2>/dev/null && { echo $$p; exit; }; \
+	  for p in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v; do \
+	    [ -x "$$p" ] && { echo $$p; exit; }; done; done)
+
+$(VENV_NEWEST)/.installed: django_plugin/pyproject.toml
+	@[ -n "$(PYTHON_NEWEST)" ] || { echo "Django $(DJANGO_NEWEST) needs Python >= 3.12: none found"; exit 1; }
+	$(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
+	$(VENV_NEWEST)/bin/pip install --quiet --upgrade pip
+	$(VENV_NEWEST)/bin/pip install --quiet -e 'django_plugin[test]' 'django~=$(DJANGO_NEWEST).0'
+	touch $@
+
+# The Django suites once more on the newest Django (and Python).
+test-django-newest: $(VENV_NEWEST)/.installed
+	cd django_plugin && ../$(VENV_NEWEST)/bin/python -c 'import django, sys; print("Django", django.get_version(), "on Python", sys.version.split()[0])'
+	cd django_plugin && ../$(VENV_NEWEST)/bin/pytest -q
+	cd django_plugin && ../$(VENV_NEWEST)/bin/pytest -q --ds tests.settings_axes tests/axes
+	cd django_plugin && ../$(VENV_NEWEST)/bin/pytest -q --ds tests.settings_custom_user tests/customuser
+	cd django_plugin && PYTHONPATH=. ../$(VENV_NEWEST)/bin/python -m django makemigrations \
+	  --check --dry-run --settings tests.settings
 
 test-e2e: build venv
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
@@ -78,7 +103,7 @@ dist: venv
 	@ls -l dist
 
 clean:
-	rm -rf bin dist $(VENV) .demo
+	rm -rf bin dist $(VENV) $(VENV_NEWEST) .demo
 
 # Benchmark beside pyftpdlib, django-ftpserver and vsftpd (bench/README.md); about 12 min.
 .PHONY: bench
