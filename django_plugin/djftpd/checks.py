@@ -6,11 +6,14 @@
 
 Ids are stable: E001 secret missing, E002 secret too short, E003 invalid permission letters,
 E004 URLs not mounted, W001 a djftpd 0.3 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` (the
-sidecar then accepts any absolute home).
+sidecar then accepts any absolute home), W012 an ``ftp_handler`` attribute djftpd ignores; with
+``check --deploy`` also W010 plain FTP beyond loopback, W011 FTPS off, W013 no
+``REQUIRE_PERMISSION`` (a password alone opens FTP, whatever MFA the site has).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, register
@@ -26,6 +29,7 @@ from djftpd.conf import (
     canonical_perms,
     legacy_setting,
     legacy_settings_in_use,
+    resolve_listen,
     secret_bytes,
 )
 
@@ -41,6 +45,16 @@ class Messages:
     HOME_ROOT_UNSET = (
         'DJFTPD["HOME_ROOT"] is not set: startftpserver gives the sidecar DJFTPD_HOME_ROOT="/", '
         "so any absolute home is accepted."
+    )
+    PLAIN_FTP_EXPOSED = (
+        "startftpserver listens on {listen}, beyond loopback, and TLS is {mode!r}: FTP clients "
+        "may send passwords in clear text."
+    )
+    TLS_OFF = "FTPS is off: FTP logins send Django passwords in clear text."
+    LEGACY_HANDLER_ATTRIBUTE = "ftp_handler sets {name}, which djftpd ignores."
+    NO_FTP_PERMISSION_REQUIRED = (
+        'DJFTPD["REQUIRE_PERMISSION"] is not set: every active user can log in over FTP with '
+        "a password alone, bypassing any second factor (django-otp, allauth MFA)."
     )
 
 
@@ -61,6 +75,20 @@ class Hints:
         'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp"; the '
         "sidecar then refuses any home outside it."
     )
+    PLAIN_FTP_EXPOSED = (
+        'Set DJFTPD["TLS_MODE"] = "required" with DJFTPD["TLS_CERT"]/["TLS_KEY"], or listen on '
+        "127.0.0.1 behind a TLS-terminating proxy."
+    )
+    TLS_OFF = (
+        'Set DJFTPD["TLS_CERT"], DJFTPD["TLS_KEY"] and DJFTPD["TLS_MODE"] = "required". If the '
+        "sidecar is configured by its own environment (Kubernetes), silence this check with "
+        "SILENCED_SYSTEM_CHECKS."
+    )
+    LEGACY_HANDLER_ATTRIBUTE = "Use {replacement} instead."
+    NO_FTP_PERMISSION_REQUIRED = (
+        'Set DJFTPD["REQUIRE_PERMISSION"] = "djftpd.use_ftp" and grant it to the users (or '
+        "groups) that may use FTP."
+    )
 
 
 class Codes:
@@ -70,6 +98,10 @@ class Codes:
     URLS_NOT_MOUNTED = "djftpd.E004"
     LEGACY_SETTING = "djftpd.W001"
     HOME_ROOT_UNSET = "djftpd.W002"
+    PLAIN_FTP_EXPOSED = "djftpd.W010"
+    TLS_OFF = "djftpd.W011"
+    LEGACY_HANDLER_ATTRIBUTE = "djftpd.W012"
+    NO_FTP_PERMISSION_REQUIRED = "djftpd.W013"
 
 
 @register(Tags.security)
@@ -146,4 +178,74 @@ def check_home_root(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
         return []
     return [
         CheckWarning(Messages.HOME_ROOT_UNSET, hint=Hints.HOME_ROOT_UNSET, id=Codes.HOME_ROOT_UNSET)
+    ]
+
+
+def _effective_tls_mode() -> str:
+    """DJFTPD_TLS_MODE as startftpserver passes it: DJFTPD["ENV"] beats DJFTPD["TLS_MODE"]."""
+    env = app_settings.ENV or {}
+    return str(env.get("DJFTPD_TLS_MODE") or app_settings.TLS_MODE or "off")
+
+
+def _is_loopback(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@register(Tags.security, deploy=True)
+def check_tls_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy``: FTPS off (W011); plain FTP reachable beyond loopback (W010)."""
+    mode = _effective_tls_mode()
+    if mode in ("required", "implicit"):
+        return []
+    messages: list[CheckMessage] = []
+    if mode == "off":
+        messages.append(CheckWarning(Messages.TLS_OFF, hint=Hints.TLS_OFF, id=Codes.TLS_OFF))
+    listen = (app_settings.ENV or {}).get("DJFTPD_LISTEN") or resolve_listen()
+    if not _is_loopback(str(listen)):
+        messages.append(
+            CheckWarning(
+                Messages.PLAIN_FTP_EXPOSED.format(listen=listen, mode=mode),
+                hint=Hints.PLAIN_FTP_EXPOSED,
+                id=Codes.PLAIN_FTP_EXPOSED,
+            )
+        )
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_ftp_permission_required(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy``: without REQUIRE_PERMISSION, a password alone opens FTP (W013)."""
+    if app_settings.REQUIRE_PERMISSION:
+        return []
+    return [
+        CheckWarning(
+            Messages.NO_FTP_PERMISSION_REQUIRED,
+            hint=Hints.NO_FTP_PERMISSION_REQUIRED,
+            id=Codes.NO_FTP_PERMISSION_REQUIRED,
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_legacy_handler_attributes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """pyftpdlib handler attributes the sidecar ignores, each named once (W012)."""
+    from djftpd.legacy import IGNORED_ATTRIBUTES, ignored_attributes, legacy_handler
+
+    try:
+        handler = legacy_handler()
+    except ImproperlyConfigured:
+        return []  # reported when the handler is used
+    return [
+        CheckWarning(
+            Messages.LEGACY_HANDLER_ATTRIBUTE.format(name=name),
+            hint=Hints.LEGACY_HANDLER_ATTRIBUTE.format(replacement=IGNORED_ATTRIBUTES[name]),
+            id=Codes.LEGACY_HANDLER_ATTRIBUTE,
+        )
+        for name in ignored_attributes(handler)
     ]
