@@ -154,7 +154,7 @@ func (c *Client) NewEventQueue(cfg EventsConfig, log *slog.Logger) (*EventQueue,
 		CheckRetry:   checkRetry,
 		Backoff:      backoff,
 		ErrorHandler: keepLastResponse,
-		PrepareRetry: c.resign,
+		PrepareRetry: c.resignAs(PurposeEvents),
 	}
 	if cfg.SpoolDir != "" {
 		sp, err := openSpool(cfg.SpoolDir, cfg.SpoolMaxBytes, log)
@@ -468,7 +468,7 @@ func (q *EventQueue) post(ctx context.Context, lines [][]byte) (int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "djftpd")
-	q.client.sign(req.Header, body)
+	q.client.sign(req.Header, PurposeEvents, body)
 
 	start := time.Now()
 	resp, err := q.rc.Do(req)
@@ -484,7 +484,7 @@ func (q *EventQueue) post(ctx context.Context, lines [][]byte) (int, error) {
 		"duration_ms", time.Since(start).Milliseconds())
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-		if err := q.client.verifyAnswer(resp, answer); err != nil {
+		if err := q.client.verifyAnswer(resp, PurposeEvents, answer); err != nil {
 			return code, fmt.Errorf("events %w", err)
 		}
 		var a struct {

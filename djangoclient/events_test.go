@@ -37,7 +37,7 @@ func (d *eventsDjango) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/ftp/events/" {
 		d.t.Errorf("request %s %s, want POST /ftp/events/", r.Method, r.URL.Path)
 	}
-	if err := Verify(testSecret, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body, time.Now(), MaxSkew); err != nil {
+	if err := Verify(testSecret, PurposeEvents, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body, time.Now(), MaxSkew); err != nil {
 		d.t.Errorf("events request signature: %v", err)
 	}
 	var payload struct {
@@ -73,7 +73,7 @@ func (d *eventsDjango) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status != 200 {
 		answer = `{"ok": false, "error": "test"}`
 	}
-	writeReply(w, r.Header.Get(HeaderSignature), reply{status: status, body: answer, sign: sign})
+	writeReply(w, r.Header.Get(HeaderSignature), reply{status: status, body: answer, sign: sign, purpose: PurposeEvents})
 }
 
 func (d *eventsDjango) setMode(m func(int, []Event) int) {
@@ -672,11 +672,12 @@ func TestEventsShutdownWithoutSpoolReportsLoss(t *testing.T) {
 	}
 }
 
-// TestEventsAnswerSignatureVerified: a 200 whose signature is missing, forged or bound to
-// another request does not count as delivered: the batch is kept and sent again.
+// TestEventsAnswerSignatureVerified: a 200 whose signature is missing, forged, bound to
+// another request or made for another purpose does not count as delivered: the batch is
+// kept and sent again.
 func TestEventsAnswerSignatureVerified(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []signMode{unsigned, forged, otherRequest, requestOnly} {
+	for _, mode := range []signMode{unsigned, forged, otherRequest, requestOnly, otherPurpose} {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
 			d, srv := newEventsDjango(t)
 			d.sign = mode

@@ -74,7 +74,10 @@ def send_purge(payload: dict[str, Any]) -> None:
             url,
             data=body,
             method="POST",
-            headers={"Content-Type": "application/json", **sign(body, secret)},
+            headers={
+                "Content-Type": "application/json",
+                **sign(body, secret, purpose="cache-purge"),
+            },
         )
         try:
             with _opener.open(request, timeout=PURGE_TIMEOUT) as response:

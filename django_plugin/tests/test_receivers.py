@@ -30,7 +30,13 @@ def test_password_change_purges_the_user_at_every_sidecar(
         ("/b/cache/purge", {"username": "alice"}),
     ]
     for (_, body), headers in zip(sidecar.requests, sidecar.headers, strict=True):
-        verify(body["raw"], headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], secret)
+        verify(
+            body["raw"],
+            headers[TIMESTAMP_HEADER],
+            headers[SIGNATURE_HEADER],
+            secret,
+            purpose="cache-purge",
+        )
 
 
 def test_nothing_is_sent_before_commit(
