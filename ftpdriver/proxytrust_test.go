@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -66,7 +67,8 @@ func (ts *testServer) authCalls() int {
 // and Django's client_ip). It is closed before the greeting, unread, and counted.
 func TestProxyHeaderFromUntrustedPeer(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, trustLoopback1)
+	var logs lockedBuffer
+	ts := newTestServerLog(t, slog.New(slog.NewTextHandler(&logs, nil)), trustLoopback1)
 	c := dialFrom(t, "127.0.0.2", ts.addr)
 	fmt.Fprintf(c, "PROXY TCP4 127.0.0.9 127.0.0.1 40000 21\r\nUSER alice\r\nPASS alice-pw\r\nEPRT |1|127.0.0.9|2000|\r\n")
 	if !closedUnanswered(t, c) {
@@ -83,6 +85,34 @@ func TestProxyHeaderFromUntrustedPeer(t *testing.T) {
 	bare := dialFrom(t, "127.0.0.2", ts.addr)
 	if !closedUnanswered(t, bare) {
 		t.Fatal("a direct connection from an untrusted peer was served")
+	}
+	// Both were logged at WARN, the second one folded into the next line (1 s bound).
+	if n := strings.Count(logs.String(), "PROXY trust rule"); n != 1 {
+		t.Fatalf("%d WARN lines for two refusals within a second, want 1:\n%s", n, logs.String())
+	}
+}
+
+func TestWarnLimiter(t *testing.T) {
+	t.Parallel()
+	var w warnLimiter
+	t0 := time.Now()
+	steps := []struct {
+		at             time.Duration
+		ok             bool
+		wantSuppressed int
+	}{
+		{0, true, 0},
+		{100 * time.Millisecond, false, 0},
+		{900 * time.Millisecond, false, 0},
+		{time.Second, true, 2},
+		{1500 * time.Millisecond, false, 0},
+		{3 * time.Second, true, 1},
+	}
+	for _, st := range steps {
+		ok, n := w.allow(t0.Add(st.at))
+		if ok != st.ok || n != st.wantSuppressed {
+			t.Fatalf("at %v: allow = %v, %d; want %v, %d", st.at, ok, n, st.ok, st.wantSuppressed)
+		}
 	}
 }
 
