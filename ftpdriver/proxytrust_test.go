@@ -188,7 +188,17 @@ func TestProxyPassiveData(t *testing.T) {
 	fmt.Fprintf(ctl, "PROXY TCP4 127.0.0.3 127.0.0.1 40000 21\r\n")
 	rc := &rawConn{t: t, c: ctl, tp: newTextproto(ctl)}
 	rc.expect(220)
+	// A second header, as a command line, is an unknown command and changes nothing.
+	if code, _ := rc.cmd("PROXY TCP4 127.0.0.5 127.0.0.1 40000 21"); code != 500 {
+		t.Fatalf("PROXY as a command = %d, want 500", code)
+	}
 	rc.login("alice", "alice-pw")
+	if got := ts.auth.calls[0].ClientIP; got != "127.0.0.3" {
+		t.Fatalf("client_ip = %q, want 127.0.0.3 from the header", got)
+	}
+	if code, _ := rc.cmd("EPRT |1|127.0.0.5|2000|"); code != 500 {
+		t.Fatalf("EPRT to another address = %d, want 500 (bounce)", code)
+	}
 	// A non-empty listing, so a served connection shows.
 	if err := os.WriteFile(ts.home+"/listed.txt", nil, 0o600); err != nil {
 		t.Fatal(err)
