@@ -57,7 +57,9 @@ type config struct {
 	BanThreshold        int           `split_words:"true" default:"10" desc:"Failed logins from one address within DJFTPD_BAN_WINDOW that ban it (0 = never ban)"`
 	BanWindow           time.Duration `split_words:"true" default:"10m" desc:"Window in which failed logins count toward a ban"`
 	BanTime             time.Duration `split_words:"true" default:"15m" desc:"How long a banned address gets 421 at connect"`
-	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each control connection (behind a TCP load balancer)"`
+	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each control connection (behind a TCP load balancer); needs DJFTPD_PROXY_TRUSTED"`
+	ProxyTrusted        prefixList    `split_words:"true" desc:"The balancer's addresses: comma-separated CIDRs or IPs (IPv4/IPv6) whose PROXY headers are read; with DJFTPD_PROXY_PROTOCOL=true every other peer is closed before the greeting"`
+	TLSHandshakeTimeout time.Duration `split_words:"true" default:"10s" desc:"Bound on a control connection's TLS handshake (implicit FTPS, AUTH TLS) and on the 421 written to a connection refused at connect"`
 	ShutdownGrace       time.Duration `split_words:"true" default:"30s" desc:"On SIGTERM, how long running transfers may finish"`
 	LogFormat           logFormat     `split_words:"true" default:"text" desc:"Log format: text or json"`
 	LogLevel            slog.Level    `split_words:"true" default:"info" desc:"Log level: debug, info, warn or error"`
@@ -79,6 +81,35 @@ func (p *portRange) Decode(s string) error {
 		return fmt.Errorf("want a port range like 30000-30099, got %q", s)
 	}
 	p.Min, p.Max = minPort, maxPort
+	return nil
+}
+
+// prefixList is a comma-separated list of CIDRs; a bare IP is a /32 or /128.
+type prefixList []netip.Prefix
+
+// Decode implements envconfig.Decoder.
+func (l *prefixList) Decode(s string) error {
+	var out prefixList
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if !strings.Contains(f, "/") {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(f); err == nil && a.Zone() == "" {
+				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			} else if err == nil {
+				err = errors.New("zone")
+			}
+		}
+		if err != nil || p.Addr().Is4In6() {
+			return fmt.Errorf("want comma-separated CIDRs or IPs such as 10.0.0.0/8,2001:db8::1, got %q", f)
+		}
+		out = append(out, p.Masked())
+	}
+	*l = out
 	return nil
 }
 
@@ -182,9 +213,13 @@ func (c *config) validate() error {
 			return &configError{"PUBLIC_HOST", "must be an IPv4 address (PASV cannot announce a name or IPv6)"}
 		}
 	}
+	if c.ProxyProtocol && len(c.ProxyTrusted) == 0 {
+		return &configError{"PROXY_TRUSTED", "required when DJFTPD_PROXY_PROTOCOL=true: the balancer's addresses (CIDRs), the only peers whose PROXY header is believed"}
+	}
 	durations := map[string]time.Duration{
 		"AUTH_TIMEOUT": c.AuthTimeout, "LOGIN_TIMEOUT": c.LoginTimeout,
 		"IDLE_TIMEOUT": c.IdleTimeout, "DATA_TIMEOUT": c.DataTimeout,
+		"TLS_HANDSHAKE_TIMEOUT": c.TLSHandshakeTimeout,
 	}
 	for key, d := range durations {
 		if d <= 0 {
@@ -259,6 +294,8 @@ func (c config) ftp() ftpdriver.Config {
 		BanWindow:           c.BanWindow,
 		BanTime:             c.BanTime,
 		ProxyProtocol:       c.ProxyProtocol,
+		ProxyTrusted:        c.ProxyTrusted,
+		TLSHandshakeTimeout: c.TLSHandshakeTimeout,
 	}
 }
 

@@ -208,11 +208,11 @@ func (s *session) openData() (net.Conn, error) {
 			if err != nil {
 				return nil, fmt.Errorf("passive accept: %w", err)
 			}
-			// Behind a PROXY-protocol balancer, data connections come through it too.
-			if from := addrOf(c.RemoteAddr()); from == s.peer || (s.proxyPeer.IsValid() && from == s.proxyPeer) {
+			err = s.checkDataPeer(c, deadline)
+			if err == nil {
 				return c, nil
 			}
-			s.log.Warn("passive data connection from foreign address dropped", "from", c.RemoteAddr().String())
+			s.log.Warn("passive data connection dropped", "from", c.RemoteAddr().String(), "err", err)
 			_ = c.Close()
 		}
 	case s.active.IsValid():

@@ -77,6 +77,12 @@ type Config struct {
 	// ProxyProtocol expects a PROXY protocol v1 or v2 header on every control
 	// connection; its source address is the client's for every rule.
 	ProxyProtocol bool
+	// ProxyTrusted are the only peers a PROXY header is read from; required when
+	// ProxyProtocol is on. Connections from other peers are closed unread.
+	ProxyTrusted []netip.Prefix
+	// TLSHandshakeTimeout bounds a control connection's TLS handshake (implicit FTPS
+	// and AUTH TLS) and the 421 written to a connection refused at connect; 0 means 10s.
+	TLSHandshakeTimeout time.Duration
 	// XferLog, if set, gets one xferlog line per file transfer.
 	XferLog *XferLog
 	// Metrics receives the front end's measurements; nil keeps them unregistered.
@@ -103,6 +109,13 @@ func (c *Config) validate() error {
 		return errors.New("connection limits and ban threshold must not be negative")
 	case c.BanThreshold > 0 && (c.BanWindow <= 0 || c.BanTime <= 0):
 		return errors.New("ban window and ban time must be positive when banning is on")
+	case c.ProxyProtocol && len(c.ProxyTrusted) == 0:
+		return errors.New("PROXY protocol needs the trusted balancer addresses (ProxyTrusted)")
+	case c.TLSHandshakeTimeout < 0:
+		return errors.New("TLS handshake timeout must not be negative")
+	}
+	if c.TLSHandshakeTimeout == 0 {
+		c.TLSHandshakeTimeout = defaultTLSHandshakeTimeout
 	}
 	switch c.TLSMode {
 	case "":
@@ -136,6 +149,8 @@ type Server struct {
 	conns  connLimits
 	users  userSessions
 	defend *defender
+
+	proxyWarn warnLimiter // bounds the log lines of the PROXY trust rule
 
 	listenersMu sync.Mutex
 	listeners   []net.Listener // one per Serve call, closed by Shutdown

@@ -60,14 +60,41 @@ func (r *CertReloader) TLSConfig() *tls.Config {
 
 var errTLSRequired = errors.New("TLS required")
 
-// tlsHandshakeTimeout bounds a TLS handshake on a control or data connection.
+// tlsHandshakeTimeout bounds a TLS handshake on a data connection.
 const tlsHandshakeTimeout = 15 * time.Second
+
+// defaultTLSHandshakeTimeout is Config.TLSHandshakeTimeout's default.
+const defaultTLSHandshakeTimeout = 10 * time.Second
+
+// handshakeDeadline bounds a control connection's TLS handshake (and a refusal at
+// connect): Config.TLSHandshakeTimeout from now, and never past the login deadline.
+func (s *session) handshakeDeadline() time.Time {
+	d := time.Now().Add(s.srv.cfg.TLSHandshakeTimeout)
+	if login := s.connectedAt.Add(s.srv.cfg.LoginTimeout); s.grant == nil && login.Before(d) {
+		return login
+	}
+	return d
+}
+
+// handshake completes implicit FTPS's handshake, if the connection has one pending.
+func (c *controlConn) handshake() error {
+	if c.tls == nil {
+		return nil
+	}
+	_ = c.raw.SetDeadline(c.sess.handshakeDeadline())
+	err := c.tls.Handshake()
+	_ = c.raw.SetDeadline(time.Time{})
+	if err != nil {
+		return fmt.Errorf("implicit TLS handshake: %w", err)
+	}
+	return nil
+}
 
 // upgrade turns the control connection into TLS after "234". goftp keeps reading
 // through controlConn, which now reads and writes through the TLS connection.
 func (c *controlConn) upgrade(cfg *tls.Config) error {
 	tc := tls.Server(c.raw, cfg)
-	_ = c.raw.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	_ = c.raw.SetDeadline(c.sess.handshakeDeadline())
 	err := tc.Handshake()
 	_ = c.raw.SetDeadline(time.Time{})
 	if err != nil {
@@ -97,6 +124,12 @@ func (s *session) handleAUTH(param string) {
 		s.reply(504, "AUTH "+p+" not supported; use AUTH TLS")
 	case s.conn.tls != nil:
 		s.reply(503, "Already using TLS")
+	case s.conn.pendingInput():
+		// Plain text sent behind AUTH TLS would run as if it came over TLS (RFC 7457
+		// §2.2, the STARTTLS command injection). vsftpd's answer: end the connection.
+		s.log.Warn("commands sent behind AUTH TLS before the handshake, closing")
+		s.reply(421, "Nothing may follow AUTH TLS before the TLS handshake")
+		s.close()
 	default:
 		s.reply(234, "AUTH TLS successful")
 		if err := s.conn.upgrade(s.srv.cfg.TLS); err != nil {

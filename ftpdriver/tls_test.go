@@ -55,7 +55,7 @@ func writeTestCert(t *testing.T, dir, cn string) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-func newTLSServer(t *testing.T, mode TLSMode) (*testServer, *CertReloader, string) {
+func newTLSServer(t *testing.T, mode TLSMode, mutate ...func(*Config)) (*testServer, *CertReloader, string) {
 	t.Helper()
 	dir := t.TempDir()
 	certFile, keyFile := writeTestCert(t, dir, "first")
@@ -63,7 +63,7 @@ func newTLSServer(t *testing.T, mode TLSMode) (*testServer, *CertReloader, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := newTestServer(t, func(c *Config) { c.TLSMode = mode; c.TLS = r.TLSConfig() })
+	ts := newTestServer(t, append([]func(*Config){func(c *Config) { c.TLSMode = mode; c.TLS = r.TLSConfig() }}, mutate...)...)
 	return ts, r, dir
 }
 
