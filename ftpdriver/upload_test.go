@@ -148,3 +148,185 @@ func checkUntouched(t *testing.T, what, home string, content []byte, mtime time.
 		t.Errorf("%s: f.txt mtime changed (%v)", what, err)
 	}
 }
+
+// withQuota gives alice a quota.
+func (ts *testServer) withQuota(quota int64) {
+	g := ts.auth.grants["alice:alice-pw"]
+	g.QuotaBytes = &quota
+	ts.auth.grants["alice:alice-pw"] = g
+	_ = os.MkdirAll(ts.home, 0o750)
+}
+
+// homeBytes is the sum of the sizes of the files in alice's home.
+func (ts *testServer) homeBytes(t *testing.T) int64 {
+	t.Helper()
+	total, _, err := walkUsage(os.DirFS(ts.home), 1000, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total
+}
+
+// TestQuotaConcurrentUploads: two sessions of one user upload at the same time; each
+// would fit alone, both do not. Before, each passed the check made before data flowed
+// and 160 bytes were stored against a quota of 100 (issue 12 item 4).
+func TestQuotaConcurrentUploads(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.withQuota(100)
+	var rcs []*rawConn
+	var data []net.Conn
+	for i := range 2 {
+		rc := ts.dial(t)
+		rc.login("alice", "alice-pw")
+		dial := rc.epsvData(t, ts.addr)
+		if err := rc.tp.PrintfLine("STOR f%d.bin", i); err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, dial())
+		rc.expect(150)
+		rcs = append(rcs, rc)
+	}
+	for _, c := range data {
+		_, _ = c.Write(bytes.Repeat([]byte("x"), 80))
+		c.Close()
+	}
+	codes := map[int]int{}
+	for _, rc := range rcs {
+		code, _ := rc.read()
+		codes[code]++
+	}
+	if codes[226] != 1 || codes[552] != 1 {
+		t.Errorf("final replies %v, want one 226 and one 552", codes)
+	}
+	if n := ts.homeBytes(t); n > 100 {
+		t.Errorf("home holds %d bytes, quota is 100", n)
+	}
+}
+
+// TestQuotaCountsAbortedInPlaceUploads: an in-place upload (APPE, REST+STOR) stopped by
+// ABOR keeps the bytes that arrived, and they count against the quota.
+func TestQuotaCountsAbortedInPlaceUploads(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		cmds     []string
+		wantSize int64 // f.txt's size after 300 bytes arrived
+	}{
+		{"APPE", []string{"APPE f.txt"}, 400},
+		{"REST+STOR", []string{"REST 50", "STOR f.txt"}, 350},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t)
+			ts.withQuota(1000)
+			p := filepath.Join(ts.home, "f.txt")
+			_ = os.WriteFile(p, bytes.Repeat([]byte("o"), 100), 0o640)
+			rc := ts.dial(t)
+			rc.login("alice", "alice-pw")
+			dial := rc.epsvData(t, ts.addr)
+			for _, c := range tc.cmds[:len(tc.cmds)-1] {
+				rc.cmd("%s", c)
+			}
+			if err := rc.tp.PrintfLine("%s", tc.cmds[len(tc.cmds)-1]); err != nil {
+				t.Fatal(err)
+			}
+			c := dial()
+			rc.expect(150)
+			_, _ = c.Write(bytes.Repeat([]byte("n"), 300))
+			waitSize(t, p, tc.wantSize)
+			if err := rc.tp.PrintfLine("ABOR"); err != nil {
+				t.Fatal(err)
+			}
+			rc.expect(426)
+			rc.expect(226)
+			want := fmt.Sprint(1000 - tc.wantSize)
+			if code, msg := rc.cmd("AVBL"); code != 213 || msg != want {
+				t.Errorf("AVBL = %d %s, want %s", code, msg, want)
+			}
+		})
+	}
+}
+
+// waitSize waits until the file at p is size bytes long.
+func waitSize(t *testing.T, p string, size int64) {
+	t.Helper()
+	for range 500 {
+		if fi, err := os.Stat(p); err == nil && fi.Size() == size {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never reached %d bytes", p, size)
+}
+
+// TestQuotaOverInPlaceLeavesFile: an APPE that runs over quota mid-transfer answers 552
+// and leaves the file as it was, bytes and mtime; exactly the limit fits.
+func TestQuotaOverInPlaceLeavesFile(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.withQuota(300)
+	p := filepath.Join(ts.home, "f.txt")
+	_ = os.WriteFile(p, bytes.Repeat([]byte("o"), 100), 0o640)
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	_ = os.Chtimes(p, mtime, mtime)
+	c := ts.client(t, "alice", "alice-pw")
+	if err := c.Append("f.txt", bytes.NewReader(bytes.Repeat([]byte("a"), 201))); err == nil || !strings.Contains(err.Error(), "552") {
+		t.Fatalf("APPE 1 byte over quota: %v, want 552", err)
+	}
+	checkUntouched(t, "APPE over quota", ts.home, bytes.Repeat([]byte("o"), 100), mtime)
+	if err := c.Append("f.txt", bytes.NewReader(bytes.Repeat([]byte("a"), 200))); err != nil {
+		t.Fatalf("APPE exactly to the quota: %v", err)
+	}
+	if n := ts.homeBytes(t); n != 300 {
+		t.Fatalf("home holds %d bytes, want 300", n)
+	}
+}
+
+// TestQuotaUsageRecomputedAtLogin: a file another replica wrote into the shared home
+// counts once the cached figure is older than the refresh interval.
+func TestQuotaUsageRecomputedAtLogin(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.withQuota(1000)
+	ts.srv.usage.mu.Lock()
+	ts.srv.usage.refresh = time.Millisecond
+	ts.srv.usage.mu.Unlock()
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	if code, msg := rc.cmd("AVBL"); code != 213 || msg != "1000" {
+		t.Fatalf("AVBL = %d %s, want 1000", code, msg)
+	}
+	_ = os.WriteFile(filepath.Join(ts.home, "elsewhere.bin"), bytes.Repeat([]byte("e"), 400), 0o640)
+	time.Sleep(5 * time.Millisecond)
+	rc2 := ts.dial(t)
+	rc2.login("alice", "alice-pw")
+	if code, msg := rc2.cmd("AVBL"); code != 213 || msg != "600" {
+		t.Fatalf("AVBL after another replica's upload = %d %s, want 600", code, msg)
+	}
+}
+
+func TestWalkUsageIsBounded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 10 {
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), []byte("12345"), 0o640)
+	}
+	tests := []struct {
+		maxEntries   int
+		budget       time.Duration
+		wantTotal    int64
+		wantComplete bool
+	}{
+		{100, time.Minute, 50, true},
+		{11, time.Minute, 50, true}, // the directory itself is an entry
+		{6, time.Minute, 25, false},
+		{100, -time.Second, 0, false},
+	}
+	for _, tt := range tests {
+		total, complete, err := walkUsage(os.DirFS(dir), tt.maxEntries, tt.budget)
+		if err != nil || total != tt.wantTotal || complete != tt.wantComplete {
+			t.Errorf("walkUsage(%d, %v) = %d, %v, %v; want %d, %v", tt.maxEntries, tt.budget, total, complete, err, tt.wantTotal, tt.wantComplete)
+		}
+	}
+}
