@@ -174,18 +174,22 @@ func TestQuotaConcurrentUploads(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ts.withQuota(100)
+	// Both commands are accepted (150) before either data connection opens, so both
+	// uploads pass every check made before data flows.
 	var rcs []*rawConn
-	var data []net.Conn
+	var dials []func() net.Conn
 	for i := range 2 {
 		rc := ts.dial(t)
 		rc.login("alice", "alice-pw")
-		dial := rc.epsvData(t, ts.addr)
-		if err := rc.tp.PrintfLine("STOR f%d.bin", i); err != nil {
-			t.Fatal(err)
+		dials = append(dials, rc.epsvData(t, ts.addr))
+		if code, msg := rc.cmd("STOR f%d.bin", i); code != 150 {
+			t.Fatalf("STOR f%d.bin = %d %s", i, code, msg)
 		}
-		data = append(data, dial())
-		rc.expect(150)
 		rcs = append(rcs, rc)
+	}
+	var data []net.Conn
+	for _, dial := range dials {
+		data = append(data, dial())
 	}
 	for _, c := range data {
 		_, _ = c.Write(bytes.Repeat([]byte("x"), 80))
