@@ -264,13 +264,20 @@ func (s *session) newUpload(param string, appendMode bool) (*upload, error) {
 	if err != nil {
 		return up, err
 	}
+	// What can be refused is refused here, before 150: after it, RFC 959 allows
+	// only transfer failures.
+	if dir, err := s.root.Stat(path.Dir(up.rel)); err != nil {
+		return up, err
+	} else if !dir.IsDir() {
+		return up, errNotDir
+	}
 	fi, serr := s.root.Lstat(up.rel)
 	switch {
 	case serr == nil && fi.IsDir():
 		return up, errIsDir
 	case serr == nil:
 		up.existed, up.oldSize, up.oldMtime = true, fi.Size(), fi.ModTime()
-	case up.offset > 0:
+	case up.offset > 0 || !errors.Is(serr, fs.ErrNotExist):
 		return up, serr // a resumed upload needs the file
 	}
 	if up.offset > up.oldSize {

@@ -334,3 +334,43 @@ func TestWalkUsageIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadOpenFailsAfter150: when the upload's file cannot be opened once the data
+// connection is up (here its directory went away after 150), the reply names the file
+// error and nothing is created.
+func TestUploadOpenFailsAfter150(t *testing.T) {
+	t.Parallel()
+	for _, atomic := range []bool{true, false} {
+		ts := newTestServer(t, func(c *Config) { c.AtomicUploads = atomic })
+		rc := ts.dial(t)
+		rc.login("alice", "alice-pw")
+		sub := filepath.Join(ts.home, "sub")
+		if err := os.Mkdir(sub, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := rc.cmd("STOR sub/missing/x.txt"); code != 550 {
+			t.Errorf("STOR into a missing directory = %d %s, want 550 before 150", code, msg)
+		}
+		dial := rc.epsvData(t, ts.addr)
+		rc.expectCmd(t, "STOR sub/x.txt", 150)
+		if err := os.Remove(sub); err != nil {
+			t.Fatal(err)
+		}
+		c := dial()
+		_, _ = c.Write([]byte("data"))
+		c.Close()
+		if code, msg := rc.read(); code != 550 {
+			t.Errorf("atomic=%v: final reply %d %s, want 550", atomic, code, msg)
+		}
+		if entries, _ := os.ReadDir(ts.home); len(entries) != 0 {
+			t.Errorf("atomic=%v: home holds %d entries, want none", atomic, len(entries))
+		}
+	}
+}
+
+func (rc *rawConn) expectCmd(t *testing.T, line string, want int) {
+	t.Helper()
+	if code, msg := rc.cmd("%s", line); code != want {
+		t.Fatalf("%s = %d %s, want %d", line, code, msg, want)
+	}
+}
