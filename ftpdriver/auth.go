@@ -48,6 +48,9 @@ func (s *session) handlePASS(param string) {
 		err = s.openHome(grant)
 	}
 	s.loginOutcome(username, grant, err)
+	if err == nil {
+		s.refreshUsage()
+	}
 }
 
 // openHome opens the granted home as the session's os.Root, creating it if allowed.

@@ -118,7 +118,7 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		// RNTO must come right after a successful RNFR, which sets this again.
 		s.renameFrom = ""
 	}
-	letter := commandPerms[permKey(verb, param)]
+	letters := commandPerms[permKey(verb, param)]
 	switch {
 	case (verb == "USER" || verb == "PASS") && s.srv.cfg.TLSMode == TLSRequired && s.conn.tls == nil:
 		s.reply(530, "TLS required: send AUTH TLS first")
@@ -126,8 +126,8 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		s.reply(530, "Please log in with USER and PASS")
 	case cmd.needsParam && strings.TrimSpace(param) == "":
 		s.reply(501, "Syntax error: "+verb+" needs an argument")
-	case letter != 0 && !s.grant.Can(letter):
-		s.log.Debug("permission denied", "cmd", verb, "letter", string(letter))
+	case letters != "" && !canAll(s.grant, letters):
+		s.log.Debug("permission denied", "cmd", verb, "letters", letters)
 		s.reply(550, "Permission denied")
 	default:
 		cmd.run(s, param)
