@@ -244,6 +244,7 @@ func (c config) ftp() ftpdriver.Config {
 		PassivePortMin:      c.PassivePorts.Min,
 		PassivePortMax:      c.PassivePorts.Max,
 		PublicHost:          public,
+		HomeRoot:            c.HomeRoot,
 		CreateHome:          c.CreateHome,
 		AtomicUploads:       c.UploadMode == "atomic",
 		TLSMode:             ftpdriver.TLSMode(c.TLSMode),

@@ -3,7 +3,7 @@ package ftpdriver
 import (
 	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -61,13 +61,19 @@ func (s *session) handlePASS(param string) {
 }
 
 // openHome opens the granted home as the session's os.Root, creating it if allowed.
+// Both go through the server's root on DJFTPD_HOME_ROOT, so a symlink planted under it
+// cannot lead the home out of it.
 func (s *session) openHome(g djangoclient.Grant) error {
+	rel, err := filepath.Rel(s.srv.cfg.HomeRoot, g.Home)
+	if err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("home %q is not inside %q: %w", g.Home, s.srv.cfg.HomeRoot, djangoclient.ErrBadGrant)
+	}
 	if s.srv.cfg.CreateHome {
-		if err := os.MkdirAll(g.Home, 0o750); err != nil {
+		if err := s.srv.homeRoot.MkdirAll(rel, 0o750); err != nil {
 			return fmt.Errorf("create home: %w: %w", djangoclient.ErrBadGrant, err)
 		}
 	}
-	root, err := os.OpenRoot(g.Home)
+	root, err := s.srv.homeRoot.OpenRoot(rel)
 	if err != nil {
 		return fmt.Errorf("open home: %w: %w", djangoclient.ErrBadGrant, err)
 	}

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,9 @@ type Config struct {
 	// PublicHost is the IPv4 address announced in PASV replies; empty means the control
 	// connection's local address.
 	PublicHost netip.Addr
+	// HomeRoot is the absolute directory every home is inside (DJFTPD_HOME_ROOT). It is
+	// opened once, in New, and every home is opened through it.
+	HomeRoot string
 	// CreateHome creates a missing home directory (mode 0750) at login.
 	CreateHome bool
 	// MaxLineLength bounds one control line, CRLF included; a longer line gets 500 and
@@ -89,6 +94,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.PassivePortMin < 1 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax:
 		return fmt.Errorf("invalid passive port range %d-%d", c.PassivePortMin, c.PassivePortMax)
+	case !filepath.IsAbs(c.HomeRoot):
+		return fmt.Errorf("home root %q is not an absolute directory", c.HomeRoot)
 	case c.PublicHost.IsValid() && !c.PublicHost.Is4():
 		return errors.New("public host must be an IPv4 address (PASV cannot announce IPv6)")
 	case c.MaxLineLength < 64:
@@ -136,6 +143,8 @@ type Server struct {
 	conns  connLimits
 	users  userSessions
 	defend *defender
+	// homeRoot is DJFTPD_HOME_ROOT, opened once: homes are opened through it.
+	homeRoot *os.Root
 
 	listenersMu sync.Mutex
 	listeners   []net.Listener // one per Serve call, closed by Shutdown
@@ -167,7 +176,12 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	if events == nil {
 		events = discardEvents{}
 	}
+	homeRoot, err := openHomeRoot(cfg.HomeRoot, cfg.CreateHome)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
+		homeRoot:     homeRoot,
 		cfg:          cfg,
 		auth:         auth,
 		events:       events,
@@ -179,6 +193,20 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	s.defend = &defender{threshold: cfg.BanThreshold, window: cfg.BanWindow, banFor: cfg.BanTime, now: time.Now}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// openHomeRoot opens the home root, creating it first when homes are created.
+func openHomeRoot(dir string, create bool) (*os.Root, error) {
+	if create {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create home root (DJFTPD_HOME_ROOT): %w", err)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open home root (DJFTPD_HOME_ROOT): %w", err)
+	}
+	return root, nil
 }
 
 // Serve accepts FTP connections on ln until ctx is cancelled or Shutdown is called.
@@ -250,6 +278,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stateMu.Unlock()
 
 	defer s.cancelBase()
+	defer s.homeRoot.Close()
 	select {
 	case <-s.sessionsDone:
 	case <-ctx.Done():
