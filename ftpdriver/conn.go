@@ -106,7 +106,7 @@ func (l *listener) admit(raw net.Conn) {
 	sess.proxyPeer = proxyPeer
 	if l.implicitTLS {
 		// The handshake runs on the first read or write, in the session's goroutine.
-		sess.conn.tls = tls.Server(raw, srv.cfg.TLS)
+		sess.conn.tls = tls.Server(raw, sess.sessionTLS())
 		sess.protP = true
 	}
 	if err := srv.admit(sess); err != nil {

@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,6 +49,7 @@ type session struct {
 	pasv         net.Listener    // pending passive listener, nil if none
 	active       netip.AddrPort  // pending PORT/EPRT target, zero if none
 	protP        bool            // PROT P: data connections use TLS
+	tlsConf      *tls.Config     // the session's own TLS configuration (sessionTLS)
 	mlstFacts    map[string]bool // OPTS MLST selection; nil means every fact
 	hashName     string          // OPTS HASH selection; empty means SHA-256
 
