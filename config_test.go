@@ -83,6 +83,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"zero idle", map[string]string{"DJFTPD_IDLE_TIMEOUT": "0s"}, "DJFTPD_IDLE_TIMEOUT"},
 		{"log format", map[string]string{"DJFTPD_LOG_FORMAT": "xml"}, "DJFTPD_LOG_FORMAT"},
 		{"line length", map[string]string{"DJFTPD_MAX_LINE_LENGTH": "10"}, "DJFTPD_MAX_LINE_LENGTH"},
+		{"negative passive per ip", map[string]string{"DJFTPD_MAX_PASSIVE_PER_IP": "-1"}, "DJFTPD_MAX_PASSIVE_PER_IP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,6 +75,10 @@ type Config struct {
 	// MaxConnections and MaxConnectionsPerIP bound open control connections, in total
 	// and per client address; 0 means no limit.
 	MaxConnections, MaxConnectionsPerIP int
+	// MaxPassivePerIP bounds the passive listeners (PASV/EPSV not yet used) open for
+	// one client address across its sessions, so one address cannot hoard the passive
+	// port range; 0 means no limit.
+	MaxPassivePerIP int
 	// BanThreshold failed logins from one address within BanWindow ban it for BanTime;
 	// 0 turns banning off.
 	BanThreshold       int
@@ -106,7 +110,7 @@ func (c *Config) validate() error {
 		return errors.New("failed login delay must not be negative")
 	case c.MaxLoginAttempts < 1:
 		return errors.New("max login attempts must be at least 1")
-	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.BanThreshold < 0:
+	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxPassivePerIP < 0 || c.BanThreshold < 0:
 		return errors.New("connection limits and ban threshold must not be negative")
 	case c.BanThreshold > 0 && (c.BanWindow <= 0 || c.BanTime <= 0):
 		return errors.New("ban window and ban time must be positive when banning is on")
@@ -141,6 +145,7 @@ type Server struct {
 	cmds   map[string]*command
 	usage  usageTracker
 	conns  connLimits
+	pasv   passiveLimits
 	users  userSessions
 	defend *defender
 	// homeRoot is DJFTPD_HOME_ROOT, opened once: homes are opened through it.

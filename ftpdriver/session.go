@@ -47,6 +47,8 @@ type session struct {
 	restOffset   int64               // from REST, used by the next RETR/STOR
 	failedLogins int
 	pasv         net.Listener    // pending passive listener, nil if none
+	pasvExpiry   *time.Timer     // closes pasv after DataTimeout unused
+	pasvRelease  func()          // gives pasv's slot back to the per-address count
 	active       netip.AddrPort  // pending PORT/EPRT target, zero if none
 	protP        bool            // PROT P: data connections use TLS
 	tlsConf      *tls.Config     // the session's own TLS configuration (sessionTLS)
