@@ -23,11 +23,14 @@ var (
 )
 
 func (s *session) closePendingData() {
-	if s.pasv != nil {
+	if s.pasvExpiry != nil {
 		s.pasvExpiry.Stop()
-		_ = s.pasv.Close()
 		s.pasvRelease()
-		s.pasv, s.pasvExpiry, s.pasvRelease = nil, nil, nil
+		s.pasvExpiry, s.pasvRelease = nil, nil
+	}
+	if s.pasv != nil {
+		_ = s.pasv.Close()
+		s.pasv = nil
 	}
 	s.active = netip.AddrPort{}
 }
