@@ -31,8 +31,8 @@ func tlsControl(t *testing.T, ts *testServer, conf *tls.Config) *rawConn {
 
 // resumingConf is a client configuration whose data connections can resume the
 // control connection's session: one cache, one server name for every connection.
-func resumingConf() *tls.Config {
-	return &tls.Config{InsecureSkipVerify: true, ServerName: "ftp.test", //nolint:gosec // self-signed test certificate
+func resumingConf(version uint16) *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, ServerName: "ftp.test", MaxVersion: version, //nolint:gosec // self-signed test certificate
 		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 }
 
@@ -70,23 +70,27 @@ func TestDataConnectionMustResumeControlSession(t *testing.T) {
 	if err := os.WriteFile(ts.home+"/secret.txt", []byte("top secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	conf := resumingConf()
-	rc := tlsControl(t, ts, conf)
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			conf := resumingConf(version)
+			rc := tlsControl(t, ts, conf)
 
-	thief := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test
-	if code, got := dataListing(t, ts, rc, thief); code != 522 || got != "" {
-		t.Fatalf("fresh TLS session on the data connection: reply %d, data %q; want 522 and nothing", code, got)
-	}
-	if code, got := dataListing(t, ts, rc, conf); code != 226 || got == "" {
-		t.Fatalf("resumed data connection after a refused thief: reply %d, data %q", code, got)
-	}
+			thief := &tls.Config{InsecureSkipVerify: true, MaxVersion: version} //nolint:gosec // test
+			if code, got := dataListing(t, ts, rc, thief); code != 522 || got != "" {
+				t.Fatalf("fresh TLS session on the data connection: reply %d, data %q; want 522 and nothing", code, got)
+			}
+			if code, got := dataListing(t, ts, rc, conf); code != 226 || got == "" {
+				t.Fatalf("resumed data connection after a refused thief: reply %d, data %q", code, got)
+			}
 
-	// A ticket from another control session of the same server does not resume here.
-	other := tlsControl(t, ts, resumingConf())
-	if code, got := dataListing(t, ts, other, conf); code != 522 || got != "" {
-		t.Fatalf("ticket of another session: reply %d, data %q; want 522 and nothing", code, got)
-	}
-	if code, _ := other.cmd("NOOP"); code != 200 {
-		t.Fatalf("session after a refused data connection: NOOP = %d", code)
+			// A ticket from another control session of the same server does not resume here.
+			other := tlsControl(t, ts, resumingConf(version))
+			if code, got := dataListing(t, ts, other, conf); code != 522 || got != "" {
+				t.Fatalf("ticket of another session: reply %d, data %q; want 522 and nothing", code, got)
+			}
+			if code, _ := other.cmd("NOOP"); code != 200 {
+				t.Fatalf("session after a refused data connection: NOOP = %d", code)
+			}
+		})
 	}
 }
