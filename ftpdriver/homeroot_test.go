@@ -52,3 +52,18 @@ func TestHomeIsTheRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestHomeRootSlash: DJFTPD_HOME_ROOT=/ (djftpd 0.3 sites without HOME_ROOT) opens any
+// absolute home, through symlinked system directories too.
+func TestHomeRootSlash(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.HomeRoot = "/" })
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	if code, _ := rc.cmd("MKD sub"); code != 257 {
+		t.Fatalf("MKD = %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(ts.home, "sub")); err != nil {
+		t.Fatal(err)
+	}
+}
