@@ -48,12 +48,13 @@ type config struct {
 	SpoolMaxBytes       int64         `split_words:"true" default:"67108864" desc:"Largest size of the event spool in bytes; when full the oldest events are dropped and counted"`
 	LoginTimeout        time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
 	IdleTimeout         time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`
-	DataTimeout         time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open"`
+	DataTimeout         time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open; an unused passive port closes and a transfer moving no byte is cut (426) after it"`
 	MaxLineLength       int           `split_words:"true" default:"4096" desc:"Longest control line in bytes; longer gets 500 and the connection closes"`
 	FailedLoginDelay    time.Duration `split_words:"true" default:"1s" desc:"Delay before answering a failed login"`
 	MaxLoginAttempts    int           `split_words:"true" default:"3" desc:"Failed logins allowed per connection before it is closed"`
 	MaxConnections      int           `split_words:"true" default:"500" desc:"Most open FTP control connections; more get 421 (0 = no limit)"`
 	MaxConnectionsPerIP int           `split_words:"true" default:"20" desc:"Most open control connections from one client address (0 = no limit)"`
+	MaxPassivePerIP     int           `split_words:"true" default:"8" desc:"Most open passive listeners (PASV/EPSV not yet used) of one client address across its sessions; more get 425 (0 = no limit)"`
 	BanThreshold        int           `split_words:"true" default:"10" desc:"Failed logins from one address within DJFTPD_BAN_WINDOW that ban it (0 = never ban)"`
 	BanWindow           time.Duration `split_words:"true" default:"10m" desc:"Window in which failed logins count toward a ban"`
 	BanTime             time.Duration `split_words:"true" default:"15m" desc:"How long a banned address gets 421 at connect"`
@@ -238,7 +239,7 @@ func (c *config) validate() error {
 	if c.MaxLoginAttempts < 1 {
 		return &configError{"MAX_LOGIN_ATTEMPTS", "must be at least 1"}
 	}
-	for key, n := range map[string]int{"MAX_CONNECTIONS": c.MaxConnections, "MAX_CONNECTIONS_PER_IP": c.MaxConnectionsPerIP, "BAN_THRESHOLD": c.BanThreshold} {
+	for key, n := range map[string]int{"MAX_CONNECTIONS": c.MaxConnections, "MAX_CONNECTIONS_PER_IP": c.MaxConnectionsPerIP, "MAX_PASSIVE_PER_IP": c.MaxPassivePerIP, "BAN_THRESHOLD": c.BanThreshold} {
 		if n < 0 {
 			return &configError{key, "must not be negative"}
 		}
@@ -279,6 +280,7 @@ func (c config) ftp() ftpdriver.Config {
 		PassivePortMin:      c.PassivePorts.Min,
 		PassivePortMax:      c.PassivePorts.Max,
 		PublicHost:          public,
+		HomeRoot:            c.HomeRoot,
 		CreateHome:          c.CreateHome,
 		AtomicUploads:       c.UploadMode == "atomic",
 		TLSMode:             ftpdriver.TLSMode(c.TLSMode),
@@ -290,6 +292,7 @@ func (c config) ftp() ftpdriver.Config {
 		MaxLoginAttempts:    c.MaxLoginAttempts,
 		MaxConnections:      c.MaxConnections,
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		MaxPassivePerIP:     c.MaxPassivePerIP,
 		BanThreshold:        c.BanThreshold,
 		BanWindow:           c.BanWindow,
 		BanTime:             c.BanTime,

@@ -90,6 +90,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"proxy trusted bad cidr", map[string]string{"DJFTPD_PROXY_TRUSTED": "10.0.0.0/33"}, "DJFTPD_PROXY_TRUSTED"},
 		{"proxy trusted zone", map[string]string{"DJFTPD_PROXY_TRUSTED": "fe80::1%eth0"}, "DJFTPD_PROXY_TRUSTED"},
 		{"zero tls handshake", map[string]string{"DJFTPD_TLS_HANDSHAKE_TIMEOUT": "0s"}, "DJFTPD_TLS_HANDSHAKE_TIMEOUT"},
+		{"negative passive per ip", map[string]string{"DJFTPD_MAX_PASSIVE_PER_IP": "-1"}, "DJFTPD_MAX_PASSIVE_PER_IP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,7 +96,7 @@ func (l *listener) admit(raw net.Conn) {
 	sess := newSession(srv, raw)
 	sess.proxyPeer = proxyPeer
 	if l.implicitTLS {
-		sess.conn.tls = tls.Server(raw, srv.cfg.TLS)
+		sess.conn.tls = tls.Server(raw, sess.sessionTLS())
 		sess.protP = true
 	}
 	if err := srv.admit(sess); err != nil {

@@ -161,13 +161,13 @@ func TestProxyImplicitTLS(t *testing.T) {
 
 	spoof := dialFrom(t, "127.0.0.2", ln.Addr().String())
 	fmt.Fprintf(spoof, "PROXY TCP4 127.0.0.9 127.0.0.1 40000 990\r\n")
-	if err := tls.Client(spoof, clientTLS).Handshake(); err == nil {
+	if err := tls.Client(spoof, clientTLS()).Handshake(); err == nil {
 		t.Fatal("TLS handshake after an untrusted PROXY header succeeded")
 	}
 
 	bal := dialFrom(t, "127.0.0.1", ln.Addr().String())
 	fmt.Fprintf(bal, "PROXY TCP4 127.0.0.9 127.0.0.1 40000 990\r\n")
-	tc := tls.Client(bal, clientTLS)
+	tc := tls.Client(bal, clientTLS())
 	rc := &rawConn{t: t, c: tc, tp: newTextproto(tc)}
 	rc.expect(220)
 	rc.login("alice", "alice-pw")

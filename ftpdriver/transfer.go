@@ -52,6 +52,10 @@ func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time
 		s.reply(425, "Use PASV, EPSV, PORT or EPRT first")
 	case errors.Is(err, errTLSRequired):
 		s.reply(521, "Data connections must be protected: send PBSZ 0 and PROT P")
+	case errors.Is(err, errTLSNotResumed):
+		s.log.Warn("protected data connection refused: it did not resume the control connection's TLS session "+
+			"(the client must reuse the control session on data connections, see README \"TLS\")", attrs...)
+		s.reply(522, "Data connection must resume the control connection's TLS session")
 	case errors.Is(err, errDataOpen):
 		s.log.Warn("data connection failed", append(attrs, "err", err)...)
 		s.reply(425, "Cannot open data connection")
