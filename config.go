@@ -40,6 +40,7 @@ type config struct {
 	ImplicitListen      string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
 	CreateHome          bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
 	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
+	ASCIIConversion     bool          `envconfig:"ASCII_CONVERSION" default:"true" desc:"TYPE A converts line ends (CRLF on the wire, LF on disk) as RFC 959 says; false sends files unchanged in both types"`
 	AuthTimeout         time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
 	CacheTTL            time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
 	CacheNegativeTTL    time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
@@ -283,6 +284,7 @@ func (c config) ftp() ftpdriver.Config {
 		HomeRoot:            c.HomeRoot,
 		CreateHome:          c.CreateHome,
 		AtomicUploads:       c.UploadMode == "atomic",
+		ASCIIConversion:     c.ASCIIConversion,
 		TLSMode:             ftpdriver.TLSMode(c.TLSMode),
 		MaxLineLength:       c.MaxLineLength,
 		LoginTimeout:        c.LoginTimeout,

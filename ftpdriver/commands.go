@@ -180,9 +180,10 @@ func (s *session) handleOPTS(param string) {
 func (s *session) handleTYPE(param string) {
 	switch strings.ToUpper(strings.Join(strings.Fields(param), " ")) {
 	case "I", "L 8":
+		s.asciiType = false
 		s.reply(200, "Type set to I")
 	case "A", "A N":
-		// Files are sent unchanged in both types, as most servers do.
+		s.asciiType = s.srv.cfg.ASCIIConversion
 		s.reply(200, "Type set to A")
 	default:
 		s.reply(504, "Type not supported")

@@ -68,6 +68,9 @@ type Config struct {
 	MaxLoginAttempts int
 	// AtomicUploads makes STOR write a hidden temporary file renamed on success.
 	AtomicUploads bool
+	// ASCIIConversion converts line ends in TYPE A (RFC 959): CRLF on the wire, LF on
+	// disk. Off, TYPE A is accepted and files move unchanged (vsftpd's way).
+	ASCIIConversion bool
 	// TLSMode says how FTPS is offered; TLS must be set unless it is TLSOff.
 	TLSMode TLSMode
 	// TLS is the server TLS configuration for control and data connections.

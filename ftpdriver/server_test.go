@@ -70,6 +70,7 @@ func testConfig() Config {
 		PassivePortMin: 1024, PassivePortMax: 65535,
 		CreateHome:       true,
 		AtomicUploads:    true,
+		ASCIIConversion:  true,
 		MaxLineLength:    4096,
 		LoginTimeout:     10 * time.Second,
 		IdleTimeout:      10 * time.Second,

@@ -45,6 +45,7 @@ type session struct {
 	cwd          string              // virtual: "/" is the home
 	renameFrom   string              // relative path from RNFR, for RNTO
 	restOffset   int64               // from REST, used by the next RETR/STOR
+	asciiType    bool                // TYPE A with conversion on: line ends converted (ascii.go)
 	failedLogins int
 	pasv         net.Listener    // pending passive listener, nil if none
 	pasvExpiry   *time.Timer     // closes pasv after DataTimeout unused

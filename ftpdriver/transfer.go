@@ -169,6 +169,9 @@ func (s *session) handleRETR(param string) {
 		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
 			err = errIsDir
 		}
+		if err == nil {
+			err = s.checkRestart(offset, fi.Size())
+		}
 		if err == nil && offset > 0 {
 			_, err = f.Seek(offset, io.SeekStart)
 		}
@@ -184,9 +187,14 @@ func (s *session) handleRETR(param string) {
 	defer f.Close()
 	started := time.Now()
 	var n int64
+	ascii := s.asciiType
 	err = s.withData(openingData, 0, func(c net.Conn) error {
-		// *os.File to *net.TCPConn: io.Copy reaches sendfile(2).
 		var cerr error
+		if ascii {
+			n, cerr = io.Copy(c, newToNetASCII(f))
+			return cerr
+		}
+		// *os.File to *net.TCPConn: io.Copy reaches sendfile(2).
 		n, cerr = io.Copy(c, f)
 		return cerr
 	})
@@ -225,7 +233,11 @@ func (s *session) store(cmd, param, prelim string, appendMode bool) {
 		if err := s.openUpload(up); err != nil {
 			return fmt.Errorf("%w: %w", errFileOpen, err)
 		}
-		return up.receive(c, q)
+		var src io.Reader = c
+		if up.ascii {
+			src = newFromNetASCII(c)
+		}
+		return up.receive(src, q)
 	})
 	err = s.endUpload(up, q, err)
 	if transferStarted(err) {
@@ -243,6 +255,7 @@ type upload struct {
 	virtual, rel string
 	offset       int64 // REST marker; 0 without
 	appendMode   bool
+	ascii        bool      // TYPE A: CRLF on the wire becomes LF on disk
 	atomic       bool      // a temporary file renamed into place on success
 	existed      bool      // the target was there before
 	oldSize      int64     // its size then
@@ -255,10 +268,15 @@ type upload struct {
 
 // newUpload checks an upload before any reply: it only reads the file system.
 func (s *session) newUpload(param string, appendMode bool) (*upload, error) {
-	up := &upload{offset: s.restOffset, appendMode: appendMode}
+	up := &upload{offset: s.restOffset, appendMode: appendMode, ascii: s.asciiType}
 	s.restOffset = 0
-	if appendMode {
-		up.offset = 0
+	if appendMode && up.offset > 0 {
+		// RFC 3659 5.3: after REST, APPE writes at the marker, as STOR does; that
+		// overwrites, so it needs the letter STOR needs.
+		if !s.grant.Can('w') {
+			return up, fs.ErrPermission
+		}
+		up.appendMode = false
 	}
 	var err error
 	up.virtual, up.rel, err = s.resolve(param)
@@ -284,12 +302,12 @@ func (s *session) newUpload(param string, appendMode bool) (*upload, error) {
 	case up.offset > 0 || !errors.Is(serr, fs.ErrNotExist):
 		return up, serr // a resumed upload needs the file
 	}
-	if up.offset > up.oldSize {
-		return up, fmt.Errorf("REST offset %d beyond size %d: %w", up.offset, up.oldSize, fs.ErrInvalid)
+	if err := s.checkRestart(up.offset, up.oldSize); err != nil {
+		return up, err
 	}
-	up.atomic = s.srv.cfg.AtomicUploads && !appendMode && up.offset == 0
+	up.atomic = s.srv.cfg.AtomicUploads && !up.appendMode && up.offset == 0
 	switch {
-	case appendMode:
+	case up.appendMode:
 		up.kept = up.oldSize
 	case up.offset > 0:
 		up.kept = up.offset
@@ -322,11 +340,11 @@ func (s *session) openUpload(up *upload) error {
 	return err
 }
 
-// receive copies the data connection into the upload's file.
-// (*os.File).ReadFrom on the *net.TCPConn, or an io.LimitedReader of it, reaches
-// splice(2). Not io.Copy: it would ask the TCPConn to WriteTo the file first, which
-// falls back to a 32 KiB read loop.
-func (up *upload) receive(c net.Conn, q *quotaGuard) error {
+// receive copies the data connection (or, in TYPE A, its conversion) into the
+// upload's file. (*os.File).ReadFrom on the *net.TCPConn, or an io.LimitedReader of
+// it, reaches splice(2). Not io.Copy: it would ask the TCPConn to WriteTo the file
+// first, which falls back to a 32 KiB read loop.
+func (up *upload) receive(c io.Reader, q *quotaGuard) error {
 	if q == nil {
 		var err error
 		up.n, err = up.f.ReadFrom(c)
@@ -347,7 +365,7 @@ func (up *upload) receive(c net.Conn, q *quotaGuard) error {
 }
 
 // endOfData is nil when the client has no byte more to send, errQuotaExceeded if it has.
-func endOfData(c net.Conn) error {
+func endOfData(c io.Reader) error {
 	var b [1]byte
 	switch _, err := io.ReadFull(c, b[:]); {
 	case err == nil:
@@ -432,6 +450,22 @@ func (s *session) settleInPlace(up *upload, err error) (int64, error) {
 		_ = s.root.Chtimes(up.rel, time.Time{}, up.oldMtime)
 	}
 	return size, err
+}
+
+// errInvalidRest is a REST marker the next transfer cannot use: past the end of the
+// file, or any marker in TYPE A, whose byte counts differ on the wire and on disk.
+var errInvalidRest = errors.New("invalid REST parameter")
+
+// checkRestart refuses a REST marker past the end of the file (RFC 1123 4.1.3.4,
+// RFC 3659 5.3) and any marker in TYPE A.
+func (s *session) checkRestart(offset, size int64) error {
+	switch {
+	case offset > 0 && s.asciiType:
+		return fmt.Errorf("REST %d in TYPE A: %w", offset, errInvalidRest)
+	case offset > size:
+		return fmt.Errorf("REST %d beyond size %d: %w", offset, size, errInvalidRest)
+	}
+	return nil
 }
 
 func randomHex(n int) string {
