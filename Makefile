@@ -81,7 +81,7 @@ test-deploy: venv
 FUZZTIME ?= 3s
 FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
-	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment
+	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
