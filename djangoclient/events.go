@@ -84,6 +84,7 @@ type EventQueue struct {
 	// poisonBudget is how many suspects in a row the next walk may find (poison.go); only
 	// the goroutine delivering (Run, then Close) uses it.
 	poisonBudget int
+	poisonPause  time.Duration // first pause between poison answers to one batch; doubles
 
 	kick     chan struct{}      // a full batch is ready; capacity 1
 	stopCtx  context.Context    // done once Close is called: Run's loop ends
@@ -148,6 +149,7 @@ func (c *Client) NewEventQueue(cfg EventsConfig, log *slog.Logger) (*EventQueue,
 		attemptTimeout: c.timeout,
 		maxBackoff:     eventsMaxBackoff,
 		poisonBudget:   minPoisonBudget,
+		poisonPause:    retryWaitMin,
 		kick:           make(chan struct{}, 1),
 		done:           make(chan struct{}),
 	}

@@ -134,6 +134,7 @@ func newTestQueue(t *testing.T, srv *httptest.Server, cfg EventsConfig, log *slo
 		t.Fatalf("NewEventQueue: %v", err)
 	}
 	q.maxBackoff = 50 * time.Millisecond
+	q.poisonPause = time.Millisecond
 	t.Cleanup(func() { _ = q.Close(context.Background()) })
 	return q
 }

@@ -142,7 +142,7 @@ func (q *EventQueue) postAttempts(ctx context.Context, lines [][]byte) (int, err
 		if err == nil || !poisonStatus(status) || attempt == poisonAttempts {
 			return status, err
 		}
-		t := time.NewTimer(retryWaitMin << (attempt - 1))
+		t := time.NewTimer(q.poisonPause << (attempt - 1))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -237,3 +237,69 @@ func logLine(logs string, parts ...string) bool {
 	}
 	return false
 }
+
+// TestEventsLongPoisonRun: a run of poison events longer than the first walk's budget is got
+// through in a few walks (the budget doubles), and the events behind it arrive in order.
+func TestEventsLongPoisonRun(t *testing.T) {
+	t.Parallel()
+	d, srv := newEventsDjango(t)
+	d.mode = func(_ int, b []Event) int {
+		if hasPoison(b) {
+			return http.StatusInternalServerError
+		}
+		return 200
+	}
+	q := newTestQueue(t, srv, EventsConfig{SpoolDir: t.TempDir()}, nil)
+	bad := make([]int, 0, 12) // more than minPoisonBudget
+	for i := 10; i < 22; i++ {
+		bad = append(bad, i)
+	}
+	emitWithPoison(q, 0, 40, bad...)
+	start(t, q)
+	waitFor(t, "delivery", func() bool { st := q.Stats(); return st.Delivered == 28 && st.Poisoned == 12 })
+	if got, want := d.received(), idsWithout(0, 40, bad...); !slices.Equal(got, want) {
+		t.Fatalf("received %v", got)
+	}
+}
+
+// TestDeliverBudget: against a Django answering 500 to everything, one walk stops after
+// poisonBudget suspects with nothing dropped, and the budget doubles per walk up to its cap.
+func TestDeliverBudget(t *testing.T) {
+	t.Parallel()
+	d, srv := newEventsDjango(t)
+	d.mode = func(int, []Event) int { return http.StatusInternalServerError }
+	q := newTestQueue(t, srv, EventsConfig{}, nil)
+	lines := make([][]byte, 200)
+	for i := range lines {
+		e := testEvent(i)
+		e.Time = time.Now()
+		l, err := encodeEvent(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines[i] = l
+	}
+	for _, budget := range []int{8, 16, 32, 64, 128, 128} {
+		d.mu.Lock()
+		before := d.reqs
+		d.mu.Unlock()
+		if q.poisonBudget != budget {
+			t.Fatalf("budget %d, want %d", q.poisonBudget, budget)
+		}
+		k, err := q.deliver(t.Context(), lines)
+		if k != 0 || !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("deliver = %d, %v", k, err)
+		}
+		d.mu.Lock()
+		reqs := d.reqs - before
+		d.mu.Unlock()
+		// Each unit gets poisonAttempts: the path down to the first suspect, then at most two
+		// units per further suspect.
+		if limit := poisonAttempts * (9 + 2*budget); reqs > limit {
+			t.Fatalf("budget %d: %d requests, want at most %d", budget, reqs, limit)
+		}
+	}
+	if st := q.Stats(); st.Dropped != 0 || st.Delivered != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
