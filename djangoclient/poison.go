@@ -65,9 +65,10 @@ const (
 // failure that stopped it.
 type walk struct {
 	fates       []fate
-	unconfirmed int // suspects since the last delivered event
-	budget      int // unconfirmed suspects that stop the walk
-	status      int // the last poison status, for messages
+	unconfirmed int  // suspects since the last delivered event
+	budget      int  // unconfirmed suspects that stop the walk
+	status      int  // the last poison status, for messages
+	logged      bool // the walk's first split was logged
 	err         error
 }
 
@@ -123,8 +124,11 @@ func (q *EventQueue) send(ctx context.Context, lines [][]byte, w *walk) {
 	case status == http.StatusRequestEntityTooLarge || (poisonStatus(status) && ctx.Err() == nil):
 		if status != http.StatusRequestEntityTooLarge {
 			w.status = status
-			q.log.Error("django keeps refusing an events batch (a bug, or a value it cannot store), splitting it",
-				"events", len(lines), "err", err)
+			if !w.logged { // once per walk: a Django refusing everything would flood the log
+				w.logged = true
+				q.log.Error("django keeps refusing an events batch (a bug, or a value it cannot store), splitting it",
+					"events", len(lines), "err", err)
+			}
 		}
 		h := len(lines) / 2
 		q.send(ctx, lines[:h], w)
