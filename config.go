@@ -45,6 +45,7 @@ type config struct {
 	CacheTTL            time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
 	CacheNegativeTTL    time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
 	CacheStaleTTL       time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
+	CachePerIP          bool          `split_words:"true" default:"true" desc:"Cache logins per client address, so Django's IP-based decisions (lockouts, allow-lists) apply to each new address; false: one cached login serves every address"`
 	SpoolDir            string        `split_words:"true" desc:"Directory of the event spool, where events wait while Django is unreachable (survives restarts); empty keeps them in memory only"`
 	SpoolMaxBytes       int64         `split_words:"true" default:"67108864" desc:"Largest size of the event spool in bytes; when full the oldest events are dropped and counted"`
 	LoginTimeout        time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
@@ -269,7 +270,7 @@ func (c config) events() djangoclient.EventsConfig {
 }
 
 func (c config) cache() cache.Config {
-	return cache.Config{TTL: c.CacheTTL, NegativeTTL: c.CacheNegativeTTL, StaleTTL: c.CacheStaleTTL}
+	return cache.Config{TTL: c.CacheTTL, NegativeTTL: c.CacheNegativeTTL, StaleTTL: c.CacheStaleTTL, PerIP: c.CachePerIP}
 }
 
 func (c config) ftp() ftpdriver.Config {
