@@ -277,6 +277,32 @@ func (c *Client) resign(req *http.Request, purpose Purpose) error {
 	return nil
 }
 
+// postSigned posts body to url, signed for purpose, through rc (whose PrepareRetry signs
+// every retry afresh), and returns the last answer with up to MaxBodyBytes+1 bytes of its
+// body, its connection released. Auth and events share it. A request that cannot be built
+// wraps ErrRejected; a transport failure returns no response; a failure to read the body
+// returns the response as well.
+func (c *Client) postSigned(ctx context.Context, rc *retryablehttp.Client, url string, purpose Purpose, body []byte) (*http.Response, []byte, error) {
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build %s request: %w: %w", purpose, ErrRejected, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "djftpd")
+	c.sign(req.Header, purpose, body)
+	resp, err := rc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer drainAndClose(resp.Body)
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return resp, nil, fmt.Errorf("read answer: %w", err)
+	}
+	return resp, answer, nil
+}
+
 func (c *Client) sign(h http.Header, purpose Purpose, body []byte) {
 	ts, sig := Sign(c.secret, purpose, c.now(), body)
 	h.Set(HeaderTimestamp, ts)
