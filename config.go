@@ -46,7 +46,7 @@ type config struct {
 	CacheNegativeTTL    time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
 	CacheStaleTTL       time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
 	CachePerIP          bool          `split_words:"true" default:"true" desc:"Cache logins per client address, so Django's IP-based decisions (lockouts, allow-lists) apply to each new address; false: one cached login serves every address"`
-	SpoolDir            string        `split_words:"true" desc:"Directory of the event spool, where events wait while Django is unreachable (survives restarts); empty keeps them in memory only"`
+	SpoolDir            string        `split_words:"true" desc:"Directory of the event spool, the on-disk log every event goes through until Django acknowledges it; file events are fsync'd there before the final reply, so they survive a crash. Empty keeps events in memory only (lost on a crash)"`
 	SpoolMaxBytes       int64         `split_words:"true" default:"67108864" desc:"Largest size of the event spool in bytes; when full the oldest events are dropped and counted"`
 	LoginTimeout        time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
 	IdleTimeout         time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`

@@ -91,11 +91,15 @@ func authOutcome(err error) string {
 func registerEventMetrics(reg prometheus.Registerer, q *djangoclient.EventQueue) {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "djftpd", Name: "event_queue_depth", Help: "Events waiting in memory for delivery to Django.",
+			Namespace: "djftpd", Name: "event_queue_depth", Help: "Events held in memory only: not yet written to the spool (without a spool: not yet delivered).",
 		}, func() float64 { return float64(q.Stats().Queued) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "djftpd", Name: "event_spool_bytes", Help: "Size of the on-disk event spool.",
 		}, func() float64 { return float64(q.Stats().SpoolBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "event_spool_torn_bytes_total",
+			Help: "Bytes of torn or corrupt spool records cut off at start (a crash mid-write).",
+		}, func() float64 { return float64(q.Stats().TornBytes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "djftpd", Name: "events_dropped_total",
 			Help: "Events dropped: queue or spool full, too large, corrupt in the spool, or poison.",

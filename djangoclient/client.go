@@ -7,7 +7,8 @@
 // Sign, Verify, SignAnswer and VerifyAnswer implement the shared HMAC scheme for requests and
 // for the answers bound to them, for other endpoints too (the sidecar's /cache/purge verifies
 // Django's requests with Verify). EventQueue delivers FTP events to {DJANGO_URL}events/ with
-// the same signing, and spools them to disk while Django cannot take them.
+// the same signing. Its one ownership rule: every event lives in the backlog — the spool on
+// disk when there is one, else memory — from Emit until Django acknowledges it.
 package djangoclient
 
 import (

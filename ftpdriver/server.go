@@ -30,8 +30,10 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, r djangoclient.AuthRequest) (djangoclient.Grant, error)
 }
 
-// EventSink receives the events of every session (DESIGN.md §2 event types). Emit
-// must not block: it runs inside FTP commands.
+// EventSink receives the events of every session (DESIGN.md §2 event types). Emit runs
+// inside FTP commands, before their final reply: it must never wait for Django, and it
+// returns only once an event of completed work is durable (djangoclient.DurableType: on
+// disk, one group-committed fsync), so a reply never acknowledges what a crash can lose.
 type EventSink interface {
 	Emit(e djangoclient.Event)
 }
