@@ -124,7 +124,9 @@ def test_uploads_acknowledged_survive_sigkill(stack_factory):
 
     acknowledged = {p: n for c in clients for p, n in c.acknowledged.items()}
     unacknowledged = {p: n for c in clients for p, n in c.unacknowledged.items()}
-    assert len(acknowledged) > ROUNDS, f"too few uploads to mean anything: {acknowledged}"
+    assert len(acknowledged) > ROUNDS, (
+        f"too few uploads to mean anything: {acknowledged}"
+    )
 
     end = time.monotonic() + DELIVERY_DEADLINE
     while time.monotonic() < end:
@@ -137,7 +139,9 @@ def test_uploads_acknowledged_survive_sigkill(stack_factory):
 
     paths = [p for p, _ in rows]
     missing = sorted(set(acknowledged) - set(paths))
-    assert not missing, f"{len(missing)} uploads answered 226 have no event: {missing[:10]}"
+    assert not missing, (
+        f"{len(missing)} uploads answered 226 have no event: {missing[:10]}"
+    )
     twice = sorted({p for p in paths if paths.count(p) > 1})
     assert not twice, f"file_received recorded more than once: {twice}"
     for path, size in rows:
