@@ -164,6 +164,7 @@ func (c *Client) NewEventQueue(cfg EventsConfig, log *slog.Logger) (*EventQueue,
 		log.Info("event spool holds undelivered events, replaying them first", "spool_bytes", n)
 	}
 	q.tornBytes = sp.tornBytes
+	q.dropped.Add(uint64(sp.corruptAtOpen))
 	q.backlog = newSpoolBacklog(sp, cfg, &q.eventCounters, log)
 	return q, nil
 }

@@ -68,6 +68,8 @@ type spool struct {
 	tail      *os.File  // open for appending to segs[len-1]; nil: next append starts a segment
 	nextSeq   uint64
 	tornBytes int64 // cut off torn or corrupt segment tails at open
+	// corruptAtOpen counts lines of earlier versions' segments that were not a valid event.
+	corruptAtOpen int
 }
 
 // openSpool opens (creating it 0700 if needed) the spool in dir and recovers its state:
@@ -113,6 +115,9 @@ func openSpool(dir string, maxBytes int64, log *slog.Logger) (*spool, error) {
 		s.read = spoolPos{seq: s.nextSeq}
 	}
 	for i := range s.segs {
+		if err := s.convertLegacy(&s.segs[i]); err != nil {
+			log.Error("event spool: cannot convert a segment of an earlier version", "err", err)
+		}
 		s.cutTornTail(&s.segs[i])
 	}
 	s.dropConsumed()

@@ -314,3 +314,31 @@ func FuzzSpoolSegment(f *testing.F) {
 		}
 	})
 }
+
+// TestSpoolConvertsLegacySegments: segments an earlier djftpd wrote (one JSON event per line)
+// are converted at open: the events after the saved offset are replayed in order, an invalid
+// line is dropped and counted, and nothing is cut off as torn.
+func TestSpoolConvertsLegacySegments(t *testing.T) {
+	dir := t.TempDir()
+	first := string(spoolLine(t, 0))
+	seg1 := first + string(spoolLine(t, 1)) + "{not json\n" + string(spoolLine(t, 2))
+	if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.seg"), []byte(seg1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "00000000000000000002.seg"), spoolLine(t, 3), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, offsetFile), fmt.Appendf(nil, "1 %d\n", len(first)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openSpool(dir, 1<<20, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.corruptAtOpen != 1 || s.tornBytes != 0 {
+		t.Fatalf("%d invalid lines counted, %d torn bytes; want 1 and 0", s.corruptAtOpen, s.tornBytes)
+	}
+	if ids := drain(t, s); strings.Join(ids, ",") != "ev-000001,ev-000002,ev-000003" {
+		t.Fatalf("read %v after converting", ids)
+	}
+}
