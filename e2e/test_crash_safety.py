@@ -93,7 +93,7 @@ def kill_and_restart(stack: Stack, rounds: int, deadline: float) -> int:
     """SIGKILLs the Go binary at random moments and restarts it; returns the rounds done."""
     done = 0
     while done < rounds and time.monotonic() < deadline:
-        time.sleep(random.uniform(0.1, 0.8))
+        time.sleep(random.uniform(0.1, 0.5))
         assert stack.sidecar
         os.kill(go_binary_pid(stack.sidecar.proc.pid), signal.SIGKILL)
         stack.sidecar.proc.wait(timeout=10)
