@@ -5,7 +5,8 @@ BIN    := bin/djftpd
 PIP    := $(VENV)/bin/pip
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: all build venv demo test test-go test-django test-e2e lint fuzz clean
+.PHONY: all build venv demo test test-go test-django test-django-postgres test-django-mariadb \
+	test-e2e lint fuzz clean
 
 all: build
 
@@ -34,7 +35,11 @@ lint: venv
 test-go:
 	go test -race -count=1 ./...
 
-test-django: venv
+# The Django suites (default, django-axes, custom user model), run from django_plugin/.
+DJANGO_SUITES := ../$(PYTEST) -q && ../$(PYTEST) -q --ds tests.settings_axes tests/axes && \
+	../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
+
+test-django: venv test-django-postgres test-django-mariadb
 	cd django_plugin && ../$(PYTEST) -q
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_axes tests/axes
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
@@ -42,6 +47,14 @@ test-django: venv
 	  --check --dry-run --settings tests.settings
 	cd django_plugin && PYTHONPATH=. ../$(VENV)/bin/python -m django makemigrations \
 	  --check --dry-run --settings tests.settings_custom_user
+
+# The same suites on a throwaway PostgreSQL / MariaDB server that tests/dbserver.py starts
+# (temporary directory, private socket and port) and stops (about half a minute each).
+test-django-postgres: venv
+	cd django_plugin && ../$(VENV)/bin/python tests/dbserver.py postgresql -- sh -c '$(DJANGO_SUITES)'
+
+test-django-mariadb: venv
+	cd django_plugin && ../$(VENV)/bin/python tests/dbserver.py mariadb -- sh -c '$(DJANGO_SUITES)'
 
 test-e2e: build venv
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
