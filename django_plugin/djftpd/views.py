@@ -23,6 +23,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from djftpd.compat import login_not_required
 from djftpd.conf import (
     NoSafeHome,
     account_disabled,
@@ -119,6 +120,8 @@ def may_use_ftp(user: Any) -> bool:
     return not permission or user.has_perm(permission)
 
 
+# Machine endpoints: the sidecar has no session, its requests are signed instead.
+@login_not_required
 @csrf_exempt
 @signed_json_view(fields=AUTH_FIELDS)
 def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
@@ -152,6 +155,7 @@ def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     return JsonResponse(grant)
 
 
+@login_not_required
 @csrf_exempt
 @signed_json_view(fields=EVENTS_FIELDS)
 def events(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
