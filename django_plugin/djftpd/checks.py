@@ -5,8 +5,9 @@
         HINT: Generate one with: python -c "import secrets; print(secrets.token_hex(32))"
 
 Ids are stable: E001 secret missing, E002 secret too short, E003 invalid permission letters,
-E004 URLs not mounted, W001 a djftpd 0.3 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` (the
-sidecar then accepts any absolute home).
+E004 URLs not mounted, E005 no home source at all (every login refused), W001 a djftpd 0.3
+setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` while HOME_DIR or get_ftp_home_dir gives homes
+(the sidecar then accepts any absolute home).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from djftpd.conf import (
     PERM_LETTERS,
     app_settings,
     canonical_perms,
+    has_home_source,
     legacy_setting,
     legacy_settings_in_use,
     secret_bytes,
@@ -41,6 +43,10 @@ class Messages:
     HOME_ROOT_UNSET = (
         'DJFTPD["HOME_ROOT"] is not set: startftpserver gives the sidecar DJFTPD_HOME_ROOT="/", '
         "so any absolute home is accepted."
+    )
+    NO_HOME_SOURCE = (
+        'No home directory source is set (DJFTPD["HOME_ROOT"], DJFTPD["HOME_DIR"] or '
+        "get_ftp_home_dir): every FTP login is refused."
     )
 
 
@@ -61,6 +67,10 @@ class Hints:
         'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp"; the '
         "sidecar then refuses any home outside it."
     )
+    NO_HOME_SOURCE = (
+        'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp": each '
+        'user gets HOME_ROOT/<username>, or what DJFTPD["HOME_DIR"] gives inside it.'
+    )
 
 
 class Codes:
@@ -68,6 +78,7 @@ class Codes:
     SECRET_TOO_SHORT = "djftpd.E002"
     PERMS_INVALID = "djftpd.E003"
     URLS_NOT_MOUNTED = "djftpd.E004"
+    NO_HOME_SOURCE = "djftpd.E005"
     LEGACY_SETTING = "djftpd.W001"
     HOME_ROOT_UNSET = "djftpd.W002"
 
@@ -144,6 +155,9 @@ def check_legacy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckM
 def check_home_root(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if app_settings.HOME_ROOT:
         return []
+    if not has_home_source():
+        # Setting HOME_ROOT, as the hint says, also settles W002: one message.
+        return [Error(Messages.NO_HOME_SOURCE, hint=Hints.NO_HOME_SOURCE, id=Codes.NO_HOME_SOURCE)]
     return [
         CheckWarning(Messages.HOME_ROOT_UNSET, hint=Hints.HOME_ROOT_UNSET, id=Codes.HOME_ROOT_UNSET)
     ]

@@ -121,14 +121,33 @@ def test_w001_one_warning_per_legacy_setting(settings, set_legacy):
 
 @pytest.mark.parametrize("home_root", [None, ""])
 def test_w002_home_root_unset(settings, home_root):
-    settings.DJFTPD = {**settings.DJFTPD, "HOME_ROOT": home_root}
+    settings.DJFTPD = {**settings.DJFTPD, "HOME_ROOT": home_root, "HOME_DIR": "/srv/{username}"}
 
     assert djftpd_messages() == [
         Warning(Messages.HOME_ROOT_UNSET, hint=Hints.HOME_ROOT_UNSET, id=Codes.HOME_ROOT_UNSET)
     ]
 
 
-def test_w002_without_home_root_key(settings):
+def test_w002_with_only_the_legacy_home(settings, set_legacy):
+    settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"]}
+    set_legacy("get_ftp_home_dir", lambda username: f"/srv/ftp/{username}")
+
+    assert Codes.HOME_ROOT_UNSET in [m.id for m in djftpd_messages()]
+    assert Codes.NO_HOME_SOURCE not in [m.id for m in djftpd_messages()]
+
+
+@pytest.mark.parametrize("home_root", [None, ""])
+def test_e005_no_home_source_at_all(settings, home_root):
+    """Issue 14 item 3: every login failed (a 500 then) while check only warned W002. An
+    error, and W002 is not repeated: setting HOME_ROOT fixes both."""
+    settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"], "HOME_ROOT": home_root}
+
+    assert djftpd_messages() == [
+        Error(Messages.NO_HOME_SOURCE, hint=Hints.NO_HOME_SOURCE, id=Codes.NO_HOME_SOURCE)
+    ]
+
+
+def test_e005_without_home_root_key(settings):
     settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"]}
 
-    assert [m.id for m in djftpd_messages()] == [Codes.HOME_ROOT_UNSET]
+    assert [m.id for m in djftpd_messages()] == [Codes.NO_HOME_SOURCE]

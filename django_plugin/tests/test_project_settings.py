@@ -3,6 +3,8 @@ as they do in a bare project, never a redirect or a 500."""
 
 from __future__ import annotations
 
+import logging
+
 import django
 import pytest
 
@@ -45,3 +47,32 @@ def test_login_required_middleware_lets_the_sidecar_in(
 
     assert response.status_code == expected
     assert_signed(response)
+
+
+@pytest.mark.parametrize(
+    ("djftpd", "reason"),
+    [
+        ({}, 'Set DJFTPD["HOME_ROOT"]'),
+        ({"HOME_DIR": lambda user: "ftp/alice"}, "must give an absolute path"),
+        ({"HOME_ROOT": "/srv/ftp", "HOME_DIR": "/etc/{username}"}, "outside"),
+        ({"HOME_DIR": "/srv/ftp/{user}"}, "not a valid"),
+        ({"HOME_ROOT": "srv/ftp"}, "absolute path"),
+    ],
+    ids=["no home source", "relative home", "outside HOME_ROOT", "bad template", "relative root"],
+)
+def test_a_home_the_settings_cannot_give_is_a_401_and_an_error_log(
+    alice, settings, post_auth, assert_signed, caplog, djftpd, reason
+):
+    """Issue 14 item 3: without any home source every login was a 500 (an HTML page the
+    sidecar cannot verify). A configuration fault is the site's, logged at ERROR with what
+    to fix; the FTP client gets the one refusal."""
+    settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"], **djftpd}
+
+    with caplog.at_level(logging.ERROR, logger="djftpd"):
+        response = post_auth()
+
+    assert (response.status_code, response.json()) == (
+        401, {"ok": False, "error": "invalid_credentials"},
+    )  # fmt: skip
+    assert_signed(response)
+    assert any(reason in record.getMessage() for record in caplog.records), caplog.text
