@@ -7,7 +7,8 @@
 Ids are stable: E001 secret missing, E002 secret too short, E003 invalid permission letters,
 E004 URLs not mounted, E005 no home source at all (every login refused), W001 a djftpd 0.3
 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` while HOME_DIR or get_ftp_home_dir gives homes
-(the sidecar then accepts any absolute home).
+(the sidecar then accepts any absolute home), W003 ``DJFTPD["SIDECAR_URLS"]`` set empty (no
+cache purge is sent), W004 SIDECAR_URLS unset and no fixed ops port to default to.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from djftpd.conf import (
     legacy_settings_in_use,
     secret_bytes,
 )
+from djftpd.receivers import local_sidecar_url, ops_listen
 
 MIN_SECRET_BYTES = 32
 
@@ -43,6 +45,14 @@ class Messages:
     HOME_ROOT_UNSET = (
         'DJFTPD["HOME_ROOT"] is not set: startftpserver gives the sidecar DJFTPD_HOME_ROOT="/", '
         "so any absolute home is accepted."
+    )
+    NO_SIDECAR_URLS = (
+        'DJFTPD["SIDECAR_URLS"] is empty: no sidecar is told to purge its login cache, so a '
+        "changed password or a deactivated user keeps working over FTP until the cache expires."
+    )
+    NO_LOCAL_SIDECAR = (
+        'DJFTPD["SIDECAR_URLS"] is not set and the sidecar\'s ops listener ({listen!r}) has no '
+        "fixed port to default to: no cache purge is sent."
     )
     NO_HOME_SOURCE = (
         'No home directory source is set (DJFTPD["HOME_ROOT"], DJFTPD["HOME_DIR"] or '
@@ -67,6 +77,16 @@ class Hints:
         'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp"; the '
         "sidecar then refuses any home outside it."
     )
+    NO_SIDECAR_URLS = (
+        "List the ops URL of every sidecar replica, e.g. "
+        '"SIDECAR_URLS": ["http://127.0.0.1:9121/"], or remove the key to use the local '
+        'sidecar startftpserver starts; if no purge is wanted, add "djftpd.W003" to '
+        "SILENCED_SYSTEM_CHECKS."
+    )
+    NO_LOCAL_SIDECAR = (
+        'Set DJFTPD["SIDECAR_URLS"] to the ops URL of every sidecar replica, or give '
+        'DJFTPD["OPS_LISTEN"] a fixed "host:port".'
+    )
     NO_HOME_SOURCE = (
         'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp": each '
         'user gets HOME_ROOT/<username>, or what DJFTPD["HOME_DIR"] gives inside it.'
@@ -79,6 +99,8 @@ class Codes:
     PERMS_INVALID = "djftpd.E003"
     URLS_NOT_MOUNTED = "djftpd.E004"
     NO_HOME_SOURCE = "djftpd.E005"
+    NO_SIDECAR_URLS = "djftpd.W003"
+    NO_LOCAL_SIDECAR = "djftpd.W004"
     LEGACY_SETTING = "djftpd.W001"
     HOME_ROOT_UNSET = "djftpd.W002"
 
@@ -160,4 +182,25 @@ def check_home_root(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
         return [Error(Messages.NO_HOME_SOURCE, hint=Hints.NO_HOME_SOURCE, id=Codes.NO_HOME_SOURCE)]
     return [
         CheckWarning(Messages.HOME_ROOT_UNSET, hint=Hints.HOME_ROOT_UNSET, id=Codes.HOME_ROOT_UNSET)
+    ]
+
+
+@register(Tags.security)
+def check_sidecar_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if app_settings.is_set("SIDECAR_URLS"):
+        if app_settings.SIDECAR_URLS:
+            return []
+        return [
+            CheckWarning(
+                Messages.NO_SIDECAR_URLS, hint=Hints.NO_SIDECAR_URLS, id=Codes.NO_SIDECAR_URLS
+            )
+        ]
+    if local_sidecar_url():
+        return []
+    return [
+        CheckWarning(
+            Messages.NO_LOCAL_SIDECAR.format(listen=ops_listen()),
+            hint=Hints.NO_LOCAL_SIDECAR,
+            id=Codes.NO_LOCAL_SIDECAR,
+        )
     ]

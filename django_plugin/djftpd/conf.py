@@ -78,8 +78,10 @@ DEFAULTS: dict[str, Any] = {
     # Path of the djftpd binary; None: $DJFTPD_BINARY, then "djftpd" on PATH.
     "SIDECAR_BINARY": None,
     # Ops base URLs of the running sidecars ("http://127.0.0.1:9121/"), told to purge their
-    # auth cache when a user or FTP account changes.
-    "SIDECAR_URLS": [],
+    # auth cache when a user or FTP account changes. None: the ops listener of the sidecar
+    # startftpserver starts (DJFTPD_OPS_LISTEN, default 127.0.0.1:9121); [] sends no purge
+    # (check djftpd.W003).
+    "SIDECAR_URLS": None,
     # Permission a user needs to log in, e.g. "djftpd.use_ftp"; None: every active user.
     "REQUIRE_PERMISSION": None,
     # Ops listener "host:port" of the sidecar (/healthz, /metrics); None: the sidecar's default.

@@ -215,7 +215,20 @@ def test_missing_secret(urls, settings):
     assert "Cannot ping the sidecars" in err
 
 
-def test_no_sidecar_urls_is_a_warning_only():
+def test_without_sidecar_urls_the_local_sidecar_is_pinged(start_server, settings, secret):
+    server = start_server(secret)
+    port = server.url.rsplit(":", 1)[1].rstrip("/")
+    settings.DJFTPD = {**settings.DJFTPD, "OPS_LISTEN": f"0.0.0.0:{port}"}
+
+    out, err, error = run()
+
+    assert error is None, err
+    assert f"{server.url}ping: ok" in out
+
+
+def test_empty_sidecar_urls_is_a_warning_only(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": []}
+
     out, err, error = run()
 
     assert error is None, err

@@ -151,3 +151,36 @@ def test_e005_without_home_root_key(settings):
     settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"]}
 
     assert [m.id for m in djftpd_messages()] == [Codes.NO_HOME_SOURCE]
+
+
+@pytest.mark.parametrize("empty", [[], "", None, ()])
+def test_w003_sidecar_urls_set_empty(settings, empty):
+    """Issue 12 item 6: with no sidecar to tell, a changed password keeps working over FTP
+    for the cache TTL; an explicit empty SIDECAR_URLS says so once, at check time."""
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": empty}
+
+    assert djftpd_messages() == [
+        Warning(Messages.NO_SIDECAR_URLS, hint=Hints.NO_SIDECAR_URLS, id=Codes.NO_SIDECAR_URLS)
+    ]
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:0", "nonsense"])
+def test_w004_no_sidecar_urls_and_no_fixed_ops_port(settings, listen):
+    settings.DJFTPD = {**settings.DJFTPD, "OPS_LISTEN": listen}
+
+    assert djftpd_messages() == [
+        Warning(
+            Messages.NO_LOCAL_SIDECAR.format(listen=listen),
+            hint=Hints.NO_LOCAL_SIDECAR,
+            id=Codes.NO_LOCAL_SIDECAR,
+        )
+    ]
+
+
+def test_sidecar_urls_unset_or_set_pass(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": ["http://10.0.0.7:9121/"]}
+    assert djftpd_messages() == []
+
+    settings.DJFTPD = {**settings.DJFTPD, "OPS_LISTEN": "0.0.0.0:9200"}
+    settings.DJFTPD.pop("SIDECAR_URLS")
+    assert djftpd_messages() == []

@@ -44,7 +44,8 @@ class Command(BaseCommand):
             "urls",
             nargs="*",
             metavar="URL",
-            help='Ops base URLs of the sidecars (default: DJFTPD["SIDECAR_URLS"]).',
+            help='Ops base URLs of the sidecars (default: DJFTPD["SIDECAR_URLS"], or when unset '
+            "the local sidecar's ops listener).",
         )
         parser.add_argument(
             "--timeout",
