@@ -8,11 +8,13 @@ Ids are stable: E001 secret missing, E002 secret too short, E003 invalid permiss
 E004 URLs not mounted, E005 no home source at all (every login refused), W001 a djftpd 0.3
 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` while HOME_DIR or get_ftp_home_dir gives homes
 (the sidecar then accepts any absolute home), W003 ``DJFTPD["SIDECAR_URLS"]`` set empty (no
-cache purge is sent), W004 SIDECAR_URLS unset and no fixed ops port to default to.
+cache purge is sent), W004 SIDECAR_URLS unset and no fixed ops port to default to, W005 a key
+of ``DJFTPD`` that djftpd does not know (a typo).
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, register
@@ -21,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
 from djftpd.conf import (
+    DEFAULTS,
     LEGACY,
     MISSING,
     PERM_LETTERS,
@@ -54,6 +57,7 @@ class Messages:
         'DJFTPD["SIDECAR_URLS"] is not set and the sidecar\'s ops listener ({listen!r}) has no '
         "fixed port to default to: no cache purge is sent."
     )
+    UNKNOWN_KEY = 'DJFTPD["{key}"] is not a djftpd setting; it is ignored.'
     NO_HOME_SOURCE = (
         'No home directory source is set (DJFTPD["HOME_ROOT"], DJFTPD["HOME_DIR"] or '
         "get_ftp_home_dir): every FTP login is refused."
@@ -87,6 +91,8 @@ class Hints:
         'Set DJFTPD["SIDECAR_URLS"] to the ops URL of every sidecar replica, or give '
         'DJFTPD["OPS_LISTEN"] a fixed "host:port".'
     )
+    UNKNOWN_KEY = "The settings are listed in djftpd.conf.DEFAULTS and the README."
+    UNKNOWN_KEY_NEAR = 'Did you mean DJFTPD["{near}"]?'
     NO_HOME_SOURCE = (
         'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp": each '
         'user gets HOME_ROOT/<username>, or what DJFTPD["HOME_DIR"] gives inside it.'
@@ -101,6 +107,7 @@ class Codes:
     NO_HOME_SOURCE = "djftpd.E005"
     NO_SIDECAR_URLS = "djftpd.W003"
     NO_LOCAL_SIDECAR = "djftpd.W004"
+    UNKNOWN_KEY = "djftpd.W005"
     LEGACY_SETTING = "djftpd.W001"
     HOME_ROOT_UNSET = "djftpd.W002"
 
@@ -204,3 +211,19 @@ def check_sidecar_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
             id=Codes.NO_LOCAL_SIDECAR,
         )
     ]
+
+
+@register(Tags.compatibility)
+def check_unknown_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        keys = list(app_settings.user_settings)
+    except ImproperlyConfigured:
+        return []  # DJFTPD is not a dict: reported when it is read
+    warnings: list[CheckMessage] = []
+    for key in sorted((key for key in keys if key not in DEFAULTS), key=str):
+        near = difflib.get_close_matches(str(key).upper(), list(DEFAULTS), n=1)
+        hint = Hints.UNKNOWN_KEY_NEAR.format(near=near[0]) if near else Hints.UNKNOWN_KEY
+        warnings.append(
+            CheckWarning(Messages.UNKNOWN_KEY.format(key=key), hint=hint, id=Codes.UNKNOWN_KEY)
+        )
+    return warnings

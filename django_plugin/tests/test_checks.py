@@ -184,3 +184,22 @@ def test_sidecar_urls_unset_or_set_pass(settings):
     settings.DJFTPD = {**settings.DJFTPD, "OPS_LISTEN": "0.0.0.0:9200"}
     settings.DJFTPD.pop("SIDECAR_URLS")
     assert djftpd_messages() == []
+
+
+def test_w005_unknown_key_is_named_with_the_nearest_known_one(settings):
+    """Issue 14 item 12: a typo (HOME_ROOTS) was silently ignored; the home root then was
+    "/" with nothing but W002 to hint at why."""
+    settings.DJFTPD = {**settings.DJFTPD, "HOME_ROOTS": "/srv", "BANANA": 1}
+
+    assert djftpd_messages() == [
+        Warning(
+            Messages.UNKNOWN_KEY.format(key="BANANA"),
+            hint=Hints.UNKNOWN_KEY,
+            id=Codes.UNKNOWN_KEY,
+        ),
+        Warning(
+            Messages.UNKNOWN_KEY.format(key="HOME_ROOTS"),
+            hint=Hints.UNKNOWN_KEY_NEAR.format(near="HOME_ROOT"),
+            id=Codes.UNKNOWN_KEY,
+        ),
+    ]
