@@ -235,7 +235,7 @@ class HomeNotConfigured(NoSafeHome, ImproperlyConfigured):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        logger.error("djftpd: %s FTP logins are refused until it is fixed.", message)
+        logger.error("djftpd: %s Logins needing this home are refused until it is fixed.", message)
 
 
 def has_home_source() -> bool:

@@ -365,7 +365,9 @@ def record(events: Sequence[Event], users: dict[str, Any]) -> list[Event]:
 UNAVAILABLE = (OperationalError, InterfaceError)
 
 
-def record_each(events: Sequence[Event], users: dict[str, Any]) -> tuple[list[Event], list[Any]]:
+def record_each(
+    events: Sequence[Event], users: dict[str, Any]
+) -> tuple[list[Event], list[Rejection]]:
     """Store events one by one, each in its own transaction (a savepoint inside the request's
     one): the new ones, and a rejection for each the database refuses."""
     new: list[Event] = []
