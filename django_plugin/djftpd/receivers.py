@@ -156,6 +156,8 @@ def remember_login_fields(sender: Any, instance: Any, update_fields: Any = None,
     watched = {*WATCHED_FIELDS, username_field}
     if instance.pk is None or (update_fields is not None and not watched & set(update_fields)):
         return
+    if not sidecar_urls():
+        return  # no sidecar to tell: spare the query
     # Only columns: a custom user model may have no is_active field (AbstractBaseUser's
     # is_active is a constant True then).
     fields = [name for name in watched if _is_column(sender, name)]

@@ -144,6 +144,18 @@ def test_with_empty_sidecar_urls_nothing_is_scheduled(
     assert (callbacks, sidecar.requests) == ([], [])
 
 
+def test_with_empty_sidecar_urls_a_user_save_makes_no_extra_query(
+    alice, settings, django_assert_num_queries
+):
+    """Issue 14 item 14: without a sidecar to tell, the pre_save look at the old row is
+    wasted; the save is its one UPDATE."""
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": []}
+    alice.set_password("new")
+
+    with django_assert_num_queries(1):
+        alice.save()
+
+
 def test_without_sidecar_urls_the_local_sidecar_is_purged(alice, sidecar, settings, committed):
     """Issue 12 item 6: SIDECAR_URLS defaulted to [], so a project that did not set it never
     purged and a changed password kept working over FTP for the cache TTL (and the stale
