@@ -39,6 +39,7 @@ IN_BOTH = {
     "djftpd/management/commands/startftpserver.py",
     "djftpd/management/commands/djftpd_check.py",
     "djftpd/management/commands/djftpd_prune_events.py",
+    "djftpd/locale/django.pot",
 }
 SDIST_ONLY = {
     "pyproject.toml",
