@@ -40,6 +40,9 @@ OPTIONS = {
 #: Suffixes of --quota: powers of 1024.
 UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _SIZE = re.compile(r"([0-9]+)\s*([KMGT]?)(?:iB)?", re.IGNORECASE)
+# The largest values the columns hold on every database (SQLite on Django 4.2 does not check).
+MAX_QUOTA = 2**63 - 1
+MAX_SESSIONS = 2**31 - 1
 #: Text columns of ``list``: header, field.
 COLUMNS = (
     ("USER", "username"),
@@ -57,13 +60,18 @@ def parse_size(value: str) -> int:
     if not match:
         raise ValueError(f"{value!r} is not a size in bytes such as 1048576, 500M or 10G")
     number, unit = match.groups()
-    return int(number) * UNITS[unit.upper()]
+    size = int(number) * UNITS[unit.upper()]
+    if size > MAX_QUOTA:
+        raise ValueError(f"{value!r} is more than {MAX_QUOTA} bytes")
+    return size
 
 
 def parse_count(value: str) -> int:
-    """A whole number >= 0; ValueError otherwise."""
+    """A whole number from 0 to MAX_SESSIONS; ValueError otherwise."""
     if not value.strip().isdigit():
         raise ValueError(f"{value!r} is not a whole number >= 0")
+    if int(value) > MAX_SESSIONS:
+        raise ValueError(f"{value!r} is more than {MAX_SESSIONS}")
     return int(value)
 
 
