@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 PYTEST := $(VENV)/bin/pytest
 
 .PHONY: all build venv demo test test-go test-django test-django-postgres test-django-mariadb \
-	test-e2e lint fuzz clean
+	test-django-newest test-e2e lint fuzz clean dist
 
 all: build
 
@@ -24,7 +24,7 @@ venv: $(VENV)/.installed
 demo: build venv
 	VENV=$(abspath $(VENV)) BIN=$(abspath $(BIN)) bash django_plugin/demo/run_demo.sh
 
-test: lint test-go fuzz test-django test-e2e test-deploy
+test: lint test-go fuzz test-django test-django-newest test-e2e test-deploy
 
 lint: venv
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -56,6 +56,31 @@ test-django-postgres: venv
 test-django-mariadb: venv
 	cd django_plugin && ../$(VENV)/bin/python tests/dbserver.py mariadb -- sh -c '$(DJANGO_SUITES)'
 
+# Django 6.x needs Python >= 3.12: the newest Django gets a venv of its own on the newest
+# Python found (PATH, then pyenv's versions); the main venv runs the newest Django for its Python.
+VENV_NEWEST ?= .venv-django-newest
+DJANGO_NEWEST ?= 6.1
+PYTHON_NEWEST ?= $(shell for v in 3.13 3.12; do \
+	  p=$$(command -v python$$v 2>/dev/null) && $$p -c '' 2>/dev/null && { echo $$p; exit; }; \
+	  for p in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v; do \
+	    [ -x "$$p" ] && { echo $$p; exit; }; done; done)
+
+$(VENV_NEWEST)/.installed: django_plugin/pyproject.toml
+	@[ -n "$(PYTHON_NEWEST)" ] || { echo "Django $(DJANGO_NEWEST) needs Python >= 3.12: none found"; exit 1; }
+	$(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
+	$(VENV_NEWEST)/bin/pip install --quiet --upgrade pip
+	$(VENV_NEWEST)/bin/pip install --quiet -e 'django_plugin[test]' 'django~=$(DJANGO_NEWEST).0'
+	touch $@
+
+# The Django suites once more on the newest Django (and Python).
+test-django-newest: $(VENV_NEWEST)/.installed
+	cd django_plugin && ../$(VENV_NEWEST)/bin/python -c 'import django, sys; print("Django", django.get_version(), "on Python", sys.version.split()[0])'
+	cd django_plugin && ../$(VENV_NEWEST)/bin/pytest -q
+	cd django_plugin && ../$(VENV_NEWEST)/bin/pytest -q --ds tests.settings_axes tests/axes
+	cd django_plugin && ../$(VENV_NEWEST)/bin/pytest -q --ds tests.settings_custom_user tests/customuser
+	cd django_plugin && PYTHONPATH=. ../$(VENV_NEWEST)/bin/python -m django makemigrations \
+	  --check --dry-run --settings tests.settings
+
 test-e2e: build venv
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
 
@@ -68,8 +93,8 @@ test-deploy: venv
 # corpora found are kept in testdata/fuzz/ and run as seeds by plain go test).
 FUZZTIME ?= 3s
 FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
-	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine \
-	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment
+	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
+	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -82,8 +107,22 @@ fuzz:
 	  go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg >/dev/null || exit 1; \
 	done
 
+# A release: the Django app's wheel and sdist, and the static sidecar binary, in dist/.
+dist: venv
+	rm -rf dist && mkdir -p dist
+	$(VENV)/bin/python -m build --no-isolation --outdir dist django_plugin
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o dist/djftpd-$$(go env GOOS)-$$(go env GOARCH) .
+	cd dist && sha256sum * > SHA256SUMS
+	@ls -l dist
+
+# The Django app's translation template, djftpd/locale/django.pot (and any .po files there),
+# from the source; needs GNU gettext. tests/test_i18n.py fails while it is stale.
+.PHONY: messages
+messages: venv
+	cd django_plugin/djftpd && ../../$(VENV)/bin/django-admin makemessages --all --keep-pot --no-location
+
 clean:
-	rm -rf bin $(VENV) .demo
+	rm -rf bin dist $(VENV) $(VENV_NEWEST) .demo
 
 # Benchmark beside pyftpdlib, django-ftpserver and vsftpd (bench/README.md); about 12 min.
 .PHONY: bench

@@ -40,24 +40,29 @@ type config struct {
 	ImplicitListen      string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
 	CreateHome          bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
 	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
+	ASCIIConversion     bool          `envconfig:"ASCII_CONVERSION" default:"true" desc:"TYPE A converts line ends (CRLF on the wire, LF on disk) as RFC 959 says; false sends files unchanged in both types"`
 	AuthTimeout         time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
 	CacheTTL            time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
 	CacheNegativeTTL    time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
 	CacheStaleTTL       time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
+	CachePerIP          bool          `split_words:"true" default:"true" desc:"Cache logins per client address, so Django's IP-based decisions (lockouts, allow-lists) apply to each new address; false: one cached login serves every address"`
 	SpoolDir            string        `split_words:"true" desc:"Directory of the event spool, where events wait while Django is unreachable (survives restarts); empty keeps them in memory only"`
 	SpoolMaxBytes       int64         `split_words:"true" default:"67108864" desc:"Largest size of the event spool in bytes; when full the oldest events are dropped and counted"`
 	LoginTimeout        time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
 	IdleTimeout         time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`
-	DataTimeout         time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open"`
+	DataTimeout         time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open; an unused passive port closes and a transfer moving no byte is cut (426) after it"`
 	MaxLineLength       int           `split_words:"true" default:"4096" desc:"Longest control line in bytes; longer gets 500 and the connection closes"`
 	FailedLoginDelay    time.Duration `split_words:"true" default:"1s" desc:"Delay before answering a failed login"`
 	MaxLoginAttempts    int           `split_words:"true" default:"3" desc:"Failed logins allowed per connection before it is closed"`
 	MaxConnections      int           `split_words:"true" default:"500" desc:"Most open FTP control connections; more get 421 (0 = no limit)"`
 	MaxConnectionsPerIP int           `split_words:"true" default:"20" desc:"Most open control connections from one client address (0 = no limit)"`
+	MaxPassivePerIP     int           `split_words:"true" default:"8" desc:"Most open passive listeners (PASV/EPSV not yet used) of one client address across its sessions; more get 425 (0 = no limit)"`
 	BanThreshold        int           `split_words:"true" default:"10" desc:"Failed logins from one address within DJFTPD_BAN_WINDOW that ban it (0 = never ban)"`
 	BanWindow           time.Duration `split_words:"true" default:"10m" desc:"Window in which failed logins count toward a ban"`
 	BanTime             time.Duration `split_words:"true" default:"15m" desc:"How long a banned address gets 421 at connect"`
-	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each control connection (behind a TCP load balancer)"`
+	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each control connection (behind a TCP load balancer); needs DJFTPD_PROXY_TRUSTED"`
+	ProxyTrusted        prefixList    `split_words:"true" desc:"The balancer's addresses: comma-separated CIDRs or IPs (IPv4/IPv6) whose PROXY headers are read; with DJFTPD_PROXY_PROTOCOL=true every other peer is closed before the greeting"`
+	TLSHandshakeTimeout time.Duration `split_words:"true" default:"10s" desc:"Bound on a control connection's TLS handshake (implicit FTPS, AUTH TLS) and on the 421 written to a connection refused at connect"`
 	ShutdownGrace       time.Duration `split_words:"true" default:"30s" desc:"On SIGTERM, how long running transfers may finish"`
 	LogFormat           logFormat     `split_words:"true" default:"text" desc:"Log format: text or json"`
 	LogLevel            slog.Level    `split_words:"true" default:"info" desc:"Log level: debug, info, warn or error"`
@@ -79,6 +84,35 @@ func (p *portRange) Decode(s string) error {
 		return fmt.Errorf("want a port range like 30000-30099, got %q", s)
 	}
 	p.Min, p.Max = minPort, maxPort
+	return nil
+}
+
+// prefixList is a comma-separated list of CIDRs; a bare IP is a /32 or /128.
+type prefixList []netip.Prefix
+
+// Decode implements envconfig.Decoder.
+func (l *prefixList) Decode(s string) error {
+	var out prefixList
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if !strings.Contains(f, "/") {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(f); err == nil && a.Zone() == "" {
+				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			} else if err == nil {
+				err = errors.New("zone")
+			}
+		}
+		if err != nil || p.Addr().Is4In6() {
+			return fmt.Errorf("want comma-separated CIDRs or IPs such as 10.0.0.0/8,2001:db8::1, got %q", f)
+		}
+		out = append(out, p.Masked())
+	}
+	*l = out
 	return nil
 }
 
@@ -182,9 +216,13 @@ func (c *config) validate() error {
 			return &configError{"PUBLIC_HOST", "must be an IPv4 address (PASV cannot announce a name or IPv6)"}
 		}
 	}
+	if c.ProxyProtocol && len(c.ProxyTrusted) == 0 {
+		return &configError{"PROXY_TRUSTED", "required when DJFTPD_PROXY_PROTOCOL=true: the balancer's addresses (CIDRs), the only peers whose PROXY header is believed"}
+	}
 	durations := map[string]time.Duration{
 		"AUTH_TIMEOUT": c.AuthTimeout, "LOGIN_TIMEOUT": c.LoginTimeout,
 		"IDLE_TIMEOUT": c.IdleTimeout, "DATA_TIMEOUT": c.DataTimeout,
+		"TLS_HANDSHAKE_TIMEOUT": c.TLSHandshakeTimeout,
 	}
 	for key, d := range durations {
 		if d <= 0 {
@@ -203,7 +241,7 @@ func (c *config) validate() error {
 	if c.MaxLoginAttempts < 1 {
 		return &configError{"MAX_LOGIN_ATTEMPTS", "must be at least 1"}
 	}
-	for key, n := range map[string]int{"MAX_CONNECTIONS": c.MaxConnections, "MAX_CONNECTIONS_PER_IP": c.MaxConnectionsPerIP, "BAN_THRESHOLD": c.BanThreshold} {
+	for key, n := range map[string]int{"MAX_CONNECTIONS": c.MaxConnections, "MAX_CONNECTIONS_PER_IP": c.MaxConnectionsPerIP, "MAX_PASSIVE_PER_IP": c.MaxPassivePerIP, "BAN_THRESHOLD": c.BanThreshold} {
 		if n < 0 {
 			return &configError{key, "must not be negative"}
 		}
@@ -232,7 +270,7 @@ func (c config) events() djangoclient.EventsConfig {
 }
 
 func (c config) cache() cache.Config {
-	return cache.Config{TTL: c.CacheTTL, NegativeTTL: c.CacheNegativeTTL, StaleTTL: c.CacheStaleTTL}
+	return cache.Config{TTL: c.CacheTTL, NegativeTTL: c.CacheNegativeTTL, StaleTTL: c.CacheStaleTTL, PerIP: c.CachePerIP}
 }
 
 func (c config) ftp() ftpdriver.Config {
@@ -244,8 +282,10 @@ func (c config) ftp() ftpdriver.Config {
 		PassivePortMin:      c.PassivePorts.Min,
 		PassivePortMax:      c.PassivePorts.Max,
 		PublicHost:          public,
+		HomeRoot:            c.HomeRoot,
 		CreateHome:          c.CreateHome,
 		AtomicUploads:       c.UploadMode == "atomic",
+		ASCIIConversion:     c.ASCIIConversion,
 		TLSMode:             ftpdriver.TLSMode(c.TLSMode),
 		MaxLineLength:       c.MaxLineLength,
 		LoginTimeout:        c.LoginTimeout,
@@ -255,10 +295,13 @@ func (c config) ftp() ftpdriver.Config {
 		MaxLoginAttempts:    c.MaxLoginAttempts,
 		MaxConnections:      c.MaxConnections,
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		MaxPassivePerIP:     c.MaxPassivePerIP,
 		BanThreshold:        c.BanThreshold,
 		BanWindow:           c.BanWindow,
 		BanTime:             c.BanTime,
 		ProxyProtocol:       c.ProxyProtocol,
+		ProxyTrusted:        c.ProxyTrusted,
+		TLSHandshakeTimeout: c.TLSHandshakeTimeout,
 	}
 }
 

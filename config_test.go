@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -51,6 +52,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if f.PassivePortMin != 30000 || !f.AtomicUploads || !f.CreateHome {
 		t.Fatalf("ftp config = %+v", f)
 	}
+	if !c.cache().PerIP {
+		t.Fatal("DJFTPD_CACHE_PER_IP does not default to true")
+	}
+	setEnv(t, map[string]string{"DJFTPD_CACHE_PER_IP": "false"})
+	if c, err := loadConfig(); err != nil || c.cache().PerIP {
+		t.Fatalf("DJFTPD_CACHE_PER_IP=false: per IP %v, err %v", c.cache().PerIP, err)
+	}
 }
 
 // TestLoadConfigErrors: each bad value fails with one line naming the variable.
@@ -82,7 +90,15 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"duration", map[string]string{"DJFTPD_AUTH_TIMEOUT": "5 seconds"}, "DJFTPD_AUTH_TIMEOUT"},
 		{"zero idle", map[string]string{"DJFTPD_IDLE_TIMEOUT": "0s"}, "DJFTPD_IDLE_TIMEOUT"},
 		{"log format", map[string]string{"DJFTPD_LOG_FORMAT": "xml"}, "DJFTPD_LOG_FORMAT"},
+		{"cache per ip", map[string]string{"DJFTPD_CACHE_PER_IP": "sometimes"}, "DJFTPD_CACHE_PER_IP"},
 		{"line length", map[string]string{"DJFTPD_MAX_LINE_LENGTH": "10"}, "DJFTPD_MAX_LINE_LENGTH"},
+		{"proxy without trusted", map[string]string{"DJFTPD_PROXY_PROTOCOL": "true"}, "DJFTPD_PROXY_TRUSTED: required"},
+		{"proxy trusted empty", map[string]string{"DJFTPD_PROXY_PROTOCOL": "true", "DJFTPD_PROXY_TRUSTED": " , "}, "DJFTPD_PROXY_TRUSTED: required"},
+		{"proxy trusted name", map[string]string{"DJFTPD_PROXY_PROTOCOL": "true", "DJFTPD_PROXY_TRUSTED": "lb.example.com"}, "DJFTPD_PROXY_TRUSTED"},
+		{"proxy trusted bad cidr", map[string]string{"DJFTPD_PROXY_TRUSTED": "10.0.0.0/33"}, "DJFTPD_PROXY_TRUSTED"},
+		{"proxy trusted zone", map[string]string{"DJFTPD_PROXY_TRUSTED": "fe80::1%eth0"}, "DJFTPD_PROXY_TRUSTED"},
+		{"zero tls handshake", map[string]string{"DJFTPD_TLS_HANDSHAKE_TIMEOUT": "0s"}, "DJFTPD_TLS_HANDSHAKE_TIMEOUT"},
+		{"negative passive per ip", map[string]string{"DJFTPD_MAX_PASSIVE_PER_IP": "-1"}, "DJFTPD_MAX_PASSIVE_PER_IP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +115,30 @@ func TestLoadConfigErrors(t *testing.T) {
 				t.Fatalf("error %q shows the secret", msg)
 			}
 		})
+	}
+}
+
+// TestProxyTrustedParsed: CIDRs and bare IPs of both families, spaces allowed.
+func TestProxyTrustedParsed(t *testing.T) {
+	setEnv(t, map[string]string{"DJFTPD_PROXY_PROTOCOL": "true", "DJFTPD_PROXY_TRUSTED": "10.0.0.0/8, 192.0.2.7,2001:db8::/32 ,::1,::ffff:192.0.2.9"})
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.ftp().ProxyTrusted {
+		got = append(got, p.String())
+	}
+	want := "10.0.0.0/8 192.0.2.7/32 2001:db8::/32 ::1/128 192.0.2.9/32"
+	if strings.Join(got, " ") != want || c.ftp().TLSHandshakeTimeout != 10*time.Second {
+		t.Fatalf("trusted = %v, handshake timeout %v", got, c.ftp().TLSHandshakeTimeout)
+	}
+}
+
+func TestRunExitsTwoWithoutProxyTrusted(t *testing.T) {
+	setEnv(t, map[string]string{"DJFTPD_PROXY_PROTOCOL": "true"})
+	if code := run(nil); code != exitConfig {
+		t.Fatalf("exit code %d, want %d", code, exitConfig)
 	}
 }
 

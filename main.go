@@ -153,9 +153,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 	var ready atomic.Bool
 	opsAPI := &ops{ready: &ready, lastOK: &lastOK, cache: authCache, secret: []byte(cfg.Secret),
 		registry: reg, log: log.With("component", "ops")}
-	opsSrv := &http.Server{Handler: opsAPI.handler(), ReadHeaderTimeout: 5 * time.Second}
+	opsSrv := newOpsServer(opsAPI.handler(), defaultOpsLimits)
 	opsDone := make(chan error, 1)
-	go func() { opsDone <- opsSrv.Serve(opsLn) }()
+	go func() { opsDone <- opsSrv.Serve(limitListener(opsLn, defaultOpsLimits.maxConns)) }()
 
 	eventsDone := make(chan error, 1)
 	go func() { eventsDone <- events.Run(context.WithoutCancel(ctx)) }()

@@ -34,7 +34,11 @@ func fakeDjango(t *testing.T, home string) *httptest.Server {
 				"perms": "elradfmwMT", "welcome": "hi", "quota_bytes": nil, "max_sessions": nil}
 		}
 		out, _ := json.Marshal(answer)
-		ts, sig := djangoclient.SignAnswer([]byte(goodSecret), time.Now(), r.Header.Get(djangoclient.HeaderSignature), out)
+		purpose := djangoclient.PurposeAuth
+		if r.URL.Path == "/ftp/events/" {
+			purpose = djangoclient.PurposeEvents
+		}
+		ts, sig := djangoclient.SignAnswer([]byte(goodSecret), purpose, time.Now(), r.Header.Get(djangoclient.HeaderSignature), out)
 		w.Header().Set(djangoclient.HeaderTimestamp, ts)
 		w.Header().Set(djangoclient.HeaderSignature, sig)
 		w.WriteHeader(status)
@@ -105,6 +109,8 @@ func TestServeWiring(t *testing.T) {
 		`djftpd_transfer_bytes_total{direction="upload"} 10`,
 		`djftpd_auth_request_duration_seconds_count 2`,
 		"djftpd_sessions ",
+		"djftpd_events_poison_dropped_total 0\n",
+		"djftpd_events_rejected_total 0\n",
 		"djftpd_connections_refused_total",
 		"process_resident_memory_bytes",
 	} {

@@ -29,7 +29,13 @@ type ops struct {
 	secret   []byte
 	registry *prometheus.Registry
 	log      *slog.Logger
+	// badSigLog limits the warnings about refused signatures; nil means the default.
+	badSigLog *logLimiter
 }
+
+// badSignatureLogInterval: at most one warning about refused signatures per interval, with
+// the count of the ones not logged.
+const badSignatureLogInterval = 10 * time.Second
 
 // readyStale is how long after Django's last answer /readyz still trusts it; past it,
 // /readyz reports not ready only if Django's last answer is older and a login failed
@@ -54,6 +60,9 @@ func (l *lastSuccess) healthy(now time.Time) bool {
 // connections and Django answers), /metrics, and the signed POSTs /cache/purge and
 // /ping (Django's djftpd_check: do both sides share the secret?).
 func (o *ops) handler() http.Handler {
+	if o.badSigLog == nil {
+		o.badSigLog = &logLimiter{interval: badSignatureLogInterval}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -87,9 +96,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// signedBody checks method, size and signature of a request from Django and returns
-// its body; on failure it has answered and returns false.
-func (o *ops) signedBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// signedBody checks method, size and signature (made for purpose) of a request from Django
+// and returns its body; on failure it has answered, unsigned, and returns false.
+func (o *ops) signedBody(w http.ResponseWriter, r *http.Request, purpose djangoclient.Purpose) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"ok": false, "error": "method_not_allowed"})
@@ -100,42 +109,65 @@ func (o *ops) signedBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) 
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"ok": false, "error": "too_large"})
 		return nil, false
 	}
-	err = djangoclient.Verify(o.secret, r.Header.Get(djangoclient.HeaderTimestamp),
+	err = djangoclient.Verify(o.secret, purpose, r.Header.Get(djangoclient.HeaderTimestamp),
 		r.Header.Get(djangoclient.HeaderSignature), body, time.Now(), djangoclient.MaxSkew)
 	if err != nil {
 		code := "bad_signature"
 		if errors.Is(err, djangoclient.ErrStaleTimestamp) {
 			code = "stale_timestamp"
 		}
-		o.log.Error("request from Django refused: signature check failed (do DJFTPD_SECRET and Django's DJFTPD[\"SECRET\"] match?)",
-			"path", r.URL.Path, "err", err)
+		o.warnBadSignature(r, err)
 		writeJSON(w, http.StatusForbidden, map[string]any{"ok": false, "error": code})
 		return nil, false
 	}
 	return body, true
 }
 
-// ping answers a signed POST with a signed {"ok": true}: the secret is shared.
-func (o *ops) ping(w http.ResponseWriter, r *http.Request) {
-	if _, ok := o.signedBody(w, r); !ok {
+// warnBadSignature logs a refused signature at WARN, rate limited: anyone reaching the port
+// can send them, so they must not flood the log; a real secret mismatch still shows at once.
+func (o *ops) warnBadSignature(r *http.Request, err error) {
+	ok, suppressed := o.badSigLog.allow(time.Now())
+	if !ok {
 		return
 	}
-	body := []byte(`{"ok":true}` + "\n")
-	ts, sig := djangoclient.SignAnswer(o.secret, time.Now(), r.Header.Get(djangoclient.HeaderSignature), body)
+	o.log.Warn("request to the ops listener refused: signature check failed (do DJFTPD_SECRET and Django's DJFTPD[\"SECRET\"] match?)",
+		"path", r.URL.Path, "remote", r.RemoteAddr, "err", err, "suppressed", suppressed)
+}
+
+// ping answers a signed POST with a signed {"ok": true}: the secret is shared.
+func (o *ops) ping(w http.ResponseWriter, r *http.Request) {
+	if _, ok := o.signedBody(w, r, djangoclient.PurposePing); !ok {
+		return
+	}
+	o.writeSigned(w, r, djangoclient.PurposePing, http.StatusOK, map[string]any{"ok": true})
+}
+
+// writeSigned answers a request that verified for purpose with v as JSON, signed as that
+// purpose's answer and bound to the request's signature.
+func (o *ops) writeSigned(w http.ResponseWriter, r *http.Request, purpose djangoclient.Purpose, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Unreachable for the maps answered here; kept so a failure is an answer, not a panic.
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"ok": false, "error": "internal"})
+		return
+	}
+	body = append(body, '\n')
+	ts, sig := djangoclient.SignAnswer(o.secret, purpose, time.Now(), r.Header.Get(djangoclient.HeaderSignature), body)
 	w.Header().Set(djangoclient.HeaderTimestamp, ts)
 	w.Header().Set(djangoclient.HeaderSignature, sig)
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 
 func (o *ops) purge(w http.ResponseWriter, r *http.Request) {
-	body, ok := o.signedBody(w, r)
+	body, ok := o.signedBody(w, r, djangoclient.PurposeCachePurge)
 	if !ok {
 		return
 	}
 	var req purgeRequest
 	if err := json.Unmarshal(body, &req); err != nil || (req.Username == nil) == !req.All || (req.Username != nil && *req.Username == "") {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "bad_request",
+		o.writeSigned(w, r, djangoclient.PurposeCachePurge, http.StatusBadRequest, map[string]any{"ok": false, "error": "bad_request",
 			"detail": `want {"username": "<name>"} or {"all": true}`})
 		return
 	}
@@ -146,5 +178,5 @@ func (o *ops) purge(w http.ResponseWriter, r *http.Request) {
 		o.cache.Purge(*req.Username)
 		o.log.Info("auth cache purged", "user", *req.Username)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	o.writeSigned(w, r, djangoclient.PurposeCachePurge, http.StatusOK, map[string]any{"ok": true})
 }

@@ -28,6 +28,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,10 @@ DJANGO = "gunicorn"  # the Django container's name
 MIN_KUBERNETES = "1.30.0"
 # Seconds that must remain between the sidecar's exit and SIGKILL (slow exits).
 MARGIN_SECONDS = 5
+# Secrets the pods mount that the manifests must not contain: applying them would overwrite
+# what cert-manager keeps. Each is the secretName of certificate.example.yaml.
+CERTIFICATE_EXAMPLE = KUBE / "certificate.example.yaml"
+USER_SECRETS = {"djftpd-tls"}
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -529,7 +534,13 @@ def test_references_resolve(rendered: tuple[str, list[dict[str, Any]]]) -> None:
                     "PersistentVolumeClaim",
                     v["persistentVolumeClaim"]["claimName"],
                 )
-            if "secret" in v:
+            if "secret" in v and v["secret"]["secretName"] in USER_SECRETS:
+                assert v["secret"]["secretName"] not in {
+                    d["metadata"]["name"] for d in docs if d["kind"] == "Secret"
+                }, (
+                    "a rendered Secret would overwrite the certificate cert-manager keeps"
+                )
+            elif "secret" in v:
                 secret = find(docs, "Secret", v["secret"]["secretName"])
                 keys = set(secret.get("data", {})) | set(secret.get("stringData", {}))
                 for item in v["secret"].get("items", []):
@@ -605,6 +616,66 @@ def test_secret_file_and_homes_are_mounted(
             assert secret_file.name in {i["path"] for i in items}
         django_env = {e["name"]: e.get("value") for e in container(spec, DJANGO)["env"]}
         assert django_env.get("DJFTPD_SECRET_FILE") == env["DJFTPD_SECRET_FILE"]
+
+
+def test_tls_is_required_with_the_certificate_mounted(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """FTP sends passwords in clear text without TLS: the shipped sidecar requires it, with
+    the certificate and key read from a mounted kubernetes.io/tls Secret directory."""
+    _, docs = rendered
+    for w in workloads(docs):
+        spec = pod_spec(w)
+        env = sidecar_env(docs, spec)
+        assert env.get("DJFTPD_TLS_MODE") == "required"
+        vols = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["mountPath"]: m for m in container(spec, SIDECAR)["volumeMounts"]}
+        for key, item in (
+            ("DJFTPD_TLS_CERT", "tls.crt"),
+            ("DJFTPD_TLS_KEY", "tls.key"),
+        ):
+            path = Path(env[key])
+            m = mounts.get(str(path.parent))
+            assert m, f"{key}: {path.parent} is not a mount of the sidecar"
+            assert m.get("readOnly") and "subPath" not in m, (
+                "renewals must reach the files"
+            )
+            secret = vols[m["name"]]["secret"]
+            assert secret["secretName"] in USER_SECRETS
+            items = {i["key"]: i["path"] for i in secret.get("items", [])}
+            assert items.get(item, item) == path.name, key
+
+
+def test_certificate_example_makes_the_mounted_secret() -> None:
+    """The cert-manager example writes the Secret the pods mount, and no kustomization
+    includes it (it needs cert-manager's CRDs)."""
+    [cert] = load_yaml_docs(CERTIFICATE_EXAMPLE)
+    assert (cert["apiVersion"], cert["kind"]) == ("cert-manager.io/v1", "Certificate")
+    assert cert["spec"]["secretName"] in USER_SECRETS
+    assert cert["spec"]["dnsNames"] and cert["spec"]["issuerRef"]["name"]
+    for path in KUSTOMIZATIONS.values():
+        kz = yaml.safe_load((path / "kustomization.yaml").read_text())
+        assert not [r for r in kz.get("resources", []) if "certificate" in r]
+
+
+@pytest.mark.parametrize(
+    "path", [BASE / "djftpd.env", DEPLOY / "docker-compose.yml"], ids=lambda p: p.name
+)
+def test_tls_off_is_only_a_commented_choice_with_a_warning(path: Path) -> None:
+    """Clear text stays one edit away for a test setup, commented out, under a warning."""
+    lines = path.read_text().splitlines()
+    off = [
+        i
+        for i, line in enumerate(lines)
+        if re.fullmatch(r"\s*#\s*DJFTPD_TLS_MODE\s*[=:]\s*\"?off\"?\s*", line)
+    ]
+    assert len(off) == 1, f"{path.name}: want one commented DJFTPD_TLS_MODE=off"
+    above = "\n".join(lines[max(0, off[0] - 4) : off[0]])
+    assert "WARNING" in above and "clear text" in above, above
+    live = [line for line in lines if re.match(r"\s*DJFTPD_TLS_MODE\s*[=:]", line)]
+    assert [re.split(r"[=:]", line, maxsplit=1)[1].strip() for line in live] == [
+        "required"
+    ]
 
 
 def test_event_spool_is_on_its_own_writable_volume(
@@ -1207,6 +1278,66 @@ def secret_file(root: Path, content: str) -> Path:
     return f
 
 
+def tls_files(root: Path, env: dict[str, str]) -> dict[str, str]:
+    """The mounted kubernetes.io/tls Secret: a fresh self-signed pair, files named as
+    DJFTPD_TLS_CERT and DJFTPD_TLS_KEY name them, defaultMode 0440, group 65532 (fsGroup).
+    Returns the two variables pointing at them."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        unavailable("openssl", "apt-get install openssl")
+    d = root / "tls"
+    d.mkdir()
+    d.chmod(0o755)
+    cert, key = (
+        d / Path(env["DJFTPD_TLS_CERT"]).name,
+        d / Path(env["DJFTPD_TLS_KEY"]).name,
+    )
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    for f in (cert, key):
+        if os.geteuid() == 0:
+            os.chown(f, 0, IMAGE_UID)
+        f.chmod(0o440)
+    return {"DJFTPD_TLS_CERT": str(cert), "DJFTPD_TLS_KEY": str(key)}
+
+
+def check_ftps_required(port: int) -> None:
+    """USER before AUTH TLS is refused; AUTH TLS then completes a handshake with the
+    mounted certificate."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        assert read_reply(sock).startswith("220 ")
+        sock.sendall(b"USER alice\r\n")
+        assert read_reply(sock).startswith("530 TLS required")
+        sock.sendall(b"AUTH TLS\r\n")
+        assert read_reply(sock).startswith("234 ")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with ctx.wrap_socket(sock) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            tls.sendall(b"QUIT\r\n")
+            assert read_reply(tls).startswith("221 ")
+
+
 @pytest.mark.parametrize("name", sorted(KUSTOMIZATIONS))
 def test_image_entrypoint_serves_with_the_manifest_environment(
     name: str, image_binary: Path, runtime_root: Path, tmp_path: Path
@@ -1217,7 +1348,8 @@ def test_image_entrypoint_serves_with_the_manifest_environment(
 
     Stand-ins for what deploy/README.md tells users to replace, or what only a pod has: a
     64-byte secret, DJFTPD_PUBLIC_HOST=127.0.0.1 (base) or status.hostIP=127.0.0.1 (overlay),
-    and the volumes' mount paths (homes, spool, secret) remapped into temporary directories.
+    a self-signed certificate for the djftpd-tls Secret (FTPS is required), and the volumes'
+    mount paths (homes, spool, secret, certificate) remapped into temporary directories.
     Listen addresses are kept, ports too unless one is busy here (then a free one, with a
     warning saying so). DJFTPD_DJANGO_URL is kept: nothing here needs Django to answer.
     """
@@ -1233,6 +1365,8 @@ def test_image_entrypoint_serves_with_the_manifest_environment(
     env["DJFTPD_SECRET_FILE"] = str(
         secret_file(runtime_root, secrets.token_hex(32) + "\n")
     )
+    assert env["DJFTPD_TLS_MODE"] == "required"
+    env.update(tls_files(runtime_root, env))
     home = volume_dir(runtime_root, "homes", 0o2750)
     spool = volume_dir(runtime_root, "spool", 0o700)
     env["DJFTPD_HOME_ROOT"], env["DJFTPD_SPOOL_DIR"] = str(home), str(spool)
@@ -1270,6 +1404,7 @@ def test_image_entrypoint_serves_with_the_manifest_environment(
         status, metrics = http_get(f"{ops}/metrics")
         assert status == 200
         assert re.search(r"(?m)^djftpd_sessions ", metrics), "no djftpd_sessions gauge"
+        check_ftps_required(ftp_port)
         with socket.create_connection(("127.0.0.1", ftp_port), timeout=5) as ftp:
             assert read_reply(ftp).startswith("220 "), sidecar.output()
             # The kubelet's SIGTERM (after preStop): idle sessions are told 421, the process
@@ -1423,6 +1558,16 @@ def test_compose_example() -> None:
     assert djftpd["read_only"] is True
     assert djftpd["cap_drop"] == ["ALL"]
     assert djftpd["build"]["dockerfile"] == "deploy/Dockerfile"
+    # FTPS required, the certificate and key from compose secrets.
+    assert env["DJFTPD_TLS_MODE"] == "required"
+    for key in ("DJFTPD_TLS_CERT", "DJFTPD_TLS_KEY"):
+        name = env[key].removeprefix("/run/secrets/")
+        assert name in djftpd["secrets"], key
+        assert compose["secrets"][name]["file"].startswith("./djftpd_tls."), key
+        assert (
+            Path(compose["secrets"][name]["file"]).name
+            in (DEPLOY / ".gitignore").read_text().split()
+        ), f"{key}: the local file must not be committed"
 
 
 # --- systemd -------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Test matrix of the djftpd Django app: pytest (the main suite, then the django-axes and the
-custom user model tests under their own settings) and the migrations check on Django 4.2 and
-5.2, plus ruff. Run from django_plugin/::
+custom user model tests under their own settings) and the migrations check on Django 4.2, 5.2,
+6.0 and 6.1, each on a Python it supports, plus ruff. Run from django_plugin/::
 
     $ nox                  # every session
-    $ nox -s "tests(django='5.2')"
+    $ nox -s "tests(python='3.11', django='5.2')"
     $ nox -s lint
 """
 
@@ -14,7 +14,9 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
-DJANGO_VERSIONS = ["4.2", "5.2"]
+#: (Python, Django) pairs. Django 6.x needs Python >= 3.12; Django 4.2's support ended in
+#: April 2026 and djftpd drops it in its next minor release.
+MATRIX = [("3.10", "4.2"), ("3.11", "5.2"), ("3.12", "6.0"), ("3.13", "6.1")]
 #: Tests that need their own settings module (an app installed, another user model), since
 #: Django's settings are fixed per pytest run: (settings module, tests).
 SETTINGS_VARIANTS = [
@@ -24,7 +26,7 @@ SETTINGS_VARIANTS = [
 
 
 @nox.session
-@nox.parametrize("django", DJANGO_VERSIONS)
+@nox.parametrize(("python", "django"), MATRIX)
 def tests(session: nox.Session, django: str) -> None:
     """pytest, and no model change without its migration, on one Django version."""
     session.install("-e", ".[test]", f"django~={django}.0")

@@ -61,7 +61,7 @@ func (c *Client) authenticate(ctx context.Context, r AuthRequest) (Grant, int, e
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "djftpd")
-	c.sign(req.Header, body)
+	c.sign(req.Header, PurposeAuth, body)
 
 	resp, err := c.rc.Do(req)
 	if err != nil {
@@ -80,13 +80,13 @@ func (c *Client) authenticate(ctx context.Context, r AuthRequest) (Grant, int, e
 		if tooLarge {
 			return Grant{}, code, fmt.Errorf("auth answer: body over %d KiB: %w", MaxBodyBytes>>10, ErrBadGrant)
 		}
-		if err := c.verifyAnswer(resp, answer); err != nil {
+		if err := c.verifyAnswer(resp, PurposeAuth, answer); err != nil {
 			return Grant{}, code, err
 		}
 		g, err := parseGrant(answer, c.homeRoot)
 		return g, code, err
 	case code == http.StatusUnauthorized:
-		if err := c.verifyAnswer(resp, answer); err != nil {
+		if err := c.verifyAnswer(resp, PurposeAuth, answer); err != nil {
 			return Grant{}, code, err
 		}
 		return Grant{}, code, fmt.Errorf("auth answer 401: %w", ErrInvalidCredentials)
@@ -111,13 +111,13 @@ func unavailable(ctx context.Context, err error) error {
 
 // verifyAnswer checks an answer's signature against the signature of the attempt that
 // produced it: every retry is signed afresh, so that is resp.Request's header, not the first
-// attempt's. A failure wraps ErrRejected.
-func (c *Client) verifyAnswer(resp *http.Response, body []byte) error {
+// attempt's. purpose is the request's. A failure wraps ErrRejected.
+func (c *Client) verifyAnswer(resp *http.Response, purpose Purpose, body []byte) error {
 	var requestSig string
 	if resp.Request != nil {
 		requestSig = resp.Request.Header.Get(HeaderSignature)
 	}
-	err := VerifyAnswer(c.secret, resp.Header.Get(HeaderTimestamp), resp.Header.Get(HeaderSignature),
+	err := VerifyAnswer(c.secret, purpose, resp.Header.Get(HeaderTimestamp), resp.Header.Get(HeaderSignature),
 		requestSig, body, c.now(), MaxSkew)
 	if err != nil {
 		return fmt.Errorf("answer signature: %w: %w", err, ErrRejected)
@@ -160,8 +160,8 @@ type grantJSON struct {
 
 // parseGrant decodes and validates a 200 answer body. Every error wraps ErrBadGrant. An
 // accepted Grant has a non-empty username, perms made of PermLetters only, a clean absolute
-// home equal to or below homeRoot (itself clean and absolute), TTL ≥ 0 and no negative quota
-// or session limit.
+// home equal to or below homeRoot (itself clean and absolute), TTL ≥ 0 (NoCache when Django
+// sent 0) and no negative quota or session limit.
 func parseGrant(body []byte, homeRoot string) (Grant, error) {
 	var a grantJSON
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -205,6 +205,7 @@ func parseGrant(body []byte, homeRoot string) (Grant, error) {
 			return Grant{}, fmt.Errorf("grant: ttl %d out of range: %w", *a.TTL, ErrBadGrant)
 		}
 		g.TTL = time.Duration(*a.TTL) * time.Second
+		g.NoCache = *a.TTL == 0 // "do not cache", not "use the default" (that is an absent ttl)
 	}
 	if g.QuotaBytes != nil && *g.QuotaBytes < 0 {
 		return Grant{}, fmt.Errorf("grant: negative quota_bytes: %w", ErrBadGrant)

@@ -45,6 +45,8 @@ type reply struct {
 	body   string
 	sign   signMode
 	delay  time.Duration // wait (or until the request is cancelled) before answering
+	// purpose of the request answered; PurposeAuth when empty.
+	purpose Purpose
 }
 
 type signMode int
@@ -56,7 +58,8 @@ const (
 	stale        // signed 10 minutes ago
 	otherBody    // signature over a different body
 	otherRequest // answer bound to another request's signature
-	requestOnly  // the pre-binding scheme: "<timestamp>.<body>" only
+	requestOnly  // the request scheme: no request signature, no "-answer"
+	otherPurpose // a genuine answer to this request, but for another purpose
 )
 
 func (f *fakeDjango) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +72,7 @@ func (f *fakeDjango) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/ftp/auth/" {
 		f.t.Errorf("request %s %s, want POST /ftp/auth/", r.Method, r.URL.Path)
 	}
-	if err := Verify(testSecret, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body, time.Now(), MaxSkew); err != nil {
+	if err := Verify(testSecret, PurposeAuth, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body, time.Now(), MaxSkew); err != nil {
 		f.t.Errorf("attempt %d: request signature: %v", n, err)
 	}
 	rep := f.replies[min(n, len(f.replies)-1)]
@@ -84,24 +87,33 @@ func (f *fakeDjango) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeReply answers like Django: signed over the answer body and the request's signature
-// reqSig, or wrongly as rep.sign says.
+// reqSig for rep.purpose, or wrongly as rep.sign says.
 func writeReply(w http.ResponseWriter, reqSig string, rep reply) {
 	body := []byte(rep.body)
+	p, other := rep.purpose, PurposeEvents
+	if p == "" {
+		p = PurposeAuth
+	}
+	if p == PurposeEvents {
+		other = PurposeAuth
+	}
 	var ts, sig string
 	switch rep.sign {
 	case signed:
-		ts, sig = SignAnswer(testSecret, time.Now(), reqSig, body)
+		ts, sig = SignAnswer(testSecret, p, time.Now(), reqSig, body)
 	case forged:
-		ts, sig = SignAnswer([]byte("forged-secret-forged-secret-forged-000"), time.Now(), reqSig, body)
+		ts, sig = SignAnswer([]byte("forged-secret-forged-secret-forged-000"), p, time.Now(), reqSig, body)
 	case stale:
-		ts, sig = SignAnswer(testSecret, time.Now().Add(-10*time.Minute), reqSig, body)
+		ts, sig = SignAnswer(testSecret, p, time.Now().Add(-10*time.Minute), reqSig, body)
 	case otherBody:
-		ts, sig = SignAnswer(testSecret, time.Now(), reqSig, []byte(`{"ok":true}`))
+		ts, sig = SignAnswer(testSecret, p, time.Now(), reqSig, []byte(`{"ok":true}`))
 	case otherRequest:
-		_, other := Sign(testSecret, time.Now(), []byte(`{"username":"mallory"}`))
-		ts, sig = SignAnswer(testSecret, time.Now(), other, body)
+		_, otherSig := Sign(testSecret, p, time.Now(), []byte(`{"username":"mallory"}`))
+		ts, sig = SignAnswer(testSecret, p, time.Now(), otherSig, body)
 	case requestOnly:
-		ts, sig = Sign(testSecret, time.Now(), body)
+		ts, sig = Sign(testSecret, p, time.Now(), body)
+	case otherPurpose:
+		ts, sig = SignAnswer(testSecret, other, time.Now(), reqSig, body)
 	}
 	if rep.sign != unsigned {
 		w.Header().Set(HeaderTimestamp, ts)
@@ -181,7 +193,7 @@ func TestAuthenticateGrant(t *testing.T) {
 	if h.Get("Content-Type") != "application/json" {
 		t.Errorf("Content-Type = %q", h.Get("Content-Type"))
 	}
-	if ts, sig := h.Get(HeaderTimestamp), h.Get(HeaderSignature); ts == "" || !strings.HasPrefix(sig, "v1=") || len(sig) != 3+64 {
+	if ts, sig := h.Get(HeaderTimestamp), h.Get(HeaderSignature); ts == "" || !strings.HasPrefix(sig, "v2=") || len(sig) != 3+64 {
 		t.Errorf("signature headers %q %q", ts, sig)
 	}
 	var sent AuthRequest
@@ -194,8 +206,28 @@ func TestAuthenticateNullableFields(t *testing.T) {
 	_, srv := newFakeDjango(t, reply{status: 200, body: `{"ok":true,"username":"bob","home":"/srv/ftp/bob/","perms":"","welcome":"","quota_bytes":null,"max_sessions":null}`})
 	g, err := newTestClient(t, srv.URL+"/ftp/", nil).Authenticate(context.Background(), testRequest)
 	checkSentinel(t, err, nil)
-	if g.Home != "/srv/ftp/bob" || g.TTL != 0 || g.QuotaBytes != nil || g.MaxSessions != nil || g.Perms != "" {
+	if g.Home != "/srv/ftp/bob" || g.TTL != 0 || g.NoCache || g.QuotaBytes != nil || g.MaxSessions != nil || g.Perms != "" {
 		t.Fatalf("grant = %+v", g)
+	}
+}
+
+// TestGrantTTL: "ttl": 0 means do not cache (NoCache), not the sidecar's default; an absent
+// ttl means the default.
+func TestGrantTTL(t *testing.T) {
+	for _, tt := range []struct {
+		ttl     string
+		want    time.Duration
+		noCache bool
+	}{
+		{``, 0, false},
+		{`,"ttl":null`, 0, false},
+		{`,"ttl":0`, 0, true},
+		{`,"ttl":30`, 30 * time.Second, false},
+	} {
+		g, err := parseGrant([]byte(`{"ok":true,"username":"a","home":"/srv/ftp","perms":"e"`+tt.ttl+`}`), testHomeRoot)
+		if err != nil || g.TTL != tt.want || g.NoCache != tt.noCache {
+			t.Errorf("ttl %q: grant %+v, err %v; want TTL %s, NoCache %v", tt.ttl, g, err, tt.want, tt.noCache)
+		}
 	}
 }
 
@@ -227,6 +259,8 @@ func TestAuthenticateAnswers(t *testing.T) {
 		{"200 stale", reply{status: 200, body: grantBody, sign: stale}, ErrRejected, 1, "stale"},
 		{"200 bound to another request", reply{status: 200, body: grantBody, sign: otherRequest}, ErrRejected, 1, "mismatch"},
 		{"200 signed without the request", reply{status: 200, body: grantBody, sign: requestOnly}, ErrRejected, 1, "mismatch"},
+		{"200 signed as an events answer", reply{status: 200, body: grantBody, sign: otherPurpose}, ErrRejected, 1, "mismatch"},
+		{"401 signed as an events answer", reply{status: 401, body: `{"ok":false,"error":"invalid_credentials"}`, sign: otherPurpose}, ErrRejected, 1, "mismatch"},
 		{"401 bound to another request", reply{status: 401, body: `{"ok":false,"error":"invalid_credentials"}`, sign: otherRequest}, ErrRejected, 1, "mismatch"},
 		{"200 over 64 KiB", reply{status: 200, body: big}, ErrBadGrant, 1, "64"},
 		{"unknown perm letter", reply{status: 200, body: `{"ok":true,"username":"a","home":"/srv/ftp/a","perms":"elrX","welcome":""}`}, ErrBadGrant, 1, "perm"},
@@ -464,7 +498,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		t.Fatalf("expected retry logs, got:\n%s", logs)
 	}
 	for _, secret := range []string{testRequest.Password, string(testSecret),
-		strings.TrimPrefix(f.seen[0].Get(HeaderSignature), "v1="), strings.TrimPrefix(f.seen[1].Get(HeaderSignature), "v1=")} {
+		strings.TrimPrefix(f.seen[0].Get(HeaderSignature), "v2="), strings.TrimPrefix(f.seen[1].Get(HeaderSignature), "v2=")} {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("logs contain %q:\n%s", secret, logs)
 		}

@@ -12,7 +12,7 @@ func BenchmarkSign(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		Sign(secret, now, body)
+		Sign(secret, PurposeAuth, now, body)
 	}
 }
 
@@ -21,11 +21,11 @@ func BenchmarkVerifyAnswer(b *testing.B) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	body := []byte(`{"ok":true,"username":"alice","home":"/srv/ftp/alice","perms":"elradfmwMT","welcome":"hi","quota_bytes":null,"max_sessions":null}`)
 	now := time.Now()
-	_, reqSig := Sign(secret, now, []byte("request"))
-	ts, sig := SignAnswer(secret, now, reqSig, body)
+	_, reqSig := Sign(secret, PurposeAuth, now, []byte("request"))
+	ts, sig := SignAnswer(secret, PurposeAuth, now, reqSig, body)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := VerifyAnswer(secret, ts, sig, reqSig, body, now, MaxSkew); err != nil {
+		if err := VerifyAnswer(secret, PurposeAuth, ts, sig, reqSig, body, now, MaxSkew); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -130,7 +130,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 		CheckRetry:   checkRetry,
 		Backoff:      backoff,
 		ErrorHandler: keepLastResponse,
-		PrepareRetry: c.resign,
+		PrepareRetry: c.resignAs(PurposeAuth),
 	}
 	return c, nil
 }
@@ -251,8 +251,13 @@ func keepLastResponse(resp *http.Response, err error, attempts int) (*http.Respo
 	return nil, &attemptsError{attempts: attempts, err: err}
 }
 
-// resign is retryablehttp's PrepareRetry: every retry carries a fresh timestamp and signature.
-func (c *Client) resign(req *http.Request) error {
+// resignAs returns retryablehttp's PrepareRetry for requests of purpose: every retry carries
+// a fresh timestamp and signature.
+func (c *Client) resignAs(purpose Purpose) func(*http.Request) error {
+	return func(req *http.Request) error { return c.resign(req, purpose) }
+}
+
+func (c *Client) resign(req *http.Request, purpose Purpose) error {
 	if req.GetBody == nil {
 		return errors.New("re-sign retry: request body cannot be replayed")
 	}
@@ -268,12 +273,12 @@ func (c *Client) resign(req *http.Request) error {
 	// retryablehttp copies the request shallowly; never write to a header map an earlier
 	// attempt may still be reading.
 	req.Header = req.Header.Clone()
-	c.sign(req.Header, body)
+	c.sign(req.Header, purpose, body)
 	return nil
 }
 
-func (c *Client) sign(h http.Header, body []byte) {
-	ts, sig := Sign(c.secret, c.now(), body)
+func (c *Client) sign(h http.Header, purpose Purpose, body []byte) {
+	ts, sig := Sign(c.secret, purpose, c.now(), body)
 	h.Set(HeaderTimestamp, ts)
 	h.Set(HeaderSignature, sig)
 }

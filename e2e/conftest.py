@@ -188,6 +188,8 @@ class Stack:
             DJFTPD_LOG_LEVEL="debug",
             DJFTPD_FAILED_LOGIN_DELAY="100ms",
         )
+        # A spool of this stack's own (the 0.3 site's default would be in the repository).
+        env.setdefault("DJFTPD_SPOOL_DIR", str(self.workdir / "spool"))
         if tls:
             self._make_cert()
             self.ftps_port = free_port()

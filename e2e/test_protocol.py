@@ -207,9 +207,22 @@ def test_killed_upload_leaves_old_file(stack: Stack, tmp_path: Path):
     assert b".djftpd" not in listing.stdout
 
 
+class SessionReusingFTP_TLS(ftplib.FTP_TLS):
+    """FTP_TLS whose data connections resume the control connection's TLS session, which
+    djftpd requires (like vsftpd's require_ssl_reuse); ftplib does not do it by itself."""
+
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None):  # type: ignore[override]
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:  # type: ignore[attr-defined]
+            conn = self.context.wrap_socket(
+                conn, server_hostname=self.host, session=self.sock.session
+            )
+        return conn, size
+
+
 def tls_client(stack: Stack) -> ftplib.FTP_TLS:
     ctx = ssl.create_default_context(cafile=str(stack.cert))
-    ftp = ftplib.FTP_TLS(context=ctx)
+    ftp = SessionReusingFTP_TLS(context=ctx)
     ftp.connect("127.0.0.1", stack.ftp_port, timeout=20)
     ftp.login("alice", USERS["alice"])
     ftp.prot_p()
@@ -223,7 +236,7 @@ def test_ftplib_tls_and_mlsd_facts(stack: Stack):
     entries = dict(
         ftp.mlsd("facts", facts=["type", "size", "modify", "perm", "unique"])
     )
-    assert entries["."]["type"] == "cdir"
+    assert entries["facts"]["type"] == "cdir"  # named as given (RFC 3659 7.7.4)
     assert entries[".."]["type"] == "pdir"
     facts = entries['ünï cødé "q".txt']
     assert facts["type"] == "file" and facts["size"] == "5"
@@ -286,4 +299,27 @@ def test_sighup_reloads_the_certificate(stack_factory):
         time.sleep(0.2)
     ftp = tls_client(s)  # verifies against the new certificate
     ftp.retrlines("LIST", lambda _: None)
+    ftp.quit()
+
+
+def test_help_mlsd_and_unimplemented_commands(stack: Stack):
+    """Issue 20 items 4-5 with ftplib: HELP (RFC 1123), 502 for REIN, MLSD per RFC 3659."""
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", stack.ftp_port, timeout=20)
+    help_text = ftp.sendcmd("HELP")
+    assert help_text.startswith("214") and "RETR" in help_text and "MLSD" in help_text
+    assert ftp.sendcmd("HELP STOR").startswith("214 Syntax: STOR")
+    with pytest.raises(ftplib.error_perm, match="^502"):
+        ftp.sendcmd("REIN")
+    ftp.login("alice", USERS["alice"])
+    assert "CHMOD" in ftp.sendcmd("SITE HELP")
+    assert "\n TVFS" in ftp.sendcmd("FEAT")
+    ftp.mkd("mlsd-dir")
+    ftp.storbinary("STOR mlsd-dir/a.txt", io.BytesIO(b"abc"))
+    with pytest.raises(ftplib.error_perm, match="^501"):
+        list(ftp.mlsd("mlsd-dir/a.txt"))
+    entries = dict(ftp.mlsd("mlsd-dir", facts=["type", "size"]))
+    assert entries["mlsd-dir"] == {"type": "cdir"}
+    assert entries["a.txt"] == {"type": "file", "size": "3"}
+    assert all(set(facts) <= {"type", "size"} for facts in entries.values())
     ftp.quit()

@@ -32,6 +32,7 @@ func commandTable() map[string]*command {
 		"NOOP": {open: true, run: func(s *session, _ string) { s.reply(200, "NOOP ok") }},
 		"SYST": {open: true, run: func(s *session, _ string) { s.reply(215, "UNIX Type: L8") }},
 		"FEAT": {open: true, run: (*session).handleFEAT},
+		"HELP": {open: true, run: (*session).handleHELP},
 		"OPTS": {open: true, needsParam: true, feat: "UTF8", run: (*session).handleOPTS},
 		"TYPE": {needsParam: true, run: (*session).handleTYPE},
 		"MODE": {needsParam: true, run: (*session).handleMODE},
@@ -95,7 +96,10 @@ func (c libCommand) Execute(gs *goftp.Session, param string) {
 }
 
 func (s *Server) libCommands() map[string]goftp.Command {
-	m := make(map[string]goftp.Command, len(s.cmds))
+	m := make(map[string]goftp.Command, len(s.cmds)+len(unimplementedVerbs))
+	for _, verb := range unimplementedVerbs {
+		m[verb] = libCommand{verb: verb, cmd: notImplemented}
+	}
 	for verb, cmd := range s.cmds {
 		m[verb] = libCommand{verb: verb, cmd: cmd}
 	}
@@ -114,7 +118,7 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		// RNTO must come right after a successful RNFR, which sets this again.
 		s.renameFrom = ""
 	}
-	letter := commandPerms[permKey(verb, param)]
+	letters := commandPerms[permKey(verb, param)]
 	switch {
 	case (verb == "USER" || verb == "PASS") && s.srv.cfg.TLSMode == TLSRequired && s.conn.tls == nil:
 		s.reply(530, "TLS required: send AUTH TLS first")
@@ -122,8 +126,8 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		s.reply(530, "Please log in with USER and PASS")
 	case cmd.needsParam && strings.TrimSpace(param) == "":
 		s.reply(501, "Syntax error: "+verb+" needs an argument")
-	case letter != 0 && !s.grant.Can(letter):
-		s.log.Debug("permission denied", "cmd", verb, "letter", string(letter))
+	case letters != "" && !canAll(s.grant, letters):
+		s.log.Debug("permission denied", "cmd", verb, "letters", letters)
 		s.reply(550, "Permission denied")
 	default:
 		cmd.run(s, param)
@@ -137,6 +141,7 @@ func (s *session) handleFEAT(string) {
 			feats = append(feats, cmd.feat)
 		}
 	}
+	feats = append(feats, "TVFS") // paths are RFC 3659 TVFS paths: "/"-separated, "/" is the home
 	for i, f := range feats {
 		switch f {
 		case "MLST":
@@ -175,9 +180,10 @@ func (s *session) handleOPTS(param string) {
 func (s *session) handleTYPE(param string) {
 	switch strings.ToUpper(strings.Join(strings.Fields(param), " ")) {
 	case "I", "L 8":
+		s.asciiType = false
 		s.reply(200, "Type set to I")
 	case "A", "A N":
-		// Files are sent unchanged in both types, as most servers do.
+		s.asciiType = s.srv.cfg.ASCIIConversion
 		s.reply(200, "Type set to A")
 	default:
 		s.reply(504, "Type not supported")

@@ -1,8 +1,10 @@
 package ftpdriver
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -82,38 +84,32 @@ func (l *listener) acceptLoop() {
 	}
 }
 
-// admit reads the PROXY header if configured, applies the connect gates, and hands the
-// connection to goftp. A refused connection gets 421 and is closed here.
+// admit applies the PROXY trust rule, the connect gates and, on the implicit
+// listener, the TLS handshake, each under a deadline, then hands the connection to
+// goftp. A refused connection gets 421 and is closed here.
 func (l *listener) admit(raw net.Conn) {
 	srv := l.srv
-	var proxyPeer netip.Addr
-	if srv.cfg.ProxyProtocol {
-		_ = raw.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
-		src, err := readProxyHeader(raw)
-		_ = raw.SetReadDeadline(time.Time{})
-		if err != nil {
-			srv.cfg.Metrics.connsRefused.WithLabelValues("bad_proxy_header").Inc()
-			srv.log.Warn("connection without a valid PROXY header closed", "from", raw.RemoteAddr().String(), "err", err)
-			_ = raw.Close()
-			return
-		}
-		if src.IsValid() {
-			proxyPeer = addrOf(raw.RemoteAddr())
-			raw = &proxiedConn{Conn: raw, client: net.TCPAddrFromAddrPort(src)}
-		}
+	raw, proxyPeer, ok := srv.acceptProxied(raw)
+	if !ok {
+		return
 	}
 	sess := newSession(srv, raw)
 	sess.proxyPeer = proxyPeer
 	if l.implicitTLS {
-		// The handshake runs on the first read or write, in the session's goroutine.
-		sess.conn.tls = tls.Server(raw, srv.cfg.TLS)
+		sess.conn.tls = tls.Server(raw, sess.sessionTLS())
 		sess.protP = true
 	}
 	if err := srv.admit(sess); err != nil {
 		srv.cfg.Metrics.connsRefused.WithLabelValues(refusalReason(err)).Inc()
 		sess.log.Info("connection refused", "reason", err.Error())
-		sess.reply(421, refusalText(err))
+		sess.conn.refuse(421, refusalText(err))
+		return
+	}
+	// Here, not in goftp's first write: that handshake would have no deadline.
+	if err := sess.conn.handshake(); err != nil {
+		sess.log.Info("TLS handshake failed", "err", err)
 		_ = raw.Close()
+		srv.removeSession(sess)
 		return
 	}
 	sess.log.Info("session start")
@@ -123,6 +119,17 @@ func (l *listener) admit(raw net.Conn) {
 	case <-l.done:
 		_ = sess.conn.Close()
 	}
+}
+
+// refuse writes one reply to a connection refused at connect and closes it, all
+// within the handshake deadline: a client that does not read, or on the implicit
+// listener never sends its ClientHello, cannot hold the connection open.
+func (c *controlConn) refuse(code int, text string) {
+	_ = c.raw.SetDeadline(c.sess.handshakeDeadline())
+	if _, err := fmt.Fprintf(c.stream(), "%d %s\r\n", code, text); err != nil {
+		c.sess.log.Debug("write refusal failed", "err", err)
+	}
+	_ = c.raw.Close()
 }
 
 // refusalText is the client's text for a refusal at connect.
@@ -188,6 +195,9 @@ func (c *controlConn) Read(p []byte) (int, error) {
 	if n == 0 && err == nil {
 		n, err = c.stream().Read(p)
 	}
+	if c.holdBack(p, n) {
+		n, err = bytes.IndexByte(p[:n], '\n')+1, nil // the error comes again on a later read
+	}
 	max := srv.cfg.MaxLineLength
 	for _, b := range p[:n] {
 		c.lineLen++
@@ -214,6 +224,27 @@ func (c *controlConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, err
+}
+
+// holdBack keeps what follows the first line end in p[:n] for the next Read, so that
+// goftp's line reader never holds more than the line it is running: whatever the
+// client sent beyond it is in c.pending, where AUTH TLS can see it (pendingInput).
+func (c *controlConn) holdBack(p []byte, n int) bool {
+	i := bytes.IndexByte(p[:n], '\n')
+	if i < 0 || i+1 == n {
+		return false
+	}
+	c.pendingMu.Lock()
+	c.pending = append(append([]byte(nil), p[i+1:n]...), c.pending...)
+	c.pendingMu.Unlock()
+	return true
+}
+
+// pendingInput reports whether the client sent anything after the current line.
+func (c *controlConn) pendingInput() bool {
+	c.pendingMu.Lock()
+	defer c.pendingMu.Unlock()
+	return len(c.pending) > 0
 }
 
 func (c *controlConn) Write(p []byte) (int, error) {

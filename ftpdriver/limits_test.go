@@ -159,7 +159,7 @@ func TestDefenderWindow(t *testing.T) {
 // what Django is told; a connection without a header is closed.
 func TestProxyProtocol(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, func(c *Config) { c.ProxyProtocol = true })
+	ts := newTestServer(t, trustLoopback1)
 	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +172,14 @@ func TestProxyProtocol(t *testing.T) {
 	if got := ts.auth.calls[len(ts.auth.calls)-1].ClientIP; got != "203.0.113.9" {
 		t.Fatalf("client_ip sent to Django = %q", got)
 	}
-	// Passive data connections come through the proxy (here: from 127.0.0.1).
+	// Passive data connections come through the proxy (here: from 127.0.0.1), with a
+	// header naming the session's client.
 	dial := rc.epsvData(t, ts.addr)
 	if err := rc.tp.PrintfLine("LIST"); err != nil {
 		t.Fatal(err)
 	}
 	data := dial()
+	fmt.Fprintf(data, "PROXY TCP4 203.0.113.9 127.0.0.1 40000 30000\r\n")
 	rc.expect(150)
 	data.Close()
 	rc.expect(226)

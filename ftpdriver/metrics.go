@@ -46,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"ok", "invalid_credentials", "unavailable", "rejected"} {
 		m.logins.WithLabelValues(r)
 	}
-	for _, r := range []string{"banned", "too_many_connections", "too_many_from_address", "shutting_down", "bad_proxy_header"} {
+	for _, r := range []string{"banned", "too_many_connections", "too_many_from_address", "shutting_down", "bad_proxy_header", "untrusted_peer"} {
 		m.connsRefused.WithLabelValues(r)
 	}
 	return m

@@ -125,9 +125,13 @@ func (s *session) handleMLSD(param string) {
 	var dir fs.FileInfo
 	var infos []fs.FileInfo
 	if err == nil {
-		if dir, err = s.root.Stat(rel); err == nil && !dir.IsDir() {
-			err = errNotDir
-		}
+		dir, err = s.root.Stat(rel)
+	}
+	if err == nil && !dir.IsDir() {
+		// RFC 3659 7.2: MLSD of a file is a syntax error; MLST is for files.
+		s.closePendingData()
+		s.reply(501, "MLSD needs a directory; use MLST for a file")
+		return
 	}
 	if err == nil {
 		infos, err = s.readDir(rel)
@@ -137,7 +141,12 @@ func (s *session) handleMLSD(param string) {
 		s.fail("MLSD", virtual, err)
 		return
 	}
-	lines := []string{s.mlsxEntry(dir, "cdir", ".")}
+	// RFC 3659 7.7.4: the cdir entry names the directory as the client gave it.
+	cdirName := strings.TrimSpace(param)
+	if cdirName == "" {
+		cdirName = virtual
+	}
+	lines := []string{s.mlsxEntry(dir, "cdir", cdirName)}
 	if virtual != "/" {
 		parentRel := strings.TrimPrefix(path.Dir(virtual), "/")
 		if parentRel == "" {

@@ -37,7 +37,7 @@ func TestMLSDAndMLST(t *testing.T) {
 		t.Fatalf("MLSD lines = %q", lines)
 	}
 	for i, want := range []string{"type=cdir;", "type=pdir;", "type=file;size=5;"} {
-		if !strings.HasPrefix(lines[i], want) || (i < 2 && !strings.HasSuffix(lines[i], []string{"; .", "; .."}[i])) {
+		if !strings.HasPrefix(lines[i], want) || (i < 2 && !strings.HasSuffix(lines[i], []string{"; sub", "; .."}[i])) {
 			t.Errorf("line %d = %q, want prefix %q", i, lines[i], want)
 		}
 	}

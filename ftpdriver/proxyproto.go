@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // The PROXY protocol (haproxy.org proxy-protocol.txt, v1 and v2), parsed by hand: the
@@ -126,3 +128,106 @@ type proxiedConn struct {
 }
 
 func (c *proxiedConn) RemoteAddr() net.Addr { return c.client }
+
+// The PROXY trust rule (DESIGN.md §10). With PROXY on, the port belongs to the
+// balancer: a header is read only from a peer in Config.ProxyTrusted, and must be
+// there; any other peer is closed before the greeting without a byte read from it, so
+// no one reaching the port around the balancer can name an address. This is HAProxy's
+// accept-proxy and SFTPGo's "required" mode; the decision takes the peer address
+// alone, which works because an FTP client waits for the greeting.
+
+// proxyTrusted reports whether a PROXY header may be read from peer.
+func (s *Server) proxyTrusted(peer netip.Addr) bool {
+	for _, p := range s.cfg.ProxyTrusted {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptProxied applies the trust rule to a new control connection. It returns the
+// connection to serve (its RemoteAddr is the client's) and the proxy's address when a
+// header named the client; ok is false when the connection was refused and closed.
+func (s *Server) acceptProxied(raw net.Conn) (c net.Conn, proxy netip.Addr, ok bool) {
+	if !s.cfg.ProxyProtocol {
+		return raw, netip.Addr{}, true
+	}
+	peer := addrOf(raw.RemoteAddr())
+	if !s.proxyTrusted(peer) {
+		s.refuseProxied(raw, "untrusted_peer", nil)
+		return nil, netip.Addr{}, false
+	}
+	src, err := readProxyHeaderBy(raw, time.Now().Add(proxyHeaderTimeout))
+	if err != nil {
+		s.refuseProxied(raw, "bad_proxy_header", err)
+		return nil, netip.Addr{}, false
+	}
+	if !src.IsValid() { // LOCAL or UNKNOWN: the balancer itself, e.g. a health check
+		return raw, netip.Addr{}, true
+	}
+	return &proxiedConn{Conn: raw, client: net.TCPAddrFromAddrPort(src)}, peer, true
+}
+
+// refuseProxied closes a control connection that broke the trust rule, counts it and
+// logs it at WARN, at most once a second (a flood must not flood the log).
+func (s *Server) refuseProxied(raw net.Conn, reason string, err error) {
+	_ = raw.Close()
+	s.cfg.Metrics.connsRefused.WithLabelValues(reason).Inc()
+	if ok, suppressed := s.proxyWarn.allow(time.Now()); ok {
+		s.log.Warn("connection closed by the PROXY trust rule (DJFTPD_PROXY_TRUSTED)",
+			"reason", reason, "from", raw.RemoteAddr().String(), "err", err, "suppressed_since_last", suppressed)
+	}
+}
+
+// readProxyHeaderBy reads a PROXY header that must arrive before deadline.
+func readProxyHeaderBy(c net.Conn, deadline time.Time) (netip.AddrPort, error) {
+	_ = c.SetReadDeadline(deadline)
+	src, err := readProxyHeader(c)
+	_ = c.SetReadDeadline(time.Time{})
+	return src, err
+}
+
+var errForeignData = errors.New("data connection from another address than the client's")
+
+// checkDataPeer applies the trust rule to a passive data connection: one from a
+// trusted balancer must start with a header naming the session's client (read before
+// deadline); any other must come from the client's own address.
+func (s *session) checkDataPeer(c net.Conn, deadline time.Time) error {
+	from := addrOf(c.RemoteAddr())
+	if !s.srv.cfg.ProxyProtocol || !s.srv.proxyTrusted(from) {
+		if from != s.peer {
+			return errForeignData
+		}
+		return nil
+	}
+	if d := time.Now().Add(proxyHeaderTimeout); d.Before(deadline) {
+		deadline = d
+	}
+	src, err := readProxyHeaderBy(c, deadline)
+	if err != nil {
+		return err
+	}
+	if src.Addr() != s.peer {
+		return fmt.Errorf("%w: PROXY header names %v", errForeignData, src)
+	}
+	return nil
+}
+
+// warnLimiter lets one log line a second through and counts the others.
+type warnLimiter struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+func (w *warnLimiter) allow(now time.Time) (ok bool, suppressed int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Before(w.next) {
+		w.suppressed++
+		return false, 0
+	}
+	w.next, suppressed, w.suppressed = now.Add(time.Second), w.suppressed, 0
+	return true, suppressed
+}

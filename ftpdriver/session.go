@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,10 +45,14 @@ type session struct {
 	cwd          string              // virtual: "/" is the home
 	renameFrom   string              // relative path from RNFR, for RNTO
 	restOffset   int64               // from REST, used by the next RETR/STOR
+	asciiType    bool                // TYPE A with conversion on: line ends converted (ascii.go)
 	failedLogins int
 	pasv         net.Listener    // pending passive listener, nil if none
+	pasvExpiry   *time.Timer     // closes pasv after DataTimeout unused
+	pasvRelease  func()          // gives pasv's slot back to the per-address count
 	active       netip.AddrPort  // pending PORT/EPRT target, zero if none
 	protP        bool            // PROT P: data connections use TLS
+	tlsConf      *tls.Config     // the session's own TLS configuration (sessionTLS)
 	mlstFacts    map[string]bool // OPTS MLST selection; nil means every fact
 	hashName     string          // OPTS HASH selection; empty means SHA-256
 

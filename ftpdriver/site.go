@@ -102,9 +102,23 @@ func (s *session) handleSITE(param string) {
 	case "CHMOD":
 		s.siteCHMOD(arg)
 	case "HELP":
-		s.reply(214, "SITE commands: CHMOD")
+		s.siteHELP(arg)
 	default:
 		s.reply(504, "SITE "+sub+" not supported")
+	}
+}
+
+// siteHELP answers SITE HELP [subcommand].
+func (s *session) siteHELP(arg string) {
+	switch strings.ToUpper(strings.TrimSpace(arg)) {
+	case "":
+		s.reply(214, "SITE commands recognized: CHMOD HELP")
+	case "CHMOD":
+		s.reply(214, "Syntax: SITE CHMOD <octal mode 0-777> <path>")
+	case "HELP":
+		s.reply(214, "Syntax: SITE HELP [<sp> subcommand]")
+	default:
+		s.reply(502, "Unknown SITE command "+strings.TrimSpace(arg))
 	}
 }
 

@@ -1,6 +1,7 @@
 package ftpdriver
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -60,14 +61,41 @@ func (r *CertReloader) TLSConfig() *tls.Config {
 
 var errTLSRequired = errors.New("TLS required")
 
-// tlsHandshakeTimeout bounds a TLS handshake on a control or data connection.
+// tlsHandshakeTimeout bounds a TLS handshake on a data connection.
 const tlsHandshakeTimeout = 15 * time.Second
+
+// defaultTLSHandshakeTimeout is Config.TLSHandshakeTimeout's default.
+const defaultTLSHandshakeTimeout = 10 * time.Second
+
+// handshakeDeadline bounds a control connection's TLS handshake (and a refusal at
+// connect): Config.TLSHandshakeTimeout from now, and never past the login deadline.
+func (s *session) handshakeDeadline() time.Time {
+	d := time.Now().Add(s.srv.cfg.TLSHandshakeTimeout)
+	if login := s.connectedAt.Add(s.srv.cfg.LoginTimeout); s.grant == nil && login.Before(d) {
+		return login
+	}
+	return d
+}
+
+// handshake completes implicit FTPS's handshake, if the connection has one pending.
+func (c *controlConn) handshake() error {
+	if c.tls == nil {
+		return nil
+	}
+	_ = c.raw.SetDeadline(c.sess.handshakeDeadline())
+	err := c.tls.Handshake()
+	_ = c.raw.SetDeadline(time.Time{})
+	if err != nil {
+		return fmt.Errorf("implicit TLS handshake: %w", err)
+	}
+	return nil
+}
 
 // upgrade turns the control connection into TLS after "234". goftp keeps reading
 // through controlConn, which now reads and writes through the TLS connection.
 func (c *controlConn) upgrade(cfg *tls.Config) error {
 	tc := tls.Server(c.raw, cfg)
-	_ = c.raw.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	_ = c.raw.SetDeadline(c.sess.handshakeDeadline())
 	err := tc.Handshake()
 	_ = c.raw.SetDeadline(time.Time{})
 	if err != nil {
@@ -97,9 +125,15 @@ func (s *session) handleAUTH(param string) {
 		s.reply(504, "AUTH "+p+" not supported; use AUTH TLS")
 	case s.conn.tls != nil:
 		s.reply(503, "Already using TLS")
+	case s.conn.pendingInput():
+		// Plain text sent behind AUTH TLS would run as if it came over TLS (RFC 7457
+		// §2.2, the STARTTLS command injection). vsftpd's answer: end the connection.
+		s.log.Warn("commands sent behind AUTH TLS before the handshake, closing")
+		s.reply(421, "Nothing may follow AUTH TLS before the TLS handshake")
+		s.close()
 	default:
 		s.reply(234, "AUTH TLS successful")
-		if err := s.conn.upgrade(s.srv.cfg.TLS); err != nil {
+		if err := s.conn.upgrade(s.sessionTLS()); err != nil {
 			s.log.Info("TLS handshake failed", "err", err)
 			s.close()
 		}
@@ -136,17 +170,42 @@ func (s *session) handlePROT(param string) {
 	}
 }
 
+// errTLSNotResumed is a protected data connection whose TLS session is not a
+// resumption of its control connection's: it may come from anyone who reached the
+// passive port first (vsftpd's require_ssl_reuse).
+var errTLSNotResumed = errors.New("data connection did not resume the control connection's TLS session")
+
+// sessionTLS is the TLS configuration of this session's control and data connections:
+// the server's (its GetCertificate follows reloads), with a session ticket key of its
+// own, so only a ticket issued on this session's connections resumes on its data
+// connections; a ticket of another session is not decrypted and gives a full handshake.
+func (s *session) sessionTLS() *tls.Config {
+	if s.tlsConf == nil {
+		c := s.srv.cfg.TLS.Clone()
+		var key [32]byte
+		_, _ = rand.Read(key[:])
+		c.SetSessionTicketKeys([][32]byte{key})
+		s.tlsConf = c
+	}
+	return s.tlsConf
+}
+
 // secureData wraps a data connection in TLS when PROT P is set; the client is the TLS
-// client on data connections too, whichever side connected (RFC 4217 §7).
+// client on data connections too, whichever side connected (RFC 4217 §7). The data
+// connection must resume the control connection's session (sessionTLS binds tickets to
+// the session), which proves it comes from the client that logged in.
 func (s *session) secureData(c net.Conn) (net.Conn, error) {
 	if !s.protP {
 		return c, nil
 	}
-	tc := tls.Server(c, s.srv.cfg.TLS)
+	tc := tls.Server(c, s.sessionTLS())
 	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		return nil, fmt.Errorf("data TLS handshake: %w", err)
 	}
 	_ = c.SetDeadline(time.Time{})
+	if !tc.ConnectionState().DidResume {
+		return nil, errTLSNotResumed
+	}
 	return tc, nil
 }

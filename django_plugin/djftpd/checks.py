@@ -9,12 +9,15 @@ E004 URLs not mounted, E005 no home source at all (every login refused), W001 a 
 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` while HOME_DIR or get_ftp_home_dir gives homes
 (the sidecar then accepts any absolute home), W003 ``DJFTPD["SIDECAR_URLS"]`` set empty (no
 cache purge is sent), W004 SIDECAR_URLS unset and no fixed ops port to default to, W005 a key
-of ``DJFTPD`` that djftpd does not know (a typo).
+of ``DJFTPD`` that djftpd does not know (a typo), W012 an ``ftp_handler`` attribute djftpd
+ignores; with ``check --deploy`` also W010 plain FTP beyond loopback, W011 FTPS off, W013 no
+``REQUIRE_PERMISSION`` (a password alone opens FTP, whatever MFA the site has).
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, register
@@ -32,6 +35,7 @@ from djftpd.conf import (
     has_home_source,
     legacy_setting,
     legacy_settings_in_use,
+    resolve_listen,
     secret_bytes,
 )
 from djftpd.receivers import local_sidecar_url, ops_listen
@@ -61,6 +65,16 @@ class Messages:
     NO_HOME_SOURCE = (
         'No home directory source is set (DJFTPD["HOME_ROOT"], DJFTPD["HOME_DIR"] or '
         "get_ftp_home_dir): every FTP login is refused."
+    )
+    PLAIN_FTP_EXPOSED = (
+        "startftpserver listens on {listen}, beyond loopback, and TLS is {mode!r}: FTP clients "
+        "may send passwords in clear text."
+    )
+    TLS_OFF = "FTPS is off: FTP logins send Django passwords in clear text."
+    LEGACY_HANDLER_ATTRIBUTE = "ftp_handler sets {name}, which djftpd ignores."
+    NO_FTP_PERMISSION_REQUIRED = (
+        'DJFTPD["REQUIRE_PERMISSION"] is not set: every active user can log in over FTP with '
+        "a password alone, bypassing any second factor (django-otp, allauth MFA)."
     )
 
 
@@ -97,6 +111,20 @@ class Hints:
         'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp": each '
         'user gets HOME_ROOT/<username>, or what DJFTPD["HOME_DIR"] gives inside it.'
     )
+    PLAIN_FTP_EXPOSED = (
+        'Set DJFTPD["TLS_MODE"] = "required" with DJFTPD["TLS_CERT"]/["TLS_KEY"], or listen on '
+        "127.0.0.1 behind a TLS-terminating proxy."
+    )
+    TLS_OFF = (
+        'Set DJFTPD["TLS_CERT"], DJFTPD["TLS_KEY"] and DJFTPD["TLS_MODE"] = "required". If the '
+        "sidecar is configured by its own environment (Kubernetes), silence this check with "
+        "SILENCED_SYSTEM_CHECKS."
+    )
+    LEGACY_HANDLER_ATTRIBUTE = "Use {replacement} instead."
+    NO_FTP_PERMISSION_REQUIRED = (
+        'Set DJFTPD["REQUIRE_PERMISSION"] = "djftpd.use_ftp" and grant it to the users (or '
+        "groups) that may use FTP."
+    )
 
 
 class Codes:
@@ -110,6 +138,10 @@ class Codes:
     UNKNOWN_KEY = "djftpd.W005"
     LEGACY_SETTING = "djftpd.W001"
     HOME_ROOT_UNSET = "djftpd.W002"
+    PLAIN_FTP_EXPOSED = "djftpd.W010"
+    TLS_OFF = "djftpd.W011"
+    LEGACY_HANDLER_ATTRIBUTE = "djftpd.W012"
+    NO_FTP_PERMISSION_REQUIRED = "djftpd.W013"
 
 
 @register(Tags.security)
@@ -213,6 +245,57 @@ def check_sidecar_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     ]
 
 
+def _effective_tls_mode() -> str:
+    """DJFTPD_TLS_MODE as startftpserver passes it: DJFTPD["ENV"] beats DJFTPD["TLS_MODE"]."""
+    env = app_settings.ENV or {}
+    return str(env.get("DJFTPD_TLS_MODE") or app_settings.TLS_MODE or "off")
+
+
+def _is_loopback(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@register(Tags.security, deploy=True)
+def check_tls_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy``: FTPS off (W011); plain FTP reachable beyond loopback (W010)."""
+    mode = _effective_tls_mode()
+    if mode in ("required", "implicit"):
+        return []
+    messages: list[CheckMessage] = []
+    if mode == "off":
+        messages.append(CheckWarning(Messages.TLS_OFF, hint=Hints.TLS_OFF, id=Codes.TLS_OFF))
+    listen = (app_settings.ENV or {}).get("DJFTPD_LISTEN") or resolve_listen()
+    if not _is_loopback(str(listen)):
+        messages.append(
+            CheckWarning(
+                Messages.PLAIN_FTP_EXPOSED.format(listen=listen, mode=mode),
+                hint=Hints.PLAIN_FTP_EXPOSED,
+                id=Codes.PLAIN_FTP_EXPOSED,
+            )
+        )
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_ftp_permission_required(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy``: without REQUIRE_PERMISSION, a password alone opens FTP (W013)."""
+    if app_settings.REQUIRE_PERMISSION:
+        return []
+    return [
+        CheckWarning(
+            Messages.NO_FTP_PERMISSION_REQUIRED,
+            hint=Hints.NO_FTP_PERMISSION_REQUIRED,
+            id=Codes.NO_FTP_PERMISSION_REQUIRED,
+        )
+    ]
+
+
 @register(Tags.compatibility)
 def check_unknown_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
@@ -227,3 +310,22 @@ def check_unknown_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
             CheckWarning(Messages.UNKNOWN_KEY.format(key=key), hint=hint, id=Codes.UNKNOWN_KEY)
         )
     return warnings
+
+
+@register(Tags.compatibility)
+def check_legacy_handler_attributes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """pyftpdlib handler attributes the sidecar ignores, each named once (W012)."""
+    from djftpd.legacy import IGNORED_ATTRIBUTES, ignored_attributes, legacy_handler
+
+    try:
+        handler = legacy_handler()
+    except ImproperlyConfigured:
+        return []  # reported when the handler is used
+    return [
+        CheckWarning(
+            Messages.LEGACY_HANDLER_ATTRIBUTE.format(name=name),
+            hint=Hints.LEGACY_HANDLER_ATTRIBUTE.format(replacement=IGNORED_ATTRIBUTES[name]),
+            id=Codes.LEGACY_HANDLER_ATTRIBUTE,
+        )
+        for name in ignored_attributes(handler)
+    ]

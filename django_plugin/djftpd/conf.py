@@ -69,8 +69,10 @@ DEFAULTS: dict[str, Any] = {
     "WELCOME": None,
     # Seconds the sidecar may cache a successful answer; None: the sidecar's own default.
     "TTL": None,
-    # Control listener "host:port" of the sidecar. Unset: legacy FTP_ADDRESS/FTP_PORT, else this.
-    "LISTEN": "0.0.0.0:2121",
+    # Control listener "host:port" of the sidecar. Unset: legacy FTP_ADDRESS/FTP_PORT, else this:
+    # loopback, as djftpd 0.3 (FTP_ADDRESS "127.0.0.1"); the port is 2121, not 0.3's 21, so the
+    # sidecar needs no root. Serve other hosts by setting it (check --deploy: W010, W011).
+    "LISTEN": "127.0.0.1:2121",
     # Passive data port range announced by the sidecar.
     "PASSIVE_PORTS": "30000-30099",
     # Address announced in PASV replies (set it behind NAT or in Kubernetes); None: unset.
@@ -92,11 +94,19 @@ DEFAULTS: dict[str, Any] = {
     "TLS_CERT": None,
     "TLS_KEY": None,
     "TLS_MODE": None,
+    # Directory for what the sidecar keeps across restarts. None: BASE_DIR/.djftpd when the
+    # project's settings define BASE_DIR, else $XDG_STATE_HOME/djftpd (~/.local/state/djftpd).
+    "STATE_DIR": None,
+    # Event spool of the sidecar (DJFTPD_SPOOL_DIR): events wait there while Django is
+    # unreachable and survive a restart. None: STATE_DIR/spool; "" keeps them in memory only.
+    "SPOOL_DIR": None,
     # Keep every event from the sidecar as an FTPEvent row (admin: FTP events). Off: only
     # the signals are sent (and a small receipt per event id, for idempotence).
     "ACTIVITY_LOG": True,
     # Extra environment variables for the sidecar, e.g. {"DJFTPD_TLS_MODE": "explicit"}.
     "ENV": {},
+    # Show the FTP account inline on the user admin page (Django's own UserAdmin only).
+    "USER_ADMIN_INLINE": True,
 }
 
 #: Welcome text when neither DJFTPD["WELCOME"] nor FTP_WELCOME_MSG is set (djftpd 0.3's text).
@@ -389,6 +399,27 @@ def resolve_listen() -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"{host}:{LEGACY_FTP_PORT if port is MISSING else port}"
+
+
+def resolve_state_dir() -> str:
+    """``DJFTPD["STATE_DIR"]``, else ``BASE_DIR/.djftpd``, else the user's XDG state directory."""
+    if app_settings.STATE_DIR:
+        return os.fspath(app_settings.STATE_DIR)
+    base_dir = getattr(settings, "BASE_DIR", None)
+    if base_dir:
+        return os.path.join(os.fspath(base_dir), ".djftpd")
+    state_home = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(state_home, "djftpd")
+
+
+def resolve_spool_dir() -> str:
+    """The sidecar's event spool: ``DJFTPD["SPOOL_DIR"]`` ("" for none), else STATE_DIR/spool.
+
+    Absolute, since the sidecar refuses a relative DJFTPD_SPOOL_DIR."""
+    spool = app_settings.SPOOL_DIR
+    if spool is None:
+        spool = os.path.join(resolve_state_dir(), "spool")
+    return os.path.abspath(os.fspath(spool)) if spool else ""
 
 
 def resolve_ttl() -> int | None:

@@ -15,6 +15,8 @@ the handler has it, the hook matching the event:
 =============================  ===========================================
 event                          hook
 =============================  ===========================================
+connect                        ``on_connect()``
+disconnect                     ``on_disconnect()``
 login                          ``on_login(username)``
 login_failed                   ``on_login_failed(username)``; a hook that takes
                                ``(username, password)`` (pyftpdlib 1.x) gets ``None``
@@ -29,6 +31,11 @@ pyftpdlib passed the file's absolute filesystem path, so ``path`` is the user's 
 as for the login: ``DJFTPD["HOME_DIR"]``, ``get_ftp_home_dir``, ``HOME_ROOT``) joined with the
 path the FTP user saw; when no home can be resolved (the user was deleted meanwhile), the FTP
 path itself (``/reports/q1.txt``) is passed.
+
+pyftpdlib's class attributes that configured the server (``passive_ports``,
+``masquerade_address``, ``banner``, ``timeout``, ...) do nothing here: the sidecar has its own
+settings for them. :func:`ignored_attributes` names those a handler sets, and system check
+``djftpd.W012`` reports each once, with the setting that replaces it.
 
 A handler *class* is not instantiated (pyftpdlib's ``__init__`` needs a live connection): each
 hook runs on a bare instance (``cls.__new__(cls)``) whose ``username`` and ``remote_ip``
@@ -50,6 +57,8 @@ from django.utils.module_loading import import_string
 from djftpd.conf import MISSING, NoSafeHome, legacy_setting, resolve_home
 from djftpd.signals import (
     EVENT_SIGNALS,
+    ftp_connect,
+    ftp_disconnect,
     ftp_file_received,
     ftp_file_sent,
     ftp_incomplete_file_received,
@@ -61,8 +70,10 @@ from djftpd.signals import (
 
 logger = logging.getLogger("djftpd")
 
-#: Signal -> (pyftpdlib hook name, what it gets: "username" or "path").
+#: Signal -> (pyftpdlib hook name, what it gets: "username", "path" or "nothing").
 HOOKS: dict[Signal, tuple[str, str]] = {
+    ftp_connect: ("on_connect", "nothing"),
+    ftp_disconnect: ("on_disconnect", "nothing"),
     ftp_login: ("on_login", "username"),
     ftp_login_failed: ("on_login_failed", "username"),
     ftp_logout: ("on_logout", "username"),
@@ -73,6 +84,27 @@ HOOKS: dict[Signal, tuple[str, str]] = {
 }
 
 DISPATCH_UID = "djftpd.legacy.ftp_handler"
+
+#: pyftpdlib FTPHandler attributes that configured its server, and what replaces each.
+IGNORED_ATTRIBUTES: dict[str, str] = {
+    "passive_ports": 'DJFTPD["PASSIVE_PORTS"] (a "first-last" range)',
+    "masquerade_address": 'DJFTPD["PUBLIC_HOST"]',
+    "masquerade_address_map": 'DJFTPD["PUBLIC_HOST"]',
+    "banner": "nothing: the 220 greeting is fixed; the login text is FTP_WELCOME_MSG",
+    "timeout": 'DJFTPD["ENV"]["DJFTPD_IDLE_TIMEOUT"] (e.g. "300s")',
+    "max_login_attempts": 'DJFTPD["ENV"]["DJFTPD_MAX_LOGIN_ATTEMPTS"]',
+    "auth_failed_timeout": 'DJFTPD["ENV"]["DJFTPD_FAILED_LOGIN_DELAY"] (e.g. "3s")',
+    "permit_foreign_addresses": "nothing: data connections to other hosts are always refused",
+    "permit_privileged_ports": "nothing: PORT to a port below 1024 is always refused",
+    "use_sendfile": "nothing: the sidecar always uses sendfile/splice for plain transfers",
+    "certfile": 'DJFTPD["TLS_CERT"]',
+    "keyfile": 'DJFTPD["TLS_KEY"]',
+    "tls_control_required": 'DJFTPD["TLS_MODE"] = "required"',
+    "tls_data_required": 'DJFTPD["TLS_MODE"] = "required"',
+    "authorizer": "nothing: logins go through django.contrib.auth.authenticate()",
+    "abstracted_fs": "nothing: each user is confined to their home by the sidecar",
+    "dtp_handler": "nothing: the sidecar owns the data connections",
+}
 
 
 def legacy_handler() -> Any:
@@ -86,6 +118,19 @@ def legacy_handler() -> Any:
         except ImportError as exc:
             raise ImproperlyConfigured(f"ftp_handler {handler!r} cannot be imported.") from exc
     return handler
+
+
+def ignored_attributes(handler: Any) -> list[str]:
+    """The IGNORED_ATTRIBUTES that ``handler`` (a class or an instance) sets itself, outside
+    pyftpdlib's own classes (whose defaults nobody chose), in IGNORED_ATTRIBUTES order."""
+    if handler is None:
+        return []
+    cls = handler if isinstance(handler, type) else type(handler)
+    own: set[str] = set() if isinstance(handler, type) else set(getattr(handler, "__dict__", {}))
+    for klass in cls.__mro__:
+        if klass is not object and not klass.__module__.startswith("pyftpdlib"):
+            own.update(vars(klass))
+    return [name for name in IGNORED_ATTRIBUTES if name in own]
 
 
 def filesystem_path(user: Any, virtual: str) -> str:
@@ -145,6 +190,9 @@ def call_legacy_handler(
         return
     name, takes = HOOKS[signal]
     if not callable(getattr(handler, name, None)):
+        return
+    if takes == "nothing":
+        getattr(_target(handler, username, client_ip), name)()
         return
     if takes == "path":
         if path is None:

@@ -5,8 +5,8 @@
     result = ping("http://127.0.0.1:9121/")
     result.ok, result.status, result.detail   # True, "ok", "the sidecar shares DJFTPD's secret"
 
-The sidecar answers a signed ``POST <url>ping`` with ``200 {"ok":true}``, signed over
-``"<ts>.<our request's signature>.<body>"``, or ``403`` when our signature is wrong.
+The sidecar answers a ``POST <url>ping`` signed for ``ping`` with ``200 {"ok":true}``, signed
+as the ``ping-answer`` to our request, or an unsigned ``403`` when our signature is wrong.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def ping(base: str, *, secret: bytes | None = None, timeout: float = PING_TIMEOU
     secret = secret_bytes() if secret is None else secret
     url = ping_url(base)
     body = b"{}"
-    headers = sign(body, secret)
+    headers = sign(body, secret, purpose="ping")
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
     )
@@ -98,6 +98,7 @@ def ping(base: str, *, secret: bytes | None = None, timeout: float = PING_TIMEOU
             answer_headers.get(TIMESTAMP_HEADER),
             answer_headers.get(SIGNATURE_HEADER),
             secret,
+            purpose="ping",
             request_signature=headers[SIGNATURE_HEADER],
         )
     except StaleTimestamp:

@@ -111,7 +111,10 @@ def send_purge(payload: dict[str, Any]) -> None:
             url,
             data=body,
             method="POST",
-            headers={"Content-Type": "application/json", **sign(body, secret)},
+            headers={
+                "Content-Type": "application/json",
+                **sign(body, secret, purpose="cache-purge"),
+            },
         )
         try:
             with _opener.open(request, timeout=PURGE_TIMEOUT) as response:
@@ -152,12 +155,12 @@ def _is_column(model: Any, name: str) -> bool:
 
 def remember_login_fields(sender: Any, instance: Any, update_fields: Any = None, **kw: Any) -> None:
     """pre_save of the user model: note the usernames to purge if a watched field changes."""
+    if not sidecar_urls():  # nowhere to send a purge: spare the query
+        return
     username_field = sender.USERNAME_FIELD
     watched = {*WATCHED_FIELDS, username_field}
     if instance.pk is None or (update_fields is not None and not watched & set(update_fields)):
         return
-    if not sidecar_urls():
-        return  # no sidecar to tell: spare the query
     # Only columns: a custom user model may have no is_active field (AbstractBaseUser's
     # is_active is a constant True then).
     fields = [name for name in watched if _is_column(sender, name)]
@@ -181,6 +184,8 @@ def purge_deleted_user(sender: Any, instance: Any, **kw: Any) -> None:
 
 def purge_account_user(sender: Any, instance: Any, **kw: Any) -> None:
     """post_save and post_delete of FTPAccount."""
+    if not sidecar_urls():  # instance.user may cost a query
+        return
     try:
         user = instance.user
     except ObjectDoesNotExist:

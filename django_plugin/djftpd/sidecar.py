@@ -8,7 +8,9 @@ Shared by ``manage.py startftpserver`` and :func:`djftpd.create_django_ftpserver
     exit_code = run_foreground(env)   # blocks; SIGINT/SIGTERM/SIGHUP reach the sidecar
 
 The binary is ``DJFTPD["SIDECAR_BINARY"]``, else ``$DJFTPD_BINARY``, else ``djftpd`` on PATH.
-Its environment is ours plus the ``DJFTPD_*`` variables built from the Django settings.
+Its environment is the ``DJFTPD_*`` variables built from the Django settings, plus only those
+of ours it needs (:func:`passed_through`): never Django's own (``SECRET_KEY``,
+``DATABASE_URL``, ...).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from djftpd.conf import app_settings, resolve_listen, secret_bytes
+from djftpd.conf import app_settings, resolve_listen, resolve_spool_dir, secret_bytes
 
 #: Signals passed on to the sidecar while it runs in the foreground.
 # SIGHUP only where it exists (not on Windows), so importing the app never fails.
@@ -100,23 +102,47 @@ def cli_overrides(
     return {name: value for name, value in values.items() if value is not None}
 
 
+#: Variables of our environment the sidecar gets as they are: what any Go program reads
+#: (locale, time zone, temporary files, CA certificates, proxies, the Go runtime's knobs).
+PASSED_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+        "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "GODEBUG", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK",
+    }
+)  # fmt: skip
+#: Prefixes passed through: the sidecar's own settings, the AWS SDK's chain (S3 storage), locale.
+PASSED_PREFIXES = ("DJFTPD_", "AWS_", "LC_")
+
+
+def passed_through(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``environ`` the sidecar gets (PASSED_NAMES and PASSED_PREFIXES)."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in PASSED_NAMES or name.startswith(PASSED_PREFIXES)
+    }
+
+
 def build_env(
     overrides: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The sidecar's environment.
 
-    Starts from ``base`` (default ``os.environ``), then sets the variables derived from the
-    settings, then ``DJFTPD["ENV"]``, then ``overrides`` (the command line) last. Two
-    exceptions keep a project written for djftpd 0.3 working unchanged: without
-    ``DJFTPD["DJANGO_URL"]``, a ``DJFTPD_DJANGO_URL`` in ``base`` wins over the default; without
-    ``DJFTPD["HOME_ROOT"]`` (nor ``DJFTPD_HOME_ROOT`` in ``base``), the home root is ``/``.
+    Starts from what it needs of ``base`` (default ``os.environ``; see :func:`passed_through`),
+    then sets the variables derived from the settings, then ``DJFTPD["ENV"]``, then
+    ``overrides`` (the command line) last. Exceptions: without ``DJFTPD["DJANGO_URL"]``, a
+    ``DJFTPD_DJANGO_URL`` in ``base`` wins over the default (a project written for djftpd 0.3
+    has no setting for it), and so does a ``DJFTPD_SPOOL_DIR`` without ``DJFTPD["SPOOL_DIR"]``;
+    without ``DJFTPD["HOME_ROOT"]`` (nor ``DJFTPD_HOME_ROOT`` in ``base``), the home root is ``/``.
     """
     secret = secret_bytes()
     try:
         secret_text = secret.decode()
     except UnicodeDecodeError:
         raise ImproperlyConfigured('DJFTPD["SECRET"] must be UTF-8 text.') from None
-    env = dict(os.environ if base is None else base)
+    env = passed_through(os.environ if base is None else base)
     # DJFTPD["DJANGO_URL"] when set; else a DJFTPD_DJANGO_URL already in the environment (a
     # project written for djftpd 0.3 has no setting for it); else the default.
     django_url = app_settings.DJANGO_URL
@@ -141,6 +167,9 @@ def build_env(
     # The sidecar requires a home root. Without DJFTPD["HOME_ROOT"] (and none inherited), "/":
     # homes then need only be absolute (check djftpd.W002).
     env.setdefault("DJFTPD_HOME_ROOT", UNCONFINED_HOME_ROOT)
+    # Events survive a restart by default: a spool under the project's state directory.
+    if app_settings.is_set("SPOOL_DIR") or "DJFTPD_SPOOL_DIR" not in env:
+        env["DJFTPD_SPOOL_DIR"] = resolve_spool_dir()
     env.update({str(name): str(value) for name, value in (app_settings.ENV or {}).items()})
     env.update(overrides or {})
     return env

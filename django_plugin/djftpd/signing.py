@@ -1,24 +1,28 @@
-"""Signed JSON between the djftpd sidecar and Django (DESIGN.md section 2).
+"""Signed JSON between the djftpd sidecar and Django (signature v2, DESIGN.md section 10).
 
-Every request and answer carries two headers over its raw body::
+Every request carries two headers over its raw body, and names what it is for (its
+*purpose*: ``auth``, ``events``, ``cache-purge``, ``ping``, ``sessions``, ``sessions-close``)::
 
     X-Djftpd-Timestamp: <unix seconds>
-    X-Djftpd-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
+    X-Djftpd-Signature: v2=<hex HMAC-SHA256(secret, "djftpd-v2|<purpose>|<timestamp>|<raw body>")>
 
-An answer is signed over "<timestamp>.<the request's X-Djftpd-Signature>.<raw body>"
-instead, which ties it to the one request it answers: a recorded answer (a 200 for alice)
-cannot be replayed to another login.
+An answer to a request that verified is signed over
+``"djftpd-v2|<purpose>-answer|<timestamp>|<the request's signature hex>|<raw body>"``, which
+ties it to the one request it answers (a recorded 200 for alice cannot be replayed to another
+login) and keeps every kind apart: a purge cannot pass for a ping, an answer for a request,
+an auth answer for an events answer. Answers to requests that did not verify are not signed.
 
 Sign a body, as the sidecar does (and the tests)::
 
     from djftpd.signing import sign
-    headers = sign(b'{"username": "alice"}', secret)
+    headers = sign(b'{"username": "alice"}', secret, purpose="auth")
 
 Protect a view with the one decorator that answers every protocol error itself (405, 413,
-403 ``bad_signature``/``stale_timestamp``, 400 ``bad_request``) and signs every response::
+403 ``bad_signature``/``stale_timestamp``, 400 ``bad_request``) and signs the answers to
+requests that verified::
 
     @csrf_exempt
-    @signed_json_view(fields={"username": string, "client_ip": ip_address})
+    @signed_json_view(fields={"username": string, "client_ip": ip_address}, purpose="auth")
     def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
         ...
 """
@@ -45,13 +49,18 @@ logger = logging.getLogger("djftpd")
 
 TIMESTAMP_HEADER = "X-Djftpd-Timestamp"
 SIGNATURE_HEADER = "X-Djftpd-Signature"
-SIGNATURE_VERSION = "v1"
+SIGNATURE_VERSION = "v2"
+#: What a signature may be for; it is signed, so one kind never verifies as another.
+PURPOSES = ("auth", "events", "cache-purge", "ping", "sessions", "sessions-close")
+_DOMAIN = b"djftpd-v2"
+_ANSWER_SUFFIX = "-answer"
 #: Largest accepted distance, in seconds, between the request's timestamp and our clock.
 MAX_SKEW = 300
 #: Largest accepted request body, in bytes; larger bodies get 413.
 MAX_BODY = 64 * 1024
 
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+_REQUEST_SIGNATURE_RE = re.compile(r"v2=([0-9a-f]{64})")
 
 Validator = Callable[[Any], Any]
 View = Callable[..., HttpResponse]
@@ -78,15 +87,30 @@ def _key(secret: str | bytes) -> bytes:
     return secret.encode() if isinstance(secret, str) else secret
 
 
+def _check_purpose(purpose: str) -> None:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown signature purpose {purpose!r}")
+
+
 def signature(
-    body: bytes, secret: str | bytes, timestamp: str, request_signature: str | None = None
+    body: bytes,
+    secret: str | bytes,
+    timestamp: str,
+    purpose: str,
+    request_signature: str | None = None,
 ) -> str:
-    """The ``X-Djftpd-Signature`` value of ``body`` sent at ``timestamp``; for an answer, of
-    the answer to the request that carried ``request_signature``."""
-    message = timestamp.encode("ascii") + b"."
+    """The ``X-Djftpd-Signature`` value of ``body`` sent at ``timestamp`` for ``purpose``; for
+    an answer, of the answer to the request that carried ``request_signature`` (``v2=``
+    included). :class:`SignatureError` when ``request_signature`` is not a v2 signature."""
+    _check_purpose(purpose)
+    fields = [_DOMAIN, purpose.encode("ascii"), timestamp.encode("ascii")]
     if request_signature is not None:
-        message += request_signature.encode("utf-8", "surrogatepass") + b"."
-    mac = hmac.new(_key(secret), message + body, hashlib.sha256)
+        match = _REQUEST_SIGNATURE_RE.fullmatch(request_signature)
+        if match is None:
+            raise SignatureError("malformed request signature")
+        fields[1] += _ANSWER_SUFFIX.encode("ascii")
+        fields.append(match.group(1).encode("ascii"))
+    mac = hmac.new(_key(secret), b"|".join([*fields, body]), hashlib.sha256)
     return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
 
 
@@ -95,12 +119,16 @@ def sign(
     secret: str | bytes,
     timestamp: int | str | None = None,
     *,
+    purpose: str,
     request_signature: str | None = None,
 ) -> dict[str, str]:
-    """Headers that sign ``body``; ``timestamp`` defaults to now, in unix seconds. Pass
-    ``request_signature`` to sign an answer to that request."""
+    """Headers that sign ``body`` for ``purpose``; ``timestamp`` defaults to now, in unix
+    seconds. Pass ``request_signature`` to sign an answer to that (verified) request."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature(body, secret, ts, request_signature)}
+    return {
+        TIMESTAMP_HEADER: ts,
+        SIGNATURE_HEADER: signature(body, secret, ts, purpose, request_signature),
+    }
 
 
 def verify(
@@ -109,10 +137,12 @@ def verify(
     sig: str | None,
     secret: str | bytes,
     *,
+    purpose: str,
     now: float | None = None,
     request_signature: str | None = None,
 ) -> None:
-    """Raise :class:`SignatureError` or :class:`StaleTimestamp` unless the headers sign ``body``.
+    """Raise :class:`SignatureError` or :class:`StaleTimestamp` unless the headers sign ``body``
+    for ``purpose`` (as the answer to ``request_signature``, when given).
 
     The signature is compared in constant time, before the timestamp's age is looked at, so
     ``stale_timestamp`` is only ever reported for a request made with the right secret.
@@ -121,7 +151,7 @@ def verify(
         raise SignatureError("missing signature headers")
     if not _TIMESTAMP_RE.fullmatch(timestamp):
         raise SignatureError("malformed timestamp")
-    expected = signature(body, secret, timestamp, request_signature).encode("ascii")
+    expected = signature(body, secret, timestamp, purpose, request_signature).encode("ascii")
     if not hmac.compare_digest(expected, sig.encode("utf-8", "surrogatepass")):
         raise SignatureError("signature mismatch")
     if abs((time.time() if now is None else now) - int(timestamp)) > MAX_SKEW:
@@ -212,24 +242,30 @@ def parse_payload(body: bytes, fields: Mapping[str, Validator]) -> dict[str, Any
 
 
 def signed_json_view(
-    *, fields: Mapping[str, Validator], methods: tuple[str, ...] = ("POST",)
+    *, fields: Mapping[str, Validator], purpose: str, methods: tuple[str, ...] = ("POST",)
 ) -> Callable[[View], View]:
-    """Decorate ``view(request, payload)``: check method, size, signature and fields.
+    """Decorate ``view(request, payload)``: check method, size, signature (for ``purpose``)
+    and fields.
 
-    Every answer, the view's own and the protocol errors made here, is signed with the shared
-    secret, so the sidecar can refuse forged ones.
+    The answer to a request that verified, the view's own or a 400 made here, is signed as
+    ``purpose``'s answer, so the sidecar can refuse forged ones. The answer to one that did not
+    (405, 413, 403) is not: signing it would hand a signature to whoever sent it.
     """
+    _check_purpose(purpose)
 
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             secret = secret_bytes()
-            response = _checked_call(view, request, secret, fields, methods, *args, **kwargs)
-            request_signature = request.headers.get(SIGNATURE_HEADER, "")
-            for header, value in sign(
-                response.content, secret, request_signature=request_signature
-            ).items():
-                response[header] = value
+            response, verified = _checked_call(
+                view, request, secret, purpose, fields, methods, *args, **kwargs
+            )
+            if verified:
+                request_signature = request.headers.get(SIGNATURE_HEADER, "")
+                for header, value in sign(
+                    response.content, secret, purpose=purpose, request_signature=request_signature
+                ).items():
+                    response[header] = value
             return response
 
         return wrapper
@@ -241,24 +277,27 @@ def _checked_call(
     view: View,
     request: HttpRequest,
     secret: bytes,
+    purpose: str,
     fields: Mapping[str, Validator],
     methods: tuple[str, ...],
     *args: Any,
     **kwargs: Any,
-) -> HttpResponse:
+) -> tuple[HttpResponse, bool]:
+    """The answer, and whether the request's signature verified."""
     if request.method not in methods:
         response = error_response(405, "method_not_allowed")
         response["Allow"] = ", ".join(methods)
-        return response
+        return response, False
     body = _read_body(request)
     if body is None:
-        return error_response(413, "request_too_large", f"body over {MAX_BODY} bytes")
+        return error_response(413, "request_too_large", f"body over {MAX_BODY} bytes"), False
     try:
         verify(
             body,
             request.headers.get(TIMESTAMP_HEADER),
             request.headers.get(SIGNATURE_HEADER),
             secret,
+            purpose=purpose,
         )
     except SignatureError as exc:
         logger.warning(
@@ -268,9 +307,9 @@ def _checked_call(
             request.META.get("REMOTE_ADDR"),
             exc,
         )
-        return error_response(403, exc.code)
+        return error_response(403, exc.code), False
     try:
         payload = parse_payload(body, fields)
     except BadRequest as exc:
-        return error_response(400, "bad_request", str(exc))
-    return view(request, payload, *args, **kwargs)
+        return error_response(400, "bad_request", str(exc)), True
+    return view(request, payload, *args, **kwargs), True

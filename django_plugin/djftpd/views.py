@@ -123,7 +123,7 @@ def may_use_ftp(user: Any) -> bool:
 # Machine endpoints: the sidecar has no session, its requests are signed instead.
 @login_not_required
 @csrf_exempt
-@signed_json_view(fields=AUTH_FIELDS)
+@signed_json_view(fields=AUTH_FIELDS, purpose="auth")
 def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     """Check an FTP login with ``authenticate()`` and answer the user's home and perms."""
     use_client_ip(request, payload["client_ip"])
@@ -157,7 +157,7 @@ def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
 
 @login_not_required
 @csrf_exempt
-@signed_json_view(fields=EVENTS_FIELDS)
+@signed_json_view(fields=EVENTS_FIELDS, purpose="events")
 def events(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     """Apply a batch of FTP events: record each new one, then send its signal.
 

@@ -35,6 +35,13 @@ def auth_payload(**overrides: Any) -> dict[str, Any]:
     return payload
 
 
+def assert_unsigned(response: Any) -> None:
+    """An answer to a request that did not verify carries no signature: signing it would hand
+    signed messages to anyone who asks."""
+    assert TIMESTAMP_HEADER not in response.headers
+    assert SIGNATURE_HEADER not in response.headers
+
+
 @pytest.fixture
 def secret(settings: LazySettings) -> str:
     return settings.DJFTPD["SECRET"]
@@ -49,9 +56,10 @@ def alice(django_user_model: Any) -> Any:
 def post_signed(client: Client, secret: str) -> Callable[..., Any]:
     """POST a body to a djftpd view, signed with the test secret unless told otherwise.
 
-    ``url_name`` is the view's name (``"djftpd:auth"``); ``body`` is a dict (sent as JSON) or
-    raw bytes; ``sign_with`` another secret, ``timestamp`` a fixed one, ``headers`` extra or
-    replacing headers (``HTTP_*`` style keys via ``extra``).
+    ``url_name`` is the view's name (``"djftpd:auth"``, also the signature's purpose unless
+    ``purpose`` says another); ``body`` is a dict (sent as JSON) or raw bytes; ``sign_with``
+    another secret, ``timestamp`` a fixed one, ``headers`` extra or replacing headers
+    (``HTTP_*`` style keys via ``extra``).
     """
 
     def post(
@@ -61,10 +69,14 @@ def post_signed(client: Client, secret: str) -> Callable[..., Any]:
         sign_with: str | None = None,
         timestamp: int | str | None = None,
         headers: dict[str, str] | None = None,
+        purpose: str | None = None,
         **extra: Any,
     ) -> Any:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        all_headers = {**sign(raw, sign_with or secret, timestamp), **(headers or {})}
+        signed = sign(
+            raw, sign_with or secret, timestamp, purpose=purpose or url_name.split(":")[-1]
+        )
+        all_headers = {**signed, **(headers or {})}
         return client.post(
             reverse(url_name),
             data=raw,
@@ -88,7 +100,8 @@ def post_auth(post_signed: Callable[..., Any]) -> Callable[..., Any]:
 
 @pytest.fixture
 def assert_signed(secret: str) -> Callable[[Any], None]:
-    """Assert that a response carries valid djftpd signature headers over its body."""
+    """Assert that a response carries valid djftpd signature headers over its body: the
+    answer, for its view's purpose (the URL name), to the request it answers."""
 
     def check(response: Any) -> None:
         verify(
@@ -96,6 +109,7 @@ def assert_signed(secret: str) -> Callable[[Any], None]:
             response.headers.get(TIMESTAMP_HEADER),
             response.headers.get(SIGNATURE_HEADER),
             secret,
+            purpose=response.resolver_match.url_name,
             request_signature=response.request.get("HTTP_X_DJFTPD_SIGNATURE", ""),
         )
 

@@ -27,6 +27,7 @@ class PingServer:
     secret: str
     answer_secret: str | None = None
     answer_timestamp: int | None = None
+    answer_purpose: str = "ping"
     status: int | None = None
     url: str = ""
     requests: list[tuple[str, str, bytes]] = field(default_factory=list)
@@ -47,7 +48,13 @@ def start_server() -> Iterator[Callable[..., PingServer]]:
                 if fake.status is not None:
                     return self.answer(fake.status, b'{"ok":false}', {})
                 try:
-                    verify(body, self.headers.get(TIMESTAMP_HEADER), request_signature, fake.secret)
+                    verify(
+                        body,
+                        self.headers.get(TIMESTAMP_HEADER),
+                        request_signature,
+                        fake.secret,
+                        purpose="ping",
+                    )
                 except SignatureError as exc:
                     error = json.dumps({"ok": False, "error": exc.code}).encode()
                     return self.answer(403, error, {})
@@ -56,6 +63,7 @@ def start_server() -> Iterator[Callable[..., PingServer]]:
                     answer,
                     fake.answer_secret or fake.secret,
                     fake.answer_timestamp,
+                    purpose=fake.answer_purpose,
                     request_signature=request_signature,
                 )
                 return self.answer(200, answer, headers)
@@ -160,6 +168,17 @@ def test_answer_not_signed_with_our_secret_fails(start_server, urls, secret):
     assert "ping: bad answer (the answer is not signed with our secret" in err
 
 
+@pytest.mark.parametrize("purpose", ["cache-purge", "auth", "sessions"])
+def test_answer_signed_for_another_purpose_fails(start_server, urls, secret, purpose):
+    """Only a ping answer passes: a genuine answer of another kind is not one."""
+    urls(start_server(secret, answer_purpose=purpose))
+
+    _, err, error = run()
+
+    assert error is not None
+    assert "ping: bad answer (the answer is not signed with our secret" in err
+
+
 def test_stale_answer_is_a_clock_problem(start_server, urls, secret):
     urls(start_server(secret, answer_timestamp=1))
 
@@ -185,7 +204,9 @@ def test_http_errors(start_server, urls, secret, status, expected):
 def test_stale_request_is_reported_as_clock_skew(start_server, urls, secret, monkeypatch):
     urls(start_server(secret))
     # Our clock in 1970: the signature is right, its age is not (the sidecar's 403).
-    monkeypatch.setattr("djftpd.ops.sign", lambda body, key: sign(body, key, 1))
+    monkeypatch.setattr(
+        "djftpd.ops.sign", lambda body, key, purpose: sign(body, key, 1, purpose=purpose)
+    )
 
     _, err, error = run()
 

@@ -203,3 +203,39 @@ def test_w005_unknown_key_is_named_with_the_nearest_known_one(settings):
             id=Codes.UNKNOWN_KEY,
         ),
     ]
+
+
+def deploy_messages() -> list[str]:
+    return [m.id for m in run_checks(include_deployment_checks=True) if m.id.startswith("djftpd.")]
+
+
+@pytest.mark.parametrize(
+    ("djftpd", "expected"),
+    [
+        ({}, [Codes.TLS_OFF]),  # the test settings: loopback (the default), TLS off
+        ({"LISTEN": "0.0.0.0:21"}, [Codes.TLS_OFF, Codes.PLAIN_FTP_EXPOSED]),
+        ({"LISTEN": "[::1]:21", "TLS_MODE": "explicit"}, []),
+        ({"LISTEN": "192.0.2.1:21", "TLS_MODE": "explicit"}, [Codes.PLAIN_FTP_EXPOSED]),
+        ({"LISTEN": "0.0.0.0:21", "TLS_MODE": "required"}, []),
+        ({"LISTEN": "0.0.0.0:21", "ENV": {"DJFTPD_TLS_MODE": "implicit"}}, []),
+        ({"ENV": {"DJFTPD_LISTEN": "0.0.0.0:21"}}, [Codes.TLS_OFF, Codes.PLAIN_FTP_EXPOSED]),
+    ],
+)
+def test_deploy_checks_w010_w011(settings, djftpd, expected):
+    settings.DJFTPD = {**settings.DJFTPD, "REQUIRE_PERMISSION": "djftpd.use_ftp", **djftpd}
+
+    assert deploy_messages() == expected
+
+
+def test_deploy_check_w013_without_require_permission(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "TLS_MODE": "required"}
+
+    assert deploy_messages() == [Codes.NO_FTP_PERMISSION_REQUIRED]
+    settings.DJFTPD = {**settings.DJFTPD, "REQUIRE_PERMISSION": "djftpd.use_ftp"}
+    assert deploy_messages() == []
+
+
+def test_deploy_checks_stay_out_of_plain_check(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "LISTEN": "0.0.0.0:21"}
+
+    assert djftpd_messages() == []

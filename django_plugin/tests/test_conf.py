@@ -191,7 +191,7 @@ class TestWelcome:
 
 class TestListen:
     def test_default(self):
-        assert resolve_listen() == "0.0.0.0:2121"
+        assert resolve_listen() == "127.0.0.1:2121"  # loopback, as djftpd 0.3
 
     @pytest.mark.parametrize(
         ("address", "port", "listen"),

@@ -178,3 +178,74 @@ def test_w001_for_ftp_handler_names_the_signals(set_legacy):
             id=Codes.LEGACY_SETTING,
         )
     ]
+
+
+class ConnectHandler:
+    """pyftpdlib's on_connect/on_disconnect take no argument but self."""
+
+    def on_connect(self) -> None:
+        calls.append(("on_connect", self.username, self.remote_ip))
+
+    def on_disconnect(self) -> None:
+        calls.append(("on_disconnect", self.username, self.remote_ip))
+
+
+def test_on_connect_and_on_disconnect(alice, post_events, set_legacy):
+    set_legacy("ftp_handler", ConnectHandler)
+
+    post_events(
+        event(type="connect", username=None, **NO_PATH),
+        event(type="disconnect", **NO_PATH),
+    )
+
+    assert calls == [
+        ("on_connect", None, "192.0.2.10"),
+        ("on_disconnect", "alice", "192.0.2.10"),
+    ]
+
+
+class FTPHandler:
+    """Stands for pyftpdlib.handlers.FTPHandler: its own defaults are nobody's choice."""
+
+    __module__ = "pyftpdlib.handlers"
+    passive_ports = None
+    banner = "pyftpdlib ready."
+    timeout = 300
+
+
+class ConfiguredHandler(FTPHandler):
+    passive_ports = range(60000, 60100)
+    masquerade_address = "203.0.113.7"
+    timeout = 60
+
+    def on_login(self, username: str) -> None:
+        pass
+
+
+def test_w012_names_each_ignored_handler_attribute_once(set_legacy):
+    set_legacy("ftp_handler", ConfiguredHandler)
+
+    warnings = [m for m in run_checks() if m.id == Codes.LEGACY_HANDLER_ATTRIBUTE]
+
+    assert [m.msg for m in warnings] == [
+        Messages.LEGACY_HANDLER_ATTRIBUTE.format(name=name)
+        for name in ("passive_ports", "masquerade_address", "timeout")
+    ]
+    assert warnings[0].hint == 'Use DJFTPD["PASSIVE_PORTS"] (a "first-last" range) instead.'
+
+
+def test_w012_instance_attributes_count_too(set_legacy):
+    handler = ConnectHandler()
+    handler.banner = "Hello"
+
+    set_legacy("ftp_handler", handler)
+
+    assert [m.msg for m in run_checks() if m.id == Codes.LEGACY_HANDLER_ATTRIBUTE] == [
+        Messages.LEGACY_HANDLER_ATTRIBUTE.format(name="banner")
+    ]
+
+
+def test_w012_silent_for_a_handler_with_hooks_only(set_legacy):
+    set_legacy("ftp_handler", Handler)
+
+    assert [m for m in run_checks() if m.id == Codes.LEGACY_HANDLER_ATTRIBUTE] == []

@@ -39,8 +39,18 @@ IN_BOTH = {
     "djftpd/management/commands/startftpserver.py",
     "djftpd/management/commands/djftpd_check.py",
     "djftpd/management/commands/djftpd_prune_events.py",
+    "djftpd/management/commands/djftpd_account.py",
+    "djftpd/locale/django.pot",
 }
-SDIST_ONLY = {"pyproject.toml", "README.md", "PKG-INFO", "tests/conftest.py", "tests/settings.py"}
+SDIST_ONLY = {
+    "pyproject.toml",
+    "README.md",
+    "CHANGELOG.md",
+    "LICENSE",
+    "PKG-INFO",
+    "tests/conftest.py",
+    "tests/settings.py",
+}
 
 #: Django and what it imports, made visible to the new virtualenv.
 DJANGO_DEPS = ("django", "asgiref", "sqlparse", "typing_extensions")
@@ -100,9 +110,16 @@ from django.core.management import call_command, get_commands
 import djftpd.admin  # noqa: F401
 
 commands = {n for n, app in get_commands().items() if app == "djftpd"}
-assert commands == {"startftpserver", "djftpd_check", "djftpd_prune_events"}, commands
+assert commands == {
+    "startftpserver", "djftpd_check", "djftpd_prune_events", "djftpd_account"
+}, commands
 call_command("check", "--fail-level", "WARNING")
 call_command("migrate", verbosity=0)
+import io
+
+out = io.StringIO()
+call_command("djftpd_account", "list", "--format", "json", stdout=out)
+assert out.getvalue().strip() == "[]", out.getvalue()
 call_command("makemigrations", "djftpd", check=True, dry_run=True, verbosity=0)
 from djftpd.models import FTPAccount
 
@@ -132,6 +149,13 @@ def test_wheel_contents(dist: Path):
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
     assert "Classifier: Typing :: Typed" in metadata
     assert "requires-dist: django>=4.2" in metadata.lower()
+    # GPL-3.0-or-later, as djftpd 0.3; the licence text travels with the wheel.
+    assert f"{NAME}.dist-info/licenses/LICENSE" in names
+    assert "License-Expression: GPL-3.0-or-later" in metadata
+    assert "GNU GENERAL PUBLIC LICENSE" in (PROJECT / "LICENSE").read_text(encoding="utf-8")
+    for url in ("Homepage", "Source", "Issues", "Changelog"):
+        assert f"Project-URL: {url}, https://github.com/djftpd/djftpd" in metadata
+    assert "Author: The djftpd developers" in metadata
 
 
 def test_sdist_contents(dist: Path):

@@ -30,7 +30,13 @@ def test_password_change_purges_the_user_at_every_sidecar(
         ("/b/cache/purge", {"username": "alice"}),
     ]
     for (_, body), headers in zip(sidecar.requests, sidecar.headers, strict=True):
-        verify(body["raw"], headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], secret)
+        verify(
+            body["raw"],
+            headers[TIMESTAMP_HEADER],
+            headers[SIGNATURE_HEADER],
+            secret,
+            purpose="cache-purge",
+        )
 
 
 def test_nothing_is_sent_before_commit(
@@ -144,15 +150,13 @@ def test_with_empty_sidecar_urls_nothing_is_scheduled(
     assert (callbacks, sidecar.requests) == ([], [])
 
 
-def test_with_empty_sidecar_urls_a_user_save_makes_no_extra_query(
+def test_without_sidecar_urls_user_save_queries_nothing_more(
     alice, settings, django_assert_num_queries
 ):
-    """Issue 14 item 14: without a sidecar to tell, the pre_save look at the old row is
-    wasted; the save is its one UPDATE."""
     settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": []}
     alice.set_password("new")
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1):  # the UPDATE; no read of the old row
         alice.save()
 
 

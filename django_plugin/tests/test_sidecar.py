@@ -111,6 +111,7 @@ class TestFindBinary:
 
 class TestBuildEnv:
     def test_from_settings_over_the_inherited_environment(self, settings):
+        settings.BASE_DIR = Path("/srv/site")
         base = {"PATH": "/usr/bin", "DJFTPD_LISTEN": "stale", "DJFTPD_SECRET": "stale"}
 
         env = build_env(base=base)
@@ -119,10 +120,57 @@ class TestBuildEnv:
             "PATH": "/usr/bin",
             "DJFTPD_DJANGO_URL": "http://127.0.0.1:8000/ftp/",
             "DJFTPD_SECRET": settings.DJFTPD["SECRET"],
-            "DJFTPD_LISTEN": "0.0.0.0:2121",
+            "DJFTPD_LISTEN": "127.0.0.1:2121",
             "DJFTPD_HOME_ROOT": "/srv/ftp",
             "DJFTPD_PASSIVE_PORTS": "30000-30099",
+            "DJFTPD_SPOOL_DIR": "/srv/site/.djftpd/spool",
         }
+
+    def test_passes_only_what_the_sidecar_needs(self, settings):
+        base = {
+            "PATH": "/usr/bin",
+            "LC_ALL": "C.UTF-8",
+            "GOMEMLIMIT": "200MiB",
+            "AWS_REGION": "eu-west-1",
+            "DJFTPD_LOG_FORMAT": "json",
+            "SECRET_KEY": "django-secret",
+            "DATABASE_URL": "postgres://u:p@db/site",
+            "DJANGO_SETTINGS_MODULE": "site.settings",
+            "PYTHONPATH": "/srv/site",
+        }
+
+        env = build_env(base=base)
+
+        for name in ("PATH", "LC_ALL", "GOMEMLIMIT", "AWS_REGION", "DJFTPD_LOG_FORMAT"):
+            assert env[name] == base[name]
+        for name in ("SECRET_KEY", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTHONPATH"):
+            assert name not in env
+
+    @pytest.mark.parametrize(
+        ("djftpd", "base", "expected"),
+        [
+            ({}, {}, "/srv/site/.djftpd/spool"),
+            ({"STATE_DIR": "/var/lib/site"}, {}, "/var/lib/site/spool"),
+            ({"SPOOL_DIR": "/var/spool/djftpd"}, {}, "/var/spool/djftpd"),
+            ({"SPOOL_DIR": ""}, {}, ""),  # events in memory only
+            ({}, {"DJFTPD_SPOOL_DIR": "/inherited"}, "/inherited"),
+            ({"SPOOL_DIR": "/set"}, {"DJFTPD_SPOOL_DIR": "/inherited"}, "/set"),
+        ],
+    )
+    def test_spool_dir(self, settings, djftpd, base, expected):
+        settings.BASE_DIR = Path("/srv/site")
+        settings.DJFTPD = {**settings.DJFTPD, **djftpd}
+
+        env = build_env(base=base)
+
+        assert env["DJFTPD_SPOOL_DIR"] == expected
+
+    def test_spool_dir_without_base_dir_is_the_xdg_state_dir(self, settings, monkeypatch):
+        if hasattr(settings, "BASE_DIR"):
+            del settings.BASE_DIR
+        monkeypatch.setenv("XDG_STATE_HOME", "/home/u/.state")
+
+        assert build_env(base={})["DJFTPD_SPOOL_DIR"] == "/home/u/.state/djftpd/spool"
 
     def test_inherits_os_environ_by_default(self, monkeypatch):
         monkeypatch.setenv("DJFTPD_LOG_FORMAT", "json")
@@ -424,7 +472,7 @@ class TestCreateDjangoFtpserver:
         )
 
         assert done.returncode == 4, done.stderr
-        assert "DJFTPD_LISTEN=0.0.0.0:2121\n" in done.stdout
+        assert "DJFTPD_LISTEN=127.0.0.1:2121\n" in done.stdout
 
 
 def test_sidecar_kills_a_process_that_ignores_sigterm(tmp_path):

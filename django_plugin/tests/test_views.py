@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 
@@ -9,9 +11,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from djftpd.signing import MAX_BODY, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from djftpd.signing import MAX_BODY, PURPOSES, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from tests import backends
-from tests.conftest import ALICE_PASSWORD, auth_payload
+from tests.conftest import ALICE_PASSWORD, assert_unsigned, auth_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -107,23 +109,23 @@ def test_client_ip_replaces_remote_addr_and_forwarded_headers(alice, post_auth, 
         assert header not in meta
 
 
-def test_wrong_method_is_405(client, assert_signed):
+def test_wrong_method_is_405(client):
     response = client.get(reverse("djftpd:auth"))
 
     assert response.status_code == 405
     assert response["Allow"] == "POST"
     assert response.json() == {"ok": False, "error": "method_not_allowed"}
-    assert_signed(response)
+    assert_unsigned(response)
 
 
-def test_body_over_64_kib_is_413(post_auth, assert_signed):
+def test_body_over_64_kib_is_413(post_auth):
     body = json.dumps(auth_payload(session="x" * MAX_BODY)).encode()
 
     response = post_auth(body)
 
     assert response.status_code == 413
     assert response.json()["error"] == "request_too_large"
-    assert_signed(response)
+    assert_unsigned(response)
 
 
 def test_body_of_exactly_64_kib_is_read(alice, post_auth):
@@ -140,20 +142,52 @@ def test_body_of_exactly_64_kib_is_read(alice, post_auth):
         pytest.param({}, id="unsigned"),
         pytest.param({TIMESTAMP_HEADER: "", SIGNATURE_HEADER: ""}, id="empty headers"),
         pytest.param({TIMESTAMP_HEADER: "12e3"}, id="malformed timestamp"),
-        pytest.param({SIGNATURE_HEADER: "v1=" + "0" * 64}, id="wrong signature"),
-        pytest.param({SIGNATURE_HEADER: "v1=é"}, id="non-ascii signature"),
+        pytest.param({SIGNATURE_HEADER: "v2=" + "0" * 64}, id="wrong signature"),
+        pytest.param({SIGNATURE_HEADER: "v2=é"}, id="non-ascii signature"),
     ],
 )
-def test_bad_signature_is_403(client, headers, secret, assert_signed):
+def test_bad_signature_is_403(client, headers, secret):
     body = json.dumps(auth_payload()).encode()
-    signed = {**sign(body, secret), **headers} if headers else {}
+    signed = {**sign(body, secret, purpose="auth"), **headers} if headers else {}
 
     response = client.post(
         reverse("djftpd:auth"), data=body, content_type="application/json", headers=signed
     )
 
     assert (response.status_code, response.json()) == (403, {"ok": False, "error": "bad_signature"})
-    assert_signed(response)
+    assert_unsigned(response)
+
+
+def test_version_1_signature_is_403(alice, client, secret):
+    """v2 replaced v1 at once: a request signed the old way is refused."""
+    body = json.dumps(auth_payload()).encode()
+    ts = str(int(time.time()))
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+    response = client.post(
+        reverse("djftpd:auth"),
+        data=body,
+        content_type="application/json",
+        headers={TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: f"v1={mac}"},
+    )
+
+    assert (response.status_code, response.json()["error"]) == (403, "bad_signature")
+    assert_unsigned(response)
+
+
+@pytest.mark.parametrize("view", ["auth", "events"])
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_request_signed_for_another_purpose_is_403(alice, post_signed, view, purpose):
+    """A message signed for one endpoint (a purge, a ping, ...) is refused by every other."""
+    body = auth_payload() if view == "auth" else {"events": []}
+
+    response = post_signed(f"djftpd:{view}", body, purpose=purpose)
+
+    if purpose == view:
+        assert response.status_code == 200
+    else:
+        assert (response.status_code, response.json()["error"]) == (403, "bad_signature")
+        assert_unsigned(response)
 
 
 def test_other_secret_is_403(alice, post_auth):
@@ -164,7 +198,7 @@ def test_other_secret_is_403(alice, post_auth):
 
 def test_tampered_body_is_403(alice, client, secret):
     body = json.dumps(auth_payload()).encode()
-    headers = sign(body, secret)
+    headers = sign(body, secret, purpose="auth")
 
     response = client.post(
         reverse("djftpd:auth"),
@@ -177,12 +211,12 @@ def test_tampered_body_is_403(alice, client, secret):
 
 
 @pytest.mark.parametrize("offset", [-301, 301])
-def test_timestamp_beyond_300_s_is_403_stale(alice, post_auth, assert_signed, offset):
+def test_timestamp_beyond_300_s_is_403_stale(alice, post_auth, offset):
     response = post_auth(timestamp=int(time.time()) + offset)
 
     assert response.status_code == 403
     assert response.json() == {"ok": False, "error": "stale_timestamp"}
-    assert_signed(response)
+    assert_unsigned(response)
 
 
 @pytest.mark.parametrize("offset", [-290, 290])
@@ -272,7 +306,7 @@ def test_view_is_csrf_exempt(alice, secret):
         reverse("djftpd:auth"),
         data=body,
         content_type="application/json",
-        headers=sign(body, secret),
+        headers=sign(body, secret, purpose="auth"),
     )
 
     assert response.status_code == 200

@@ -92,6 +92,8 @@ DJFTPD = {
     "HOME_DIR": str(DEMO_DIR / "ftp" / "{username}"),
     "PERMS": ftp_perms,
     "WELCOME": "Welcome to the djftpd demo.",
+    # The sidecar's event spool lives in DEMO_DIR/state/spool: events survive a restart.
+    "STATE_DIR": str(DEMO_DIR / "state"),
     "SIDECAR_URLS": [
         url.strip()
         for url in os.environ.get("DJFTPD_SIDECAR_URLS", "http://127.0.0.1:9121/").split(",")
