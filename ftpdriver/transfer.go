@@ -177,6 +177,7 @@ func (s *session) handleRETR(param string) {
 	}
 	defer f.Close()
 	started := time.Now()
+	defer s.trackTransfer("RETR", virtual, f, offset)() // before f.Close
 	var n int64
 	err = s.withData(openingData, 0, func(c net.Conn) error {
 		// *os.File to *net.TCPConn: io.Copy reaches sendfile(2).
@@ -249,6 +250,7 @@ func (s *session) store(cmd, param, prelim string, appendMode bool) {
 		kept = 0
 	}
 	started := time.Now()
+	untrack := s.trackTransfer(cmd, virtual, f, kept)
 	var n int64
 	err = s.withData(prelim, uploadSettle, func(c net.Conn) error {
 		// (*os.File).ReadFrom on the *net.TCPConn, or an io.LimitedReader of it, reaches
@@ -267,6 +269,7 @@ func (s *session) store(cmd, param, prelim string, appendMode bool) {
 		}
 		return cerr
 	})
+	untrack()
 	if errors.Is(err, errQuotaExceeded) && tmp == "" {
 		// In place, nothing of an upload over quota stays. (A broken connection keeps
 		// what arrived: that is what a client resumes with REST or APPE.)
