@@ -101,3 +101,6 @@ class FTPEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return bool(request.user.is_superuser)
+
+# The live sessions page (admin_live.py): registered with the admin site on import.
+from djftpd import admin_live  # noqa: E402, F401
