@@ -82,6 +82,8 @@ FUZZTIME ?= 3s
 FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine \
 	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment
+# Live sessions: the ops listener's /sessions and /sessions/close bodies, and the page cursor.
+FUZZ_TARGETS += .:FuzzOpsSessionsRequests ftpdriver:FuzzParseCursor
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
