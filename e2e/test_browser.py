@@ -2,7 +2,7 @@
 Live sessions page and the FTP dashboard of the demo site after some FTP traffic, logged in as
 admin/admin-password (the session cookie from the admin's login form, handed to Chromium over
 its DevTools protocol). Screenshots go to e2e/.artifacts/; the pages must log no console error
-and the dashboard must hold its SVG charts."""
+and the dashboard must hold its SVG charts. The user page's FTP section is shot too."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ import pytest
 from conftest import REPO, USERS, Stack
 from test_live_sessions import ADMIN, AdminSession, wait_page
 
-websocket = pytest.importorskip("websocket", reason="websocket-client (e2e/requirements.txt)")
+websocket = pytest.importorskip(
+    "websocket", reason="websocket-client (e2e/requirements.txt)"
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "e2e" / ".artifacts"
@@ -56,7 +58,9 @@ class Browser:
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        self.ws.send(
+            json.dumps({"id": self.next_id, "method": method, "params": params})
+        )
         while True:
             message = json.loads(self.ws.recv())
             if message.get("id") == self.next_id:
@@ -70,7 +74,10 @@ class Browser:
         self.events.append(message)
         if method == "Runtime.exceptionThrown":
             self.errors.append(json.dumps(params["exceptionDetails"])[:500])
-        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in (
+            "error",
+            "assert",
+        ):
             self.errors.append(json.dumps(params.get("args"))[:500])
         elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
             entry = params["entry"]
@@ -86,11 +93,15 @@ class Browser:
             self._event(json.loads(self.ws.recv()))
 
     def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True
+        )
         return result["result"].get("value")
 
     def screenshot(self, path: Path) -> None:
-        png = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        png = self.call(
+            "Page.captureScreenshot", format="png", captureBeyondViewport=True
+        )
         path.write_bytes(base64.b64decode(png["data"]))
 
 
@@ -108,10 +119,14 @@ def browser() -> Iterator[Browser]:
         deadline = time.monotonic() + 30
         while not port_file.exists() or not port_file.read_text().strip():
             assert proc.poll() is None, "chromium exited at start"
-            assert time.monotonic() < deadline, "chromium did not open its DevTools port"
+            assert time.monotonic() < deadline, (
+                "chromium did not open its DevTools port"
+            )
             time.sleep(0.1)
         port = port_file.read_text().split()[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/json/list", timeout=10
+        ) as r:
             pages = [t for t in json.load(r) if t["type"] == "page"]
         b = Browser(pages[0]["webSocketDebuggerUrl"])
         yield b
@@ -169,14 +184,31 @@ def test_live_page_and_dashboard_in_chromium(stack: Stack, browser: Browser):
 
     browser.open(base + "/admin/djftpd/livesession/?refresh=0")
     browser.screenshot(ARTIFACTS / "live_sessions.png")
-    rows = browser.evaluate("document.querySelectorAll('#live-sessions tr[data-session]').length")
+    rows = browser.evaluate(
+        "document.querySelectorAll('#live-sessions tr[data-session]').length"
+    )
     title = browser.evaluate("document.title")
-    styled = browser.evaluate("getComputedStyle(document.getElementById('header')).display")
+    styled = browser.evaluate(
+        "getComputedStyle(document.getElementById('header')).display"
+    )
 
     browser.open(base + "/admin/djftpd/ftpevent/")
     browser.screenshot(ARTIFACTS / "dashboard.png")
-    charts = browser.evaluate("document.querySelectorAll('#ftp-dashboard svg.ftp-chart').length")
-    bars = browser.evaluate("document.querySelectorAll('#ftp-dashboard svg.ftp-chart rect').length")
+    charts = browser.evaluate(
+        "document.querySelectorAll('#ftp-dashboard svg.ftp-chart').length"
+    )
+    bars = browser.evaluate(
+        "document.querySelectorAll('#ftp-dashboard svg.ftp-chart rect').length"
+    )
+
+    alice = wait_page(
+        admin, "/admin/auth/user/?q=alice", r'href="(/admin/auth/user/\d+/change/)'
+    )
+    browser.open(base + alice.group(1))
+    browser.screenshot(ARTIFACTS / "user_page.png")
+    panel_sessions = browser.evaluate(
+        "document.querySelectorAll('#ftp-user-panel tr[data-session]').length"
+    )
 
     data.close()
     ftp.close()
@@ -185,4 +217,5 @@ def test_live_page_and_dashboard_in_chromium(stack: Stack, browser: Browser):
     assert styled == "flex"  # the admin's stylesheet loaded: it looks like the admin
     assert charts == 3
     assert bars >= 5
+    assert panel_sessions >= 1
     assert browser.errors == []

@@ -427,7 +427,10 @@ def test_user_page_shows_ftp_sessions_and_events(admin_client, alice, live):
     assert 'data-session="s1"' in html
     assert 'data-session="s9"' not in html
     assert html.count("<td>login</td>") == 20
-    assert f'formaction="{reverse(CLOSE)}?next=' in html
+    # The buttons belong to a form of their own, after the user form: not its default button.
+    user_form_end = html.index("</form>", html.index('id="user_form"'))
+    assert html.index('form="djftpd-close"') < user_form_end < html.index('<form id="djftpd-close"')
+    assert f'action="{reverse(CLOSE)}"' in html[user_form_end:]
 
 
 def test_user_page_without_ftp_permissions_has_no_ftp_section(
@@ -438,4 +441,15 @@ def test_user_page_without_ftp_permissions_has_no_ftp_section(
     html = c.get(reverse("admin:auth_user_change", args=[alice.pk])).content.decode()
 
     assert 'id="ftp-user-panel"' not in html
+    assert 'id="djftpd-close"' not in html
     assert live.calls == []
+
+
+def test_disconnect_from_the_user_page_comes_back_to_it(admin_client, alice, live):
+    live.sessions = [a_session("s1")]
+    user_page = reverse("admin:auth_user_change", args=[alice.pk])
+
+    response = admin_client.post(reverse(CLOSE), {"action": "session:s1", "next": user_page})
+
+    assert response.url == user_page
+    assert ("/sessions/close", {"session": "s1"}) in live.calls
