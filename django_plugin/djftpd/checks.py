@@ -9,7 +9,9 @@ E004 URLs not mounted, E005 no home source at all (every login refused), W001 a 
 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` while HOME_DIR or get_ftp_home_dir gives homes
 (the sidecar then accepts any absolute home), W003 ``DJFTPD["SIDECAR_URLS"]`` set empty (no
 cache purge is sent), W004 SIDECAR_URLS unset and no fixed ops port to default to, W005 a key
-of ``DJFTPD`` that djftpd does not know (a typo), W012 an ``ftp_handler`` attribute djftpd
+of ``DJFTPD`` that djftpd does not know (a typo), W006 the host of ``DJFTPD["DJANGO_URL"]``
+not in ALLOWED_HOSTS (every login would get 400), W007 SECURE_SSL_REDIRECT would redirect the
+sidecar's plain-HTTP requests (301), W012 an ``ftp_handler`` attribute djftpd
 ignores; with ``check --deploy`` also W010 plain FTP beyond loopback, W011 FTPS off, W013 no
 ``REQUIRE_PERMISSION`` (a password alone opens FTP, whatever MFA the site has).
 """
@@ -18,11 +20,15 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 from django.urls import NoReverseMatch, reverse
 
 from djftpd.conf import (
@@ -76,6 +82,14 @@ class Messages:
         'DJFTPD["REQUIRE_PERMISSION"] is not set: every active user can log in over FTP with '
         "a password alone, bypassing any second factor (django-otp, allauth MFA)."
     )
+    DJANGO_URL_HOST_NOT_ALLOWED = (
+        "The sidecar reaches Django at {url}, but its host {host!r} is not in ALLOWED_HOSTS: "
+        "every FTP login would get 400 Bad Request."
+    )
+    DJANGO_URL_REDIRECTED = (
+        "The sidecar reaches Django at {url} over plain HTTP, and SECURE_SSL_REDIRECT would "
+        "answer its POSTs with 301: every FTP login would fail."
+    )
 
 
 class Hints:
@@ -125,6 +139,14 @@ class Hints:
         'Set DJFTPD["REQUIRE_PERMISSION"] = "djftpd.use_ftp" and grant it to the users (or '
         "groups) that may use FTP."
     )
+    DJANGO_URL_HOST_NOT_ALLOWED = (
+        'Add {host!r} to ALLOWED_HOSTS, or set DJFTPD["DJANGO_URL"] to a URL whose host is '
+        "allowed (the sidecar sends that host in its requests)."
+    )
+    DJANGO_URL_REDIRECTED = (
+        'Exempt the djftpd URLs, e.g. SECURE_REDIRECT_EXEMPT = [r"^{path}"], or give the sidecar '
+        'an https:// DJFTPD["DJANGO_URL"].'
+    )
 
 
 class Codes:
@@ -142,6 +164,8 @@ class Codes:
     TLS_OFF = "djftpd.W011"
     LEGACY_HANDLER_ATTRIBUTE = "djftpd.W012"
     NO_FTP_PERMISSION_REQUIRED = "djftpd.W013"
+    DJANGO_URL_HOST_NOT_ALLOWED = "djftpd.W006"
+    DJANGO_URL_REDIRECTED = "djftpd.W007"
 
 
 @register(Tags.security)
@@ -329,3 +353,60 @@ def check_legacy_handler_attributes(app_configs: Any = None, **kwargs: Any) -> l
         )
         for name in ignored_attributes(handler)
     ]
+
+
+def _django_url_parts() -> tuple[str, str, str] | None:
+    """(scheme, host as ALLOWED_HOSTS sees it, path) of DJFTPD["DJANGO_URL"]; None if unusable."""
+    try:
+        parts = urlsplit(str(app_settings.DJANGO_URL))
+        hostname = parts.hostname
+    except ValueError:
+        return None
+    if not hostname:
+        return None
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return parts.scheme, host, parts.path or "/"
+
+
+def django_url_problems() -> list[CheckMessage]:
+    """What stops the sidecar's requests from reaching the djftpd views: a host Django would
+    refuse (400) or an HTTPS redirect (301). Shared by the check and ``djftpd_check``."""
+    parts = _django_url_parts()
+    if parts is None:
+        return []
+    scheme, host, path = parts
+    url = str(app_settings.DJANGO_URL)
+    problems: list[CheckMessage] = []
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # Django's own DEBUG default
+    if not validate_host(host, allowed):
+        problems.append(
+            CheckWarning(
+                Messages.DJANGO_URL_HOST_NOT_ALLOWED.format(url=url, host=host),
+                hint=Hints.DJANGO_URL_HOST_NOT_ALLOWED.format(host=host),
+                id=Codes.DJANGO_URL_HOST_NOT_ALLOWED,
+            )
+        )
+    redirecting = (
+        scheme == "http"
+        and getattr(settings, "SECURE_SSL_REDIRECT", False)
+        and "django.middleware.security.SecurityMiddleware" in getattr(settings, "MIDDLEWARE", [])
+    )
+    exempt = [re.compile(r) for r in getattr(settings, "SECURE_REDIRECT_EXEMPT", [])]
+    endpoints = [(path.rstrip("/") + "/" + name).lstrip("/") for name in ("auth/", "events/")]
+    if redirecting and any(not any(p.search(e) for p in exempt) for e in endpoints):
+        problems.append(
+            CheckWarning(
+                Messages.DJANGO_URL_REDIRECTED.format(url=url),
+                hint=Hints.DJANGO_URL_REDIRECTED.format(path=path.lstrip("/")),
+                id=Codes.DJANGO_URL_REDIRECTED,
+            )
+        )
+    return problems
+
+
+@register(Tags.security)
+def check_django_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The sidecar's requests must reach the views: W006 (host), W007 (HTTPS redirect)."""
+    return django_url_problems()

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 SECRET_KEY = "djftpd-tests-not-secret"
 DEBUG = False
 USE_TZ = True
-ALLOWED_HOSTS = ["testserver"]
+ALLOWED_HOSTS = ["testserver", "127.0.0.1"]  # the sidecar reaches Django at 127.0.0.1
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -239,3 +239,50 @@ def test_deploy_checks_stay_out_of_plain_check(settings):
     settings.DJFTPD = {**settings.DJFTPD, "LISTEN": "0.0.0.0:21"}
 
     assert djftpd_messages() == []
+
+
+@pytest.mark.parametrize(
+    ("django_url", "allowed", "debug", "expected"),
+    [
+        ("http://127.0.0.1:8000/ftp/", ["testserver", "127.0.0.1"], False, []),
+        ("http://127.0.0.1:8000/ftp/", ["example.com"], False, [Codes.DJANGO_URL_HOST_NOT_ALLOWED]),
+        ("http://127.0.0.1:8000/ftp/", [], True, []),  # DEBUG allows loopback by default
+        ("http://[::1]:8000/ftp/", ["[::1]"], False, []),
+        ("http://django.internal/ftp/", [".internal"], False, []),
+        ("http://django:8000/ftp/", ["*"], False, []),
+    ],
+)
+def test_w006_django_url_host_must_be_allowed(settings, django_url, allowed, debug, expected):
+    settings.DJFTPD = {**settings.DJFTPD, "DJANGO_URL": django_url}
+    settings.ALLOWED_HOSTS = allowed
+    settings.DEBUG = debug
+
+    assert [m.id for m in djftpd_messages()] == expected
+
+
+@pytest.mark.parametrize(
+    ("django_url", "exempt", "expected"),
+    [
+        ("http://127.0.0.1:8000/ftp/", [], [Codes.DJANGO_URL_REDIRECTED]),
+        ("http://127.0.0.1:8000/ftp/", [r"^ftp/"], []),
+        ("http://127.0.0.1:8000/ftp/", [r"^ftp/auth/$"], [Codes.DJANGO_URL_REDIRECTED]),
+        ("https://127.0.0.1/ftp/", [], []),
+    ],
+)
+def test_w007_secure_ssl_redirect_must_spare_the_sidecar(settings, django_url, exempt, expected):
+    settings.DJFTPD = {**settings.DJFTPD, "DJANGO_URL": django_url}
+    settings.MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", *settings.MIDDLEWARE]
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = exempt
+
+    messages = djftpd_messages()
+
+    assert [m.id for m in messages] == expected
+    if expected:
+        assert messages[0].hint == Hints.DJANGO_URL_REDIRECTED.format(path="ftp/")
+
+
+def test_w007_without_security_middleware(settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert djftpd_messages() == []

@@ -100,6 +100,7 @@ settings.configure(
         }
     ],
     SECRET_KEY="packaging-test",
+    ALLOWED_HOSTS=["127.0.0.1"],
     USE_TZ=True,
     DJFTPD={"SECRET": "s" * 32, "HOME_ROOT": "/srv/ftp"},
 )
