@@ -107,5 +107,6 @@ class FTPEventAdmin(admin.ModelAdmin):
         """``djftpd.delete_ftpevent``, as for any model (superusers have every permission)."""
         return super().has_delete_permission(request, obj)
 
+
 # The live sessions page (admin_live.py): registered with the admin site on import.
 from djftpd import admin_live  # noqa: E402, F401

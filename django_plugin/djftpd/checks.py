@@ -44,7 +44,7 @@ from djftpd.conf import (
     resolve_listen,
     secret_bytes,
 )
-from djftpd.receivers import local_sidecar_url, ops_listen
+from djftpd.sidecar_client import local_sidecar_url, ops_listen
 
 MIN_SECRET_BYTES = 32
 

@@ -21,11 +21,7 @@ never raised into the code that saved the user.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import urllib.error
-import urllib.request
 from functools import partial
 from typing import Any
 
@@ -35,63 +31,14 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, Obje
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
-from djftpd.conf import app_settings, secret_bytes
-from djftpd.signing import sign
+from djftpd import sidecar_client
+from djftpd.conf import secret_bytes
+from djftpd.sidecar_client import sidecar_urls
 
 logger = logging.getLogger("djftpd")
 
-#: Seconds to wait for each sidecar.
-PURGE_TIMEOUT = 2.0
 #: The user fields whose change makes a cached login wrong (plus USERNAME_FIELD).
 WATCHED_FIELDS = ("password", "is_active")
-
-# No proxies from the environment and no redirects: the ops URL is called as configured.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-#: The sidecar's own default DJFTPD_OPS_LISTEN.
-DEFAULT_OPS_LISTEN = "127.0.0.1:9121"
-
-
-def sidecar_urls() -> list[str]:
-    """``DJFTPD["SIDECAR_URLS"]`` as a list (a single string is accepted too); when the key is
-    not set, :func:`local_sidecar_url` (none when it cannot be known)."""
-    if not app_settings.is_set("SIDECAR_URLS"):
-        local = local_sidecar_url()
-        return [local] if local else []
-    urls = app_settings.SIDECAR_URLS or []
-    return [urls] if isinstance(urls, str) else [str(url) for url in urls]
-
-
-def ops_listen() -> str:
-    """The DJFTPD_OPS_LISTEN that ``startftpserver`` gives the sidecar: ``DJFTPD["ENV"]``,
-    else ``DJFTPD["OPS_LISTEN"]``, else the environment, else the sidecar's default."""
-    env = app_settings.ENV or {}
-    return str(
-        env.get("DJFTPD_OPS_LISTEN")
-        or app_settings.OPS_LISTEN
-        or os.environ.get("DJFTPD_OPS_LISTEN")
-        or DEFAULT_OPS_LISTEN
-    )
-
-
-def local_sidecar_url() -> str | None:
-    """The ops base URL of the sidecar ``startftpserver`` starts here, from :func:`ops_listen`
-    (an all-addresses listener is reached on loopback); None when it names no fixed port."""
-    host, _, port = ops_listen().rpartition(":")
-    if not port.isdigit() or int(port) == 0 or int(port) > 65535:
-        return None
-    host = host.strip("[]")
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"http://{f'[{host}]' if ':' in host else host}:{int(port)}/"
-
-
-def purge_url(base: str) -> str:
-    """The purge endpoint under a sidecar's ops base URL."""
-    return base.rstrip("/") + "/cache/purge"
 
 
 def send_purge(payload: dict[str, Any]) -> None:
@@ -104,27 +51,8 @@ def send_purge(payload: dict[str, Any]) -> None:
     except ImproperlyConfigured:
         logger.error('djftpd: cannot purge the sidecar cache: DJFTPD["SECRET"] is not set')
         return
-    body = json.dumps(payload).encode()
     for base in urls:
-        url = purge_url(base)
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                **sign(body, secret, purpose="cache-purge"),
-            },
-        )
-        try:
-            with _opener.open(request, timeout=PURGE_TIMEOUT) as response:
-                response.read(65536)
-        except urllib.error.HTTPError as exc:
-            logger.error("djftpd: cache purge %s at %s answered %s", payload, url, exc.code)
-        except (OSError, ValueError) as exc:
-            logger.warning("djftpd: cache purge %s at %s failed: %s", payload, url, exc)
-        else:
-            logger.debug("djftpd: cache purge %s sent to %s", payload, url)
+        sidecar_client.purge(base, payload, secret=secret)
 
 
 def schedule_purge(payload: dict[str, Any]) -> None:

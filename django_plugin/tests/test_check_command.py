@@ -205,7 +205,7 @@ def test_stale_request_is_reported_as_clock_skew(start_server, urls, secret, mon
     urls(start_server(secret))
     # Our clock in 1970: the signature is right, its age is not (the sidecar's 403).
     monkeypatch.setattr(
-        "djftpd.ops.sign", lambda body, key, purpose: sign(body, key, 1, purpose=purpose)
+        "djftpd.sidecar_client.sign", lambda body, key, purpose: sign(body, key, 1, purpose=purpose)
     )
 
     _, err, error = run()

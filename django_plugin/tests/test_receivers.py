@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-from djftpd import receivers
+from djftpd import receivers, sidecar_client
 from djftpd.models import FTPAccount
 from djftpd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.conftest import purges
@@ -206,7 +206,7 @@ def test_default_sidecar_urls_follow_the_ops_listen_of_startftpserver(
         monkeypatch.setenv(name, value)
     settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"], **djftpd}
 
-    assert receivers.sidecar_urls() == urls
+    assert sidecar_client.sidecar_urls() == urls
 
 
 def test_refusal_is_logged_not_raised(alice, sidecar, sidecar_urls, committed, caplog):
@@ -232,7 +232,7 @@ def test_unreachable_sidecar_is_logged_not_raised(alice, settings, committed, ca
 
 
 def test_slow_sidecar_times_out(alice, sidecar, sidecar_urls, committed, caplog, monkeypatch):
-    monkeypatch.setattr(receivers, "PURGE_TIMEOUT", 0.2)
+    monkeypatch.setattr(sidecar_client, "PURGE_TIMEOUT", 0.2)
     sidecar.delay = 1.0
     started = time.monotonic()
 

@@ -19,6 +19,7 @@ from djftpd.signing import (
     verify,
 )
 
+
 def shared_vector(name: str) -> dict:
     """A test vector shared with the Go tests: the repository's testdata/ in a checkout, the
     copy the sdist build puts in tests/vectors/ in an unpacked sdist."""

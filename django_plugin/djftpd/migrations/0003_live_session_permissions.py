@@ -4,7 +4,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("djftpd", "0002_ftpaccount"),
     ]
@@ -13,12 +12,20 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="LiveSession",
             fields=[
-                ("id", models.CharField(max_length=128, primary_key=True, serialize=False, verbose_name="session")),
+                (
+                    "id",
+                    models.CharField(
+                        max_length=128, primary_key=True, serialize=False, verbose_name="session"
+                    ),
+                ),
             ],
             options={
                 "verbose_name": "live session",
                 "verbose_name_plural": "live sessions",
-                "permissions": [("view_session", "Can see live FTP sessions"), ("close_session", "Can disconnect live FTP sessions")],
+                "permissions": [
+                    ("view_session", "Can see live FTP sessions"),
+                    ("close_session", "Can disconnect live FTP sessions"),
+                ],
                 "managed": False,
                 "default_permissions": (),
             },

@@ -20,8 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from djftpd.checks import django_url_problems
 from djftpd.conf import app_settings, secret_bytes
-from djftpd.ops import PING_TIMEOUT, ping
-from djftpd.receivers import sidecar_urls
+from djftpd.sidecar_client import PING_TIMEOUT, ping, sidecar_urls
 
 LABELS = {
     "ok": "ok",
