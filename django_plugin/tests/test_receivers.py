@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-from djftpd import receivers, sidecar_client
+from djftpd import sidecar_client
 from djftpd.models import FTPAccount
 from djftpd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.conftest import purges
