@@ -5,7 +5,7 @@ BIN    := bin/djftpd
 PIP    := $(VENV)/bin/pip
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: all build venv demo test test-go test-django test-django-newest test-e2e lint fuzz clean dist
+.PHONY: all build venv demo test test-go test-django test-django-newest test-e2e test-deploy helm lint fuzz clean dist
 
 all: build
 
@@ -71,10 +71,25 @@ test-django-newest: $(VENV_NEWEST)/.installed
 test-e2e: build venv
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
 
-# Offline checks of deploy/: Kubernetes manifests, Dockerfile, compose file, systemd unit.
-test-deploy: venv
+# Offline checks of deploy/: kustomize manifests, the Helm chart, Dockerfile, compose file,
+# systemd unit. helm is built from source once into a cache beside Go's build cache (a few
+# minutes on a fresh machine; reused by every later run and checkout on the machine) and
+# rebuilt only when the cached binary is not HELM_VERSION.
+HELM_VERSION ?= v3.22.0
+TOOLS_BIN    ?= $(abspath $(dir $(shell go env GOCACHE))/djftpd-tools/bin)
+HELM         := $(TOOLS_BIN)/helm
+
+helm:
+	@if [ "$$(go version -m $(HELM) 2>/dev/null | awk '$$1 == "mod" && $$2 == "helm.sh/helm/v3" {print $$3}')" = "$(HELM_VERSION)" ]; then \
+	  echo "helm $(HELM_VERSION): $(HELM)"; \
+	else \
+	  echo "building helm $(HELM_VERSION) into $(TOOLS_BIN) (once per machine, a few minutes)"; \
+	  mkdir -p $(TOOLS_BIN) && GOBIN=$(TOOLS_BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
+	fi
+
+test-deploy: venv helm
 	$(PIP) install --quiet -r deploy/requirements.txt
-	$(PYTEST) -q deploy
+	HELM=$(HELM) $(PYTEST) -q deploy
 
 # Every fuzz target of a parser of untrusted input, FUZZTIME each (make test: 3s; the
 # corpora found are kept in testdata/fuzz/ and run as seeds by plain go test).
