@@ -179,8 +179,9 @@ def kustomize_tools() -> list[list[str]]:
     tools = []
     if shutil.which("kubectl"):
         tools.append(["kubectl", "kustomize"])
-    if shutil.which("kustomize"):
-        tools.append(["kustomize", "build"])
+    kustomize = shutil.which("kustomize") or shutil.which("kustomize", path=str(tools_bin()))
+    if kustomize:
+        tools.append([kustomize, "build"])
     return tools
 
 
@@ -218,6 +219,10 @@ def render_with_tool(path: Path, cmd: list[str]) -> list[dict[str, Any]]:
 @functools.cache
 def _render_cached(path: Path) -> str:
     tools = kustomize_tools()
+    if path != BASE:
+        # Components need kustomize v3.7+: a standalone kustomize (make test-deploy builds
+        # one) when the kubectl on PATH is 1.20 or older (Debian bookworm's).
+        tools = [t for t in tools if not legacy_kustomize(t)] or tools
     if tools:
         return json.dumps(render_with_tool(path, tools[0]))
     if IN_CI:
@@ -321,11 +326,18 @@ def normalized(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- helm ------------------------------------------------------------------------------------
 
 
+@functools.cache
+def tools_bin() -> Path:
+    """Where make test-deploy builds helm and kustomize: beside Go's build cache."""
+    r = subprocess.run(["go", "env", "GOCACHE"], capture_output=True, text=True, check=False)
+    gocache = r.stdout.strip() or str(Path.home() / ".cache" / "go-build")
+    return Path(gocache).parent / "djftpd-tools" / "bin"
+
+
 def helm_binary() -> str | None:
     """helm HELM_VERSION: $HELM (set by make test-deploy), the Makefile's cache, or PATH."""
     candidates = [os.environ.get("HELM", "")]
-    gocache = os.environ.get("GOCACHE") or str(Path.home() / ".cache" / "go-build")
-    candidates.append(str(Path(gocache).parent / "djftpd-tools" / "bin" / "helm"))
+    candidates.append(str(tools_bin() / "helm"))
     candidates.append(shutil.which("helm") or "")
     for c in candidates:
         if c and os.access(c, os.X_OK) and helm_version(c) == HELM_VERSION:
