@@ -394,3 +394,16 @@ def test_pending_storage_is_marked_in_progress() -> None:
         if var in README_VARS:
             pytest.fail(f"{var} is in the README table now: drop it from PENDING_VARS and the 'In progress' note")
         assert "**In progress:**" in text and var in text
+
+
+def test_readme_sections_named_in_the_files_exist() -> None:
+    """Every section of deploy/README.md that a manifest, the chart or a test names is the
+    start of a heading there."""
+    headings = [
+        line.lstrip("#").strip() for line in README.read_text().splitlines() if line.startswith("##")
+    ]
+    files = [p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix in (".yaml", ".tpl", ".txt", ".env", ".py", "")]
+    for f in files:
+        for name in re.findall(r'README\.md "([^"]+)"', f.read_text(errors="replace")):
+            name = re.sub(r"\s*\n\s*#?\s*", " ", name)  # wrapped in a comment
+            assert any(h.startswith(name) for h in headings), f"{f.relative_to(DEPLOY)}: {name!r}"
