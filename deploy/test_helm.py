@@ -58,11 +58,16 @@ def test_helm_lint(name: str) -> None:
         (("image.django.tag=",), "pin a version tag or a digest"),
         (("ftp.passivePorts=30000-30039",), "outside the NodePort range"),
         (("ftp.passivePorts=50000-50009",), "more ports than ftp.maxConnectionsPerIP"),
-        (("ftp.passivePorts=many",), "want FIRST-LAST"),
+        (("ftp.passivePorts=50100-50000",), "want FIRST-LAST"),
+        (("ftp.passivePorts=many",), "does not match pattern"),
         (("ftp.replicas=2",), "needs ftp.hostPorts.enabled"),
         (("ftp.replicas=3", "ftp.hostPorts.enabled=true"), "ReadWriteMany, or storage.type s3"),
         (("storage.type=s3",), "storage.s3.bucket is required"),
-        (("storage.type=nfs",), "storage.type: local or s3"),
+        # values.schema.json: a misspelt or unknown value, a wrong enum, a bad digest.
+        (("ftp.publicHots=203.0.113.10",), "additional properties 'publicHots' not allowed"),
+        (("ftp.tlsMode=plain",), "value must be one of"),
+        (("storage.type=nfs",), "value must be one of"),
+        (("image.djftpd.digest=sha256:abc",), "does not match pattern"),
     ],
 )
 def test_chart_refuses(sets: tuple[str, ...], message: str) -> None:
