@@ -5,7 +5,8 @@ BIN    := bin/djftpd
 PIP    := $(VENV)/bin/pip
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: all build venv demo test test-go test-django test-django-newest test-e2e test-deploy deploy-tools lint fuzz clean dist
+.PHONY: all build venv demo test test-go test-django test-django-postgres test-django-mariadb \
+	test-django-newest test-e2e test-deploy deploy-tools lint fuzz clean dist
 
 all: build
 
@@ -34,7 +35,11 @@ lint: venv
 test-go:
 	go test -race -count=1 ./...
 
-test-django: venv
+# The Django suites (default, django-axes, custom user model), run from django_plugin/.
+DJANGO_SUITES := ../$(PYTEST) -q && ../$(PYTEST) -q --ds tests.settings_axes tests/axes && \
+	../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
+
+test-django: venv test-django-postgres test-django-mariadb
 	cd django_plugin && ../$(PYTEST) -q
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_axes tests/axes
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
@@ -42,6 +47,14 @@ test-django: venv
 	  --check --dry-run --settings tests.settings
 	cd django_plugin && PYTHONPATH=. ../$(VENV)/bin/python -m django makemigrations \
 	  --check --dry-run --settings tests.settings_custom_user
+
+# The same suites on a throwaway PostgreSQL / MariaDB server that tests/dbserver.py starts
+# (temporary directory, private socket and port) and stops (about half a minute each).
+test-django-postgres: venv
+	cd django_plugin && ../$(VENV)/bin/python tests/dbserver.py postgresql -- sh -c '$(DJANGO_SUITES)'
+
+test-django-mariadb: venv
+	cd django_plugin && ../$(VENV)/bin/python tests/dbserver.py mariadb -- sh -c '$(DJANGO_SUITES)'
 
 # Django 6.x needs Python >= 3.12: the newest Django gets a venv of its own on the newest
 # Python found (PATH, then pyenv's versions); the main venv runs the newest Django for its Python.
@@ -102,8 +115,10 @@ test-deploy: venv deploy-tools
 # corpora found are kept in testdata/fuzz/ and run as seeds by plain go test).
 FUZZTIME ?= 3s
 FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
-	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine \
-	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment
+	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
+	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify
+# Live sessions: the ops listener's /sessions and /sessions/close bodies, and the page cursor.
+FUZZ_TARGETS += .:FuzzOpsSessionsRequests ftpdriver:FuzzParseCursor
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -123,6 +138,12 @@ dist: venv
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o dist/djftpd-$$(go env GOOS)-$$(go env GOARCH) .
 	cd dist && sha256sum * > SHA256SUMS
 	@ls -l dist
+
+# The Django app's translation template, djftpd/locale/django.pot (and any .po files there),
+# from the source; needs GNU gettext. tests/test_i18n.py fails while it is stale.
+.PHONY: messages
+messages: venv
+	cd django_plugin/djftpd && ../../$(VENV)/bin/django-admin makemessages --all --keep-pot --no-location
 
 clean:
 	rm -rf bin dist $(VENV) $(VENV_NEWEST) .demo

@@ -40,20 +40,23 @@ type config struct {
 	ImplicitListen      string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
 	CreateHome          bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
 	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
+	ASCIIConversion     bool          `envconfig:"ASCII_CONVERSION" default:"true" desc:"TYPE A converts line ends (CRLF on the wire, LF on disk) as RFC 959 says; false sends files unchanged in both types"`
 	AuthTimeout         time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
 	CacheTTL            time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
 	CacheNegativeTTL    time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
 	CacheStaleTTL       time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
+	CachePerIP          bool          `split_words:"true" default:"true" desc:"Cache logins per client address, so Django's IP-based decisions (lockouts, allow-lists) apply to each new address; false: one cached login serves every address"`
 	SpoolDir            string        `split_words:"true" desc:"Directory of the event spool, where events wait while Django is unreachable (survives restarts); empty keeps them in memory only"`
 	SpoolMaxBytes       int64         `split_words:"true" default:"67108864" desc:"Largest size of the event spool in bytes; when full the oldest events are dropped and counted"`
 	LoginTimeout        time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
 	IdleTimeout         time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`
-	DataTimeout         time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open"`
+	DataTimeout         time.Duration `split_words:"true" default:"30s" desc:"How long to wait for a data connection to open; an unused passive port closes and a transfer moving no byte is cut (426) after it"`
 	MaxLineLength       int           `split_words:"true" default:"4096" desc:"Longest control line in bytes; longer gets 500 and the connection closes"`
 	FailedLoginDelay    time.Duration `split_words:"true" default:"1s" desc:"Delay before answering a failed login"`
 	MaxLoginAttempts    int           `split_words:"true" default:"3" desc:"Failed logins allowed per connection before it is closed"`
 	MaxConnections      int           `split_words:"true" default:"500" desc:"Most open FTP control connections; more get 421 (0 = no limit)"`
 	MaxConnectionsPerIP int           `split_words:"true" default:"20" desc:"Most open control connections from one client address (0 = no limit)"`
+	MaxPassivePerIP     int           `split_words:"true" default:"8" desc:"Most open passive listeners (PASV/EPSV not yet used) of one client address across its sessions; more get 425 (0 = no limit)"`
 	BanThreshold        int           `split_words:"true" default:"10" desc:"Failed logins from one address within DJFTPD_BAN_WINDOW that ban it (0 = never ban)"`
 	BanWindow           time.Duration `split_words:"true" default:"10m" desc:"Window in which failed logins count toward a ban"`
 	BanTime             time.Duration `split_words:"true" default:"15m" desc:"How long a banned address gets 421 at connect"`
@@ -238,7 +241,7 @@ func (c *config) validate() error {
 	if c.MaxLoginAttempts < 1 {
 		return &configError{"MAX_LOGIN_ATTEMPTS", "must be at least 1"}
 	}
-	for key, n := range map[string]int{"MAX_CONNECTIONS": c.MaxConnections, "MAX_CONNECTIONS_PER_IP": c.MaxConnectionsPerIP, "BAN_THRESHOLD": c.BanThreshold} {
+	for key, n := range map[string]int{"MAX_CONNECTIONS": c.MaxConnections, "MAX_CONNECTIONS_PER_IP": c.MaxConnectionsPerIP, "MAX_PASSIVE_PER_IP": c.MaxPassivePerIP, "BAN_THRESHOLD": c.BanThreshold} {
 		if n < 0 {
 			return &configError{key, "must not be negative"}
 		}
@@ -267,7 +270,7 @@ func (c config) events() djangoclient.EventsConfig {
 }
 
 func (c config) cache() cache.Config {
-	return cache.Config{TTL: c.CacheTTL, NegativeTTL: c.CacheNegativeTTL, StaleTTL: c.CacheStaleTTL}
+	return cache.Config{TTL: c.CacheTTL, NegativeTTL: c.CacheNegativeTTL, StaleTTL: c.CacheStaleTTL, PerIP: c.CachePerIP}
 }
 
 func (c config) ftp() ftpdriver.Config {
@@ -279,8 +282,10 @@ func (c config) ftp() ftpdriver.Config {
 		PassivePortMin:      c.PassivePorts.Min,
 		PassivePortMax:      c.PassivePorts.Max,
 		PublicHost:          public,
+		HomeRoot:            c.HomeRoot,
 		CreateHome:          c.CreateHome,
 		AtomicUploads:       c.UploadMode == "atomic",
+		ASCIIConversion:     c.ASCIIConversion,
 		TLSMode:             ftpdriver.TLSMode(c.TLSMode),
 		MaxLineLength:       c.MaxLineLength,
 		LoginTimeout:        c.LoginTimeout,
@@ -290,6 +295,7 @@ func (c config) ftp() ftpdriver.Config {
 		MaxLoginAttempts:    c.MaxLoginAttempts,
 		MaxConnections:      c.MaxConnections,
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		MaxPassivePerIP:     c.MaxPassivePerIP,
 		BanThreshold:        c.BanThreshold,
 		BanWindow:           c.BanWindow,
 		BanTime:             c.BanTime,

@@ -52,6 +52,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if f.PassivePortMin != 50000 || !f.AtomicUploads || !f.CreateHome {
 		t.Fatalf("ftp config = %+v", f)
 	}
+	if !c.cache().PerIP {
+		t.Fatal("DJFTPD_CACHE_PER_IP does not default to true")
+	}
+	setEnv(t, map[string]string{"DJFTPD_CACHE_PER_IP": "false"})
+	if c, err := loadConfig(); err != nil || c.cache().PerIP {
+		t.Fatalf("DJFTPD_CACHE_PER_IP=false: per IP %v, err %v", c.cache().PerIP, err)
+	}
 }
 
 // TestLoadConfigErrors: each bad value fails with one line naming the variable.
@@ -83,6 +90,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"duration", map[string]string{"DJFTPD_AUTH_TIMEOUT": "5 seconds"}, "DJFTPD_AUTH_TIMEOUT"},
 		{"zero idle", map[string]string{"DJFTPD_IDLE_TIMEOUT": "0s"}, "DJFTPD_IDLE_TIMEOUT"},
 		{"log format", map[string]string{"DJFTPD_LOG_FORMAT": "xml"}, "DJFTPD_LOG_FORMAT"},
+		{"cache per ip", map[string]string{"DJFTPD_CACHE_PER_IP": "sometimes"}, "DJFTPD_CACHE_PER_IP"},
 		{"line length", map[string]string{"DJFTPD_MAX_LINE_LENGTH": "10"}, "DJFTPD_MAX_LINE_LENGTH"},
 		{"proxy without trusted", map[string]string{"DJFTPD_PROXY_PROTOCOL": "true"}, "DJFTPD_PROXY_TRUSTED: required"},
 		{"proxy trusted empty", map[string]string{"DJFTPD_PROXY_PROTOCOL": "true", "DJFTPD_PROXY_TRUSTED": " , "}, "DJFTPD_PROXY_TRUSTED: required"},
@@ -90,6 +98,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"proxy trusted bad cidr", map[string]string{"DJFTPD_PROXY_TRUSTED": "10.0.0.0/33"}, "DJFTPD_PROXY_TRUSTED"},
 		{"proxy trusted zone", map[string]string{"DJFTPD_PROXY_TRUSTED": "fe80::1%eth0"}, "DJFTPD_PROXY_TRUSTED"},
 		{"zero tls handshake", map[string]string{"DJFTPD_TLS_HANDSHAKE_TIMEOUT": "0s"}, "DJFTPD_TLS_HANDSHAKE_TIMEOUT"},
+		{"negative passive per ip", map[string]string{"DJFTPD_MAX_PASSIVE_PER_IP": "-1"}, "DJFTPD_MAX_PASSIVE_PER_IP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

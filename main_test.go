@@ -109,6 +109,8 @@ func TestServeWiring(t *testing.T) {
 		`djftpd_transfer_bytes_total{direction="upload"} 10`,
 		`djftpd_auth_request_duration_seconds_count 2`,
 		"djftpd_sessions ",
+		"djftpd_events_poison_dropped_total 0\n",
+		"djftpd_events_rejected_total 0\n",
 		"djftpd_connections_refused_total",
 		"process_resident_memory_bytes",
 	} {

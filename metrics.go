@@ -97,8 +97,17 @@ func registerEventMetrics(reg prometheus.Registerer, q *djangoclient.EventQueue)
 			Namespace: "djftpd", Name: "event_spool_bytes", Help: "Size of the on-disk event spool.",
 		}, func() float64 { return float64(q.Stats().SpoolBytes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "djftpd", Name: "events_dropped_total", Help: "Events dropped because the queue or spool was full.",
+			Namespace: "djftpd", Name: "events_dropped_total",
+			Help: "Events dropped: queue or spool full, too large, corrupt in the spool, or poison.",
 		}, func() float64 { return float64(q.Stats().Dropped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "events_poison_dropped_total",
+			Help: "Events dropped because Django kept refusing them (400/422/500) while taking later ones; counted in events_dropped_total too.",
+		}, func() float64 { return float64(q.Stats().Poisoned) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "events_rejected_total",
+			Help: "Events Django's answer rejected for good (listed in \"rejected\"); not sent again.",
+		}, func() float64 { return float64(q.Stats().Rejected) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "djftpd", Name: "events_delivered_total", Help: "Events Django accepted.",
 		}, func() float64 { return float64(q.Stats().Delivered) }),

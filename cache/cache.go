@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,10 @@ type Config struct {
 	// Django is unavailable. Zero (or negative) turns stale-if-error off; the sidecar's
 	// configuration supplies the documented 1 h default.
 	StaleTTL time.Duration
+	// PerIP makes the client address (AuthRequest.ClientIP, IPv4-mapped IPv6 unmapped) part
+	// of every key, positive and negative, so that Django's IP-based decisions (django-axes
+	// lockouts, allow-lists) are asked again for every new address.
+	PerIP bool
 	// Now is the clock deciding freshness, staleness and negative entries; nil means
 	// time.Now. Memory reclamation always follows the real clock.
 	Now func() time.Time
@@ -96,6 +101,7 @@ type Cache struct {
 	negTTL   time.Duration
 	staleTTL time.Duration
 	keys     keyer
+	perIP    bool
 
 	store  *gocache.Cache // key → entry; expiry only reclaims memory
 	flight singleflight.Group
@@ -109,7 +115,8 @@ type Cache struct {
 
 // entry is immutable once stored. It holds no password.
 type entry struct {
-	username   string
+	username   string // as typed
+	granted    string // the grant's username (Django's get_username()); "" for a negative entry
 	negative   bool
 	grant      djangoclient.Grant // zero for a negative entry
 	freshUntil time.Time          // by Config.Now
@@ -128,6 +135,7 @@ func New(cfg Config, next Authenticator, log *slog.Logger) *Cache {
 		negTTL:   cfg.NegativeTTL,
 		staleTTL: max(cfg.StaleTTL, 0),
 		keys:     newKeyer(),
+		perIP:    cfg.PerIP,
 		// No janitor goroutine: lookups sweep expired entries every sweepInterval.
 		store: gocache.New(gocache.NoExpiration, 0),
 	}
@@ -158,7 +166,7 @@ func (c *Cache) Authenticate(ctx context.Context, r djangoclient.AuthRequest) (d
 // cached. The returned Grant is the caller's own copy.
 func (c *Cache) AuthenticateWithResult(ctx context.Context, r djangoclient.AuthRequest) (djangoclient.Grant, Result, error) {
 	c.maybeSweep()
-	k := c.keys.key(r.Username, r.Password)
+	k := c.key(r)
 	if e, ok := c.get(k); ok && c.now().Before(e.freshUntil) {
 		if e.negative {
 			c.logLookup(ctx, r, ResultNegativeHit)
@@ -189,6 +197,15 @@ func (c *Cache) AuthenticateWithResult(ctx context.Context, r djangoclient.AuthR
 	}
 }
 
+// key is r's cache key: username, password verifier and, with PerIP, the client address.
+func (c *Cache) key(r djangoclient.AuthRequest) string {
+	var ip string
+	if c.perIP {
+		ip = normalizeIP(r.ClientIP)
+	}
+	return c.keys.key(r.Username, ip, r.Password)
+}
+
 type outcome struct {
 	grant  djangoclient.Grant
 	result Result
@@ -208,12 +225,8 @@ func (c *Cache) fetch(first context.Context, k string, r djangoclient.AuthReques
 	now := c.now()
 	switch {
 	case err == nil:
-		fresh := c.ttl
-		if g.TTL > 0 {
-			fresh = g.TTL
-		}
-		c.store1(epoch, k, entry{username: r.Username, grant: g, freshUntil: now.Add(fresh)},
-			max(fresh, 0)+c.staleTTL)
+		fresh, keep := c.lifetime(g)
+		c.store1(epoch, k, entry{username: r.Username, granted: g.Username, grant: g, freshUntil: now.Add(fresh)}, keep)
 		return outcome{grant: g, result: ResultMiss}, nil
 
 	case errors.Is(err, djangoclient.ErrInvalidCredentials):
@@ -234,6 +247,20 @@ func (c *Cache) fetch(first context.Context, k string, r djangoclient.AuthReques
 	default: // ErrRejected, ErrBadGrant, anything else: never stale, nothing stored
 		return outcome{result: ResultMiss}, err
 	}
+}
+
+// lifetime returns how long grant g is fresh and how long its entry is kept (fresh plus
+// StaleTTL). Django's "ttl": 0 (NoCache) keeps nothing, so no stale copy either; keep ≤ 0
+// makes store1 delete what an earlier answer left under the key.
+func (c *Cache) lifetime(g djangoclient.Grant) (fresh, keep time.Duration) {
+	if g.NoCache {
+		return 0, 0
+	}
+	fresh = c.ttl
+	if g.TTL > 0 {
+		fresh = g.TTL
+	}
+	return fresh, max(fresh, 0) + c.staleTTL
 }
 
 // store1 stores e under k for keep (real time) unless a purge happened since epoch was read;
@@ -261,15 +288,28 @@ func (c *Cache) get(k string) (entry, bool) {
 	return e, ok
 }
 
-// Purge removes every entry, positive and negative, of username (exact match), and keeps
-// answers already in flight from being stored. Django calls it through /cache/purge when the
-// user's password, activity, groups or FTP account change.
+// Purge removes every entry, positive and negative, fresh or kept for stale use, of username,
+// and keeps answers already in flight from being stored. Django calls it through /cache/purge
+// when the user's password, activity, groups or FTP account change, naming the user by
+// get_username(), which need not be what was typed at login (ALICE, an e-mail address, an
+// LDAP form). So an entry goes when its typed or granted username is username, when its typed
+// username is one that some entry shows was granted as username, or when it differs from
+// username in case only: a purge too many costs one Django call, one too few keeps a revoked
+// login working.
 func (c *Cache) Purge(username string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
-	for k, it := range c.store.Items() {
-		if e, ok := it.Object.(entry); ok && e.username == username {
+	items := c.store.Items()
+	typedAs := map[string]bool{username: true}
+	for _, it := range items {
+		if e, ok := it.Object.(entry); ok && e.granted == username {
+			typedAs[e.username] = true
+		}
+	}
+	for k, it := range items {
+		if e, ok := it.Object.(entry); ok && (typedAs[e.username] || e.granted == username ||
+			strings.EqualFold(e.username, username)) {
 			c.store.Delete(k)
 		}
 	}

@@ -84,6 +84,12 @@ func newTestCache(cfg Config, up *fakeUpstream) (*Cache, *clock) {
 // upstream call count afterwards.
 func lookup(t *testing.T, c *Cache, up *fakeUpstream, r djangoclient.AuthRequest, wantRes Result, wantErr error, wantCalls int32) djangoclient.Grant {
 	t.Helper()
+	return lookupAs(t, c, up, r, r.Username, wantRes, wantErr, wantCalls)
+}
+
+// lookupAs is lookup for a grant whose username (wantUser) differs from the typed one.
+func lookupAs(t *testing.T, c *Cache, up *fakeUpstream, r djangoclient.AuthRequest, wantUser string, wantRes Result, wantErr error, wantCalls int32) djangoclient.Grant {
+	t.Helper()
 	g, res, err := c.AuthenticateWithResult(context.Background(), r)
 	if res != wantRes {
 		t.Errorf("result = %q, want %q", res, wantRes)
@@ -91,7 +97,7 @@ func lookup(t *testing.T, c *Cache, up *fakeUpstream, r djangoclient.AuthRequest
 	if (wantErr == nil) != (err == nil) || !errors.Is(err, wantErr) {
 		t.Errorf("err = %v, want %v", err, wantErr)
 	}
-	if err == nil && g.Username != r.Username {
+	if err == nil && g.Username != wantUser {
 		t.Errorf("grant = %+v", g)
 	}
 	if n := up.calls.Load(); n != wantCalls {
@@ -376,11 +382,12 @@ func TestPasswordNeverStored(t *testing.T) {
 
 func TestKeyDerivation(t *testing.T) {
 	k1, k2 := newKeyer(), newKeyer()
-	a := k1.key("alice", "pw")
-	if a != k1.key("alice", "pw") {
+	a := k1.key("alice", "", "pw")
+	if a != k1.key("alice", "", "pw") {
 		t.Fatal("same process key, same pair: keys differ")
 	}
-	for _, other := range []string{k2.key("alice", "pw"), k1.key("alice", "pw2"), k1.key("bob", "pw"), k1.key("alic", "epw")} {
+	for _, other := range []string{k2.key("alice", "", "pw"), k1.key("alice", "", "pw2"), k1.key("bob", "", "pw"),
+		k1.key("alic", "", "epw"), k1.key("alice", "192.0.2.1", "pw"), k1.key("alice", "p", "w")} {
 		if other == a {
 			t.Fatalf("key collision: %q", a)
 		}
@@ -389,7 +396,7 @@ func TestKeyDerivation(t *testing.T) {
 		t.Fatalf("key %q", a)
 	}
 	// Equal passwords of two users do not give equal verifiers.
-	if strings.TrimPrefix(k1.key("bob", "pw"), "bob\x00") == strings.TrimPrefix(a, "alice\x00") {
+	if strings.TrimPrefix(k1.key("bob", "", "pw"), "bob\x00") == strings.TrimPrefix(a, "alice\x00") {
 		t.Fatal("equal verifiers for equal passwords of two users")
 	}
 }
@@ -413,5 +420,107 @@ func TestDefaults(t *testing.T) {
 	c := New(Config{}, &fakeUpstream{}, nil)
 	if c.ttl != DefaultTTL || c.negTTL != DefaultNegativeTTL || c.staleTTL != 0 || c.now == nil || c.log == nil {
 		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+// canonical answers like a case-insensitive (or e-mail) Django backend: any spelling of
+// alice, or her address, logs in as "alice" with password "pw"; the grant names "alice".
+func canonical(ttl time.Duration) func(djangoclient.AuthRequest) (djangoclient.Grant, error) {
+	return func(r djangoclient.AuthRequest) (djangoclient.Grant, error) {
+		u := strings.ToLower(r.Username)
+		if (u == "alice" || u == "alice@example.com") && r.Password == "pw" {
+			return djangoclient.Grant{Username: "alice", Home: "/srv/ftp/alice", Perms: "elr", TTL: ttl}, nil
+		}
+		return djangoclient.Grant{}, fmt.Errorf("fake: %w", djangoclient.ErrInvalidCredentials)
+	}
+}
+
+// TestPurgeByGrantedUsername: Django purges by get_username(); entries made by logins typed
+// otherwise (ALICE, her e-mail address), positive, negative or stale, go too.
+func TestPurgeByGrantedUsername(t *testing.T) {
+	var down atomic.Bool
+	ok := canonical(0)
+	up := &fakeUpstream{answer: func(r djangoclient.AuthRequest) (djangoclient.Grant, error) {
+		if down.Load() {
+			return djangoclient.Grant{}, fmt.Errorf("fake: %w", djangoclient.ErrUnavailable)
+		}
+		return ok(r)
+	}}
+	c, clk := newTestCache(Config{StaleTTL: time.Hour}, up)
+	lookupAs(t, c, up, req("ALICE", "pw"), "alice", ResultMiss, nil, 1)
+	lookupAs(t, c, up, req("alice@example.com", "pw"), "alice", ResultMiss, nil, 2)
+	lookup(t, c, up, req("ALICE", "new"), ResultMiss, djangoclient.ErrInvalidCredentials, 3)
+	lookup(t, c, up, req("Alice", "new"), ResultMiss, djangoclient.ErrInvalidCredentials, 4)
+	lookupAs(t, c, up, req("ALICE", "pw"), "alice", ResultHit, nil, 4)
+	lookup(t, c, up, req("ALICE", "new"), ResultNegativeHit, djangoclient.ErrInvalidCredentials, 4)
+
+	c.Purge("alice")
+	lookupAs(t, c, up, req("ALICE", "pw"), "alice", ResultMiss, nil, 5)
+	lookupAs(t, c, up, req("alice@example.com", "pw"), "alice", ResultMiss, nil, 6)
+	lookup(t, c, up, req("ALICE", "new"), ResultMiss, djangoclient.ErrInvalidCredentials, 7)
+	lookup(t, c, up, req("Alice", "new"), ResultMiss, djangoclient.ErrInvalidCredentials, 8)
+
+	// A stale copy goes too: after a purge an outage finds nothing to serve.
+	clk.Advance(DefaultTTL + time.Second)
+	c.Purge("alice")
+	down.Store(true)
+	lookup(t, c, up, req("ALICE", "pw"), ResultMiss, djangoclient.ErrUnavailable, 9)
+}
+
+// TestGrantNoCache: "ttl": 0 from Django means do not cache: every login asks Django, and
+// nothing is kept for stale-if-error, not even an entry an earlier answer left.
+func TestGrantNoCache(t *testing.T) {
+	var noCache, down atomic.Bool
+	ok := passwords(map[string]string{"alice": "pw"}, 0)
+	up := &fakeUpstream{answer: func(r djangoclient.AuthRequest) (djangoclient.Grant, error) {
+		if down.Load() {
+			return djangoclient.Grant{}, fmt.Errorf("fake: %w", djangoclient.ErrUnavailable)
+		}
+		g, err := ok(r)
+		g.NoCache = noCache.Load()
+		return g, err
+	}}
+	c, clk := newTestCache(Config{StaleTTL: time.Hour}, up)
+	lookup(t, c, up, req("alice", "pw"), ResultMiss, nil, 1) // cached with the default TTL
+	clk.Advance(DefaultTTL)
+	noCache.Store(true)
+	lookup(t, c, up, req("alice", "pw"), ResultMiss, nil, 2)
+	lookup(t, c, up, req("alice", "pw"), ResultMiss, nil, 3)
+	down.Store(true)
+	lookup(t, c, up, req("alice", "pw"), ResultMiss, djangoclient.ErrUnavailable, 4)
+}
+
+// TestPerIP: with PerIP the client address is part of the key, so Django's IP-based
+// decisions (lockouts, allow-lists) apply to every new address; IPv4-mapped IPv6 is the
+// same client as plain IPv4. Without it, one answer serves every address.
+func TestPerIP(t *testing.T) {
+	from := func(user, pw, ip string) djangoclient.AuthRequest {
+		r := req(user, pw)
+		r.ClientIP = ip
+		return r
+	}
+	for _, tt := range []struct {
+		perIP               bool
+		otherIP, negOtherIP Result
+		callsOther          int32
+	}{
+		{true, ResultMiss, ResultMiss, 2},
+		{false, ResultHit, ResultNegativeHit, 1},
+	} {
+		t.Run(fmt.Sprint("per_ip=", tt.perIP), func(t *testing.T) {
+			up := &fakeUpstream{answer: passwords(map[string]string{"alice": "pw"}, 0)}
+			c, _ := newTestCache(Config{PerIP: tt.perIP}, up)
+			lookup(t, c, up, from("alice", "pw", "192.0.2.1"), ResultMiss, nil, 1)
+			lookup(t, c, up, from("alice", "pw", "::ffff:192.0.2.1"), ResultHit, nil, 1)
+			lookup(t, c, up, from("alice", "pw", "192.0.2.2"), tt.otherIP, nil, tt.callsOther)
+			n := tt.callsOther + 1
+			lookup(t, c, up, from("alice", "bad", "192.0.2.1"), ResultMiss, djangoclient.ErrInvalidCredentials, n)
+			if tt.perIP {
+				n++
+			}
+			lookup(t, c, up, from("alice", "bad", "192.0.2.3"), tt.negOtherIP, djangoclient.ErrInvalidCredentials, n)
+			c.Purge("alice") // purges every address's entries
+			lookup(t, c, up, from("alice", "pw", "192.0.2.1"), ResultMiss, nil, n+1)
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"net/netip"
 )
 
 // keyer derives cache keys. Its MAC key is random per process and never leaves memory, so a
@@ -21,17 +22,30 @@ func newKeyer() keyer {
 	return k
 }
 
-// key returns username, a NUL and the hex HMAC-SHA256 of (username, password) under the
-// process key. The MAC is fixed-length at the end, so two different pairs never share a key;
-// the username is MACed too (length-prefixed) so that equal passwords of two users do not show
-// as equal verifiers.
-func (k keyer) key(username, password string) string {
+// key returns username, a NUL and the hex HMAC-SHA256 of (username, ip, password) under the
+// process key. The MAC is fixed-length at the end, so two different triples never share a key;
+// the username is MACed too (length-prefixed, like ip) so that equal passwords of two users do
+// not show as equal verifiers. ip is "" when keys are not per client address.
+func (k keyer) key(username, ip, password string) string {
 	m := hmac.New(sha256.New, k.secret[:])
 	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(username)))
-	m.Write(n[:])
-	m.Write([]byte(username))
+	for _, s := range []string{username, ip} {
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		m.Write(n[:])
+		m.Write([]byte(s))
+	}
 	m.Write([]byte(password))
 	var sum [sha256.Size]byte
 	return username + "\x00" + hex.EncodeToString(m.Sum(sum[:0]))
+}
+
+// normalizeIP returns the client address in one spelling: IPv4-mapped IPv6 unmapped and the
+// zone dropped, so "::ffff:192.0.2.1" and "192.0.2.1" are one client. Anything that does not
+// parse is kept as given (it still separates keys).
+func normalizeIP(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return s
+	}
+	return a.Unmap().WithZone("").String()
 }

@@ -459,6 +459,11 @@ def test_passive_range_is_defined_once(rendered: tuple[str, Docs]) -> None:
         assert not passive & NODE_PORTS, "a LoadBalancer's node ports are allocated there"
         per_ip = int(env.get("DJFTPD_MAX_CONNECTIONS_PER_IP", README_VARS["DJFTPD_MAX_CONNECTIONS_PER_IP"]))
         assert len(passive) > per_ip, "one client address could hold every passive port"
+        if "DJFTPD_MAX_PASSIVE_PER_IP" in README_VARS:
+            per_ip_passive = int(
+                env.get("DJFTPD_MAX_PASSIVE_PER_IP", README_VARS["DJFTPD_MAX_PASSIVE_PER_IP"])
+            )
+            assert len(passive) > per_ip_passive
         c = container(spec, SIDECAR)
         pasv = [p for p in c["ports"] if p["name"].startswith("pasv-")]
         assert {p["containerPort"] for p in pasv} == passive

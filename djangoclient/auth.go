@@ -160,8 +160,8 @@ type grantJSON struct {
 
 // parseGrant decodes and validates a 200 answer body. Every error wraps ErrBadGrant. An
 // accepted Grant has a non-empty username, perms made of PermLetters only, a clean absolute
-// home equal to or below homeRoot (itself clean and absolute), TTL ≥ 0 and no negative quota
-// or session limit.
+// home equal to or below homeRoot (itself clean and absolute), TTL ≥ 0 (NoCache when Django
+// sent 0) and no negative quota or session limit.
 func parseGrant(body []byte, homeRoot string) (Grant, error) {
 	var a grantJSON
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -205,6 +205,7 @@ func parseGrant(body []byte, homeRoot string) (Grant, error) {
 			return Grant{}, fmt.Errorf("grant: ttl %d out of range: %w", *a.TTL, ErrBadGrant)
 		}
 		g.TTL = time.Duration(*a.TTL) * time.Second
+		g.NoCache = *a.TTL == 0 // "do not cache", not "use the default" (that is an absent ttl)
 	}
 	if g.QuotaBytes != nil && *g.QuotaBytes < 0 {
 		return Grant{}, fmt.Errorf("grant: negative quota_bytes: %w", ErrBadGrant)

@@ -206,8 +206,28 @@ func TestAuthenticateNullableFields(t *testing.T) {
 	_, srv := newFakeDjango(t, reply{status: 200, body: `{"ok":true,"username":"bob","home":"/srv/ftp/bob/","perms":"","welcome":"","quota_bytes":null,"max_sessions":null}`})
 	g, err := newTestClient(t, srv.URL+"/ftp/", nil).Authenticate(context.Background(), testRequest)
 	checkSentinel(t, err, nil)
-	if g.Home != "/srv/ftp/bob" || g.TTL != 0 || g.QuotaBytes != nil || g.MaxSessions != nil || g.Perms != "" {
+	if g.Home != "/srv/ftp/bob" || g.TTL != 0 || g.NoCache || g.QuotaBytes != nil || g.MaxSessions != nil || g.Perms != "" {
 		t.Fatalf("grant = %+v", g)
+	}
+}
+
+// TestGrantTTL: "ttl": 0 means do not cache (NoCache), not the sidecar's default; an absent
+// ttl means the default.
+func TestGrantTTL(t *testing.T) {
+	for _, tt := range []struct {
+		ttl     string
+		want    time.Duration
+		noCache bool
+	}{
+		{``, 0, false},
+		{`,"ttl":null`, 0, false},
+		{`,"ttl":0`, 0, true},
+		{`,"ttl":30`, 30 * time.Second, false},
+	} {
+		g, err := parseGrant([]byte(`{"ok":true,"username":"a","home":"/srv/ftp","perms":"e"`+tt.ttl+`}`), testHomeRoot)
+		if err != nil || g.TTL != tt.want || g.NoCache != tt.noCache {
+			t.Errorf("ttl %q: grant %+v, err %v; want TTL %s, NoCache %v", tt.ttl, g, err, tt.want, tt.noCache)
+		}
 	}
 }
 

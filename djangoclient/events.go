@@ -63,7 +63,9 @@ type EventsConfig struct {
 type EventStats struct {
 	Queued     int    // events held in memory, including a batch being sent
 	SpoolBytes int64  // disk usage of the spool's segment files
-	Dropped    uint64 // events lost: spool or memory bound, corrupt spool lines, invalid events
+	Dropped    uint64 // events lost: spool or memory bound, corrupt spool lines, invalid events, poison
+	Poisoned   uint64 // of Dropped: events Django kept refusing (400/422/500) while taking others
+	Rejected   uint64 // events Django's signed 200 listed as rejected for good (not in Delivered)
 	Delivered  uint64 // events Django acknowledged with a signed 200
 }
 
@@ -79,6 +81,10 @@ type EventQueue struct {
 	rc             *retryablehttp.Client
 	attemptTimeout time.Duration
 	maxBackoff     time.Duration
+	// poisonBudget is how many suspects in a row the next walk may find (poison.go); only
+	// the goroutine delivering (Run, then Close) uses it.
+	poisonBudget int
+	poisonPause  time.Duration // first pause between poison answers to one batch; doubles
 
 	kick     chan struct{}      // a full batch is ready; capacity 1
 	stopCtx  context.Context    // done once Close is called: Run's loop ends
@@ -88,6 +94,8 @@ type EventQueue struct {
 	done     chan struct{}      // closed when Run returns
 
 	dropped   atomic.Uint64
+	poisoned  atomic.Uint64 // of dropped: poison events (poison.go)
+	rejected  atomic.Uint64 // events Django rejected for good in a 200
 	unlogged  atomic.Uint64 // drops not yet logged (logged in summary by Run and Close)
 	delivered atomic.Uint64
 
@@ -140,6 +148,8 @@ func (c *Client) NewEventQueue(cfg EventsConfig, log *slog.Logger) (*EventQueue,
 		log:            log,
 		attemptTimeout: c.timeout,
 		maxBackoff:     eventsMaxBackoff,
+		poisonBudget:   minPoisonBudget,
+		poisonPause:    retryWaitMin,
 		kick:           make(chan struct{}, 1),
 		done:           make(chan struct{}),
 	}
@@ -151,7 +161,7 @@ func (c *Client) NewEventQueue(cfg EventsConfig, log *slog.Logger) (*EventQueue,
 		RetryWaitMin: retryWaitMin,
 		RetryWaitMax: retryWaitMax,
 		RetryMax:     min(c.rc.RetryMax, eventsMaxRetries),
-		CheckRetry:   checkRetry,
+		CheckRetry:   eventsCheckRetry,
 		Backoff:      backoff,
 		ErrorHandler: keepLastResponse,
 		PrepareRetry: c.resignAs(PurposeEvents),
@@ -260,8 +270,10 @@ func (q *EventQueue) spoolMemoryLocked() error {
 // failures retried twice within the client's Timeout); a batch that fails goes to the spool
 // (or back to memory) and sending resumes after an exponential backoff from FlushInterval up
 // to 30 s. A 413 splits the batch; a single event Django finds too large is dropped and
-// logged. Other 4xx answers and unverifiable answers are logged at ERROR and retried like
-// outages: events are never silently lost.
+// logged. A batch Django keeps answering 400/422/500 is split to find the events it cannot
+// take, which are dropped once it took later ones (poison.go); events a 200 lists as
+// rejected are final. Other 4xx answers and unverifiable answers are logged at ERROR and
+// retried like outages. Every drop is logged and counted.
 //
 // Run returns nil when ctx is done or Close is called, once the send in progress (at most one
 // short attempt set) has finished and its outcome is recorded; what is still queued is
@@ -431,39 +443,16 @@ func (q *EventQueue) requeueLocked(rest [][]byte) {
 	}
 }
 
-// deliver sends lines and returns how many of them, from the front, are done with:
-// acknowledged, or dropped because Django finds a single event too large (413).
-func (q *EventQueue) deliver(ctx context.Context, lines [][]byte) (int, error) {
-	status, err := q.post(ctx, lines)
-	switch {
-	case err == nil:
-		q.delivered.Add(uint64(len(lines)))
-		return len(lines), nil
-	case status == http.StatusRequestEntityTooLarge && len(lines) == 1:
-		q.dropped.Add(1)
-		q.log.Error("event dropped: django refuses it as too large (413)", "bytes", len(lines[0]))
-		return 1, nil
-	case status == http.StatusRequestEntityTooLarge:
-		h := len(lines) / 2
-		k, err := q.deliver(ctx, lines[:h])
-		if err != nil || k < h {
-			return k, err
-		}
-		k2, err := q.deliver(ctx, lines[h:])
-		return k + k2, err
-	}
-	return 0, err
-}
-
 // post sends one batch, signed, with a short set of attempts, and verifies the answer's
-// signature against the attempt it answers. A nil error means a verified 200.
-func (q *EventQueue) post(ctx context.Context, lines [][]byte) (int, error) {
+// signature against the attempt it answers. A nil error means a verified 200; the events it
+// lists as rejected are returned.
+func (q *EventQueue) post(ctx context.Context, lines [][]byte) (int, []rejection, error) {
 	body := encodeBody(lines)
 	callCtx, cancel := context.WithTimeout(ctx, q.attemptTimeout)
 	defer cancel()
 	req, err := retryablehttp.NewRequestWithContext(callCtx, http.MethodPost, q.client.eventsURL, body)
 	if err != nil {
-		return 0, fmt.Errorf("build events request: %w: %w", ErrRejected, err)
+		return 0, nil, fmt.Errorf("build events request: %w: %w", ErrRejected, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -473,31 +462,26 @@ func (q *EventQueue) post(ctx context.Context, lines [][]byte) (int, error) {
 	start := time.Now()
 	resp, err := q.rc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("events request: %w: %w", ErrUnavailable, err)
+		return 0, nil, fmt.Errorf("events request: %w: %w", ErrUnavailable, err)
 	}
 	defer drainAndClose(resp.Body)
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("read events answer: %w: %w", ErrUnavailable, err)
+		return resp.StatusCode, nil, fmt.Errorf("read events answer: %w: %w", ErrUnavailable, err)
 	}
 	q.log.Debug("django events answer", "events", len(lines), "status", resp.StatusCode,
 		"duration_ms", time.Since(start).Milliseconds())
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
 		if err := q.client.verifyAnswer(resp, PurposeEvents, answer); err != nil {
-			return code, fmt.Errorf("events %w", err)
+			return code, nil, fmt.Errorf("events %w", err)
 		}
-		var a struct {
-			Accepted *int `json:"accepted"`
-		}
-		if json.Unmarshal(answer, &a) != nil || a.Accepted == nil || *a.Accepted < 0 {
-			return code, fmt.Errorf("events answer 200 without a valid \"accepted\": %w", ErrRejected)
-		}
-		return code, nil
+		rejected, err := parseEventsAnswer(answer)
+		return code, rejected, err
 	case code >= 500:
-		return code, fmt.Errorf("events answer %d after retries: %w", code, ErrUnavailable)
+		return code, nil, fmt.Errorf("events answer %d (%s): %w", code, errorCode(answer), ErrUnavailable)
 	default:
-		return code, fmt.Errorf("events answer %d (%s): %w", code, errorCode(answer), ErrRejected)
+		return code, nil, fmt.Errorf("events answer %d (%s): %w", code, errorCode(answer), ErrRejected)
 	}
 }
 
@@ -572,6 +556,8 @@ func (q *EventQueue) Stats() EventStats {
 	s := EventStats{
 		Queued:    q.mem.len(),
 		Dropped:   q.dropped.Load(),
+		Poisoned:  q.poisoned.Load(),
+		Rejected:  q.rejected.Load(),
 		Delivered: q.delivered.Load(),
 	}
 	if !q.inflightSpooled {

@@ -25,6 +25,7 @@ type eventsDjango struct {
 
 	mu      sync.Mutex
 	mode    func(n int, batch []Event) int // status for the n-th request (0-based); nil: 200
+	reject  func(Event) string             // with a 200, a non-empty reason rejects the event
 	hang    chan struct{}                  // when not nil, requests wait for it to close
 	batches [][]Event                      // accepted batches, in order
 	bodies  []int                          // body size of every request
@@ -64,12 +65,28 @@ func (d *eventsDjango) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d.mode != nil {
 		status = d.mode(n, payload.Events)
 	}
+	var rejected []map[string]string
 	if status == 200 {
-		d.batches = append(d.batches, payload.Events)
+		kept := payload.Events
+		if d.reject != nil {
+			kept = nil
+			for _, e := range payload.Events {
+				if why := d.reject(e); why != "" {
+					rejected = append(rejected, map[string]string{"id": e.ID, "error": why})
+				} else {
+					kept = append(kept, e)
+				}
+			}
+		}
+		d.batches = append(d.batches, kept)
 	}
 	sign := d.sign
 	d.mu.Unlock()
 	answer := fmt.Sprintf(`{"accepted": %d}`, len(payload.Events))
+	if rejected != nil {
+		b, _ := json.Marshal(rejected)
+		answer = fmt.Sprintf(`{"accepted": %d, "rejected": %s}`, len(payload.Events)-len(rejected), b)
+	}
 	if status != 200 {
 		answer = `{"ok": false, "error": "test"}`
 	}
@@ -117,6 +134,7 @@ func newTestQueue(t *testing.T, srv *httptest.Server, cfg EventsConfig, log *slo
 		t.Fatalf("NewEventQueue: %v", err)
 	}
 	q.maxBackoff = 50 * time.Millisecond
+	q.poisonPause = time.Millisecond
 	t.Cleanup(func() { _ = q.Close(context.Background()) })
 	return q
 }

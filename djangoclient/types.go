@@ -36,8 +36,12 @@ type Grant struct {
 	Home     string // absolute, clean, inside the configured home root
 	Perms    string // pyftpdlib letters, a subset of "elradfmwMT"
 	Welcome  string // text for the 230 reply; may hold several lines
-	// TTL is how long the answer may be cached; zero means the sidecar's default.
-	TTL         time.Duration
+	// TTL is how long the answer may be cached; zero means the sidecar's default, unless
+	// NoCache is set.
+	TTL time.Duration
+	// NoCache is Django's "ttl": 0: the answer must not be cached at all (no fresh entry,
+	// no stale copy).
+	NoCache     bool
 	QuotaBytes  *int64 // nil: no quota
 	MaxSessions *int   // nil: no per-user session limit
 }

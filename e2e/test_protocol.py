@@ -207,9 +207,22 @@ def test_killed_upload_leaves_old_file(stack: Stack, tmp_path: Path):
     assert b".djftpd" not in listing.stdout
 
 
+class SessionReusingFTP_TLS(ftplib.FTP_TLS):
+    """FTP_TLS whose data connections resume the control connection's TLS session, which
+    djftpd requires (like vsftpd's require_ssl_reuse); ftplib does not do it by itself."""
+
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None):  # type: ignore[override]
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:  # type: ignore[attr-defined]
+            conn = self.context.wrap_socket(
+                conn, server_hostname=self.host, session=self.sock.session
+            )
+        return conn, size
+
+
 def tls_client(stack: Stack) -> ftplib.FTP_TLS:
     ctx = ssl.create_default_context(cafile=str(stack.cert))
-    ftp = ftplib.FTP_TLS(context=ctx)
+    ftp = SessionReusingFTP_TLS(context=ctx)
     ftp.connect("127.0.0.1", stack.ftp_port, timeout=20)
     ftp.login("alice", USERS["alice"])
     ftp.prot_p()

@@ -1,9 +1,13 @@
 package ftpdriver
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/djftpd/djftpd/djangoclient"
 )
@@ -11,6 +15,12 @@ import (
 func (s *session) handleUSER(param string) {
 	if s.grant != nil {
 		s.reply(530, "Already logged in; reconnect to change user")
+		return
+	}
+	if err := validateUsername(param); err != nil {
+		s.reqUser = ""
+		s.log.Info("USER refused", "user", loggedUsername(param), "err", err)
+		s.reply(501, "Invalid user name")
 		return
 	}
 	s.reqUser = param
@@ -48,16 +58,25 @@ func (s *session) handlePASS(param string) {
 		err = s.openHome(grant)
 	}
 	s.loginOutcome(username, grant, err)
+	if err == nil {
+		s.refreshUsage()
+	}
 }
 
 // openHome opens the granted home as the session's os.Root, creating it if allowed.
+// Both go through the server's root on DJFTPD_HOME_ROOT, so a symlink planted under it
+// cannot lead the home out of it.
 func (s *session) openHome(g djangoclient.Grant) error {
+	rel, err := filepath.Rel(s.srv.cfg.HomeRoot, g.Home)
+	if err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("home %q is not inside %q: %w", g.Home, s.srv.cfg.HomeRoot, djangoclient.ErrBadGrant)
+	}
 	if s.srv.cfg.CreateHome {
-		if err := os.MkdirAll(g.Home, 0o750); err != nil {
+		if err := s.srv.homeRoot.MkdirAll(rel, 0o750); err != nil {
 			return fmt.Errorf("create home: %w: %w", djangoclient.ErrBadGrant, err)
 		}
 	}
-	root, err := os.OpenRoot(g.Home)
+	root, err := s.srv.homeRoot.OpenRoot(rel)
 	if err != nil {
 		return fmt.Errorf("open home: %w: %w", djangoclient.ErrBadGrant, err)
 	}
@@ -83,6 +102,7 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 		return
 	}
 	code, text, closeConn, level := loginReply(err)
+	username = loggedUsername(username)
 	switch level {
 	case levelInfo:
 		s.log.Info("login failed", "user", username)
@@ -122,4 +142,39 @@ func (s *session) sleep(d time.Duration) {
 	case <-t.C:
 	case <-s.srv.baseCtx.Done():
 	}
+}
+
+// maxUsernameBytes bounds a USER argument; maxLoggedUsername is Django's username
+// length (AbstractUser), what a failed login's event and log line keep of it.
+const (
+	maxUsernameBytes  = 256
+	maxLoggedUsername = 150
+)
+
+var errBadUsername = errors.New("username too long, not UTF-8 or holding control characters")
+
+// validateUsername accepts a USER argument fit to send to Django and to store: UTF-8,
+// at most maxUsernameBytes, no control character (a NUL stops PostgreSQL).
+func validateUsername(name string) error {
+	if len(name) > maxUsernameBytes || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return errBadUsername
+	}
+	return nil
+}
+
+// loggedUsername is what the event and log line of a failed login keep of the typed
+// name: control characters and invalid bytes replaced by U+FFFD, cut to
+// maxLoggedUsername bytes on a rune boundary.
+func loggedUsername(name string) string {
+	var b strings.Builder
+	for _, r := range name { // invalid bytes come as utf8.RuneError, i.e. U+FFFD
+		if unicode.IsControl(r) {
+			r = utf8.RuneError
+		}
+		if b.Len()+utf8.RuneLen(r) > maxLoggedUsername {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -118,7 +118,8 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		// RNTO must come right after a successful RNFR, which sets this again.
 		s.renameFrom = ""
 	}
-	letter := commandPerms[permKey(verb, param)]
+	defer s.publishCommand(verb)()
+	letters := commandPerms[permKey(verb, param)]
 	switch {
 	case (verb == "USER" || verb == "PASS") && s.srv.cfg.TLSMode == TLSRequired && s.conn.tls == nil:
 		s.reply(530, "TLS required: send AUTH TLS first")
@@ -126,8 +127,8 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		s.reply(530, "Please log in with USER and PASS")
 	case cmd.needsParam && strings.TrimSpace(param) == "":
 		s.reply(501, "Syntax error: "+verb+" needs an argument")
-	case letter != 0 && !s.grant.Can(letter):
-		s.log.Debug("permission denied", "cmd", verb, "letter", string(letter))
+	case letters != "" && !canAll(s.grant, letters):
+		s.log.Debug("permission denied", "cmd", verb, "letters", letters)
 		s.reply(550, "Permission denied")
 	default:
 		cmd.run(s, param)
@@ -180,9 +181,10 @@ func (s *session) handleOPTS(param string) {
 func (s *session) handleTYPE(param string) {
 	switch strings.ToUpper(strings.Join(strings.Fields(param), " ")) {
 	case "I", "L 8":
+		s.asciiType = false
 		s.reply(200, "Type set to I")
 	case "A", "A N":
-		// Files are sent unchanged in both types, as most servers do.
+		s.asciiType = s.srv.cfg.ASCIIConversion
 		s.reply(200, "Type set to A")
 	default:
 		s.reply(504, "Type not supported")

@@ -23,6 +23,11 @@ var (
 )
 
 func (s *session) closePendingData() {
+	if s.pasvExpiry != nil {
+		s.pasvExpiry.Stop()
+		s.pasvRelease()
+		s.pasvExpiry, s.pasvRelease = nil, nil
+	}
 	if s.pasv != nil {
 		_ = s.pasv.Close()
 		s.pasv = nil
@@ -109,15 +114,29 @@ func (s *session) handleEPSV(param string) {
 }
 
 // openPassive sets up the passive listener for the next transfer and returns its
-// port; on failure it has answered 425.
+// port; on failure it has answered 425. The listener counts toward the address's
+// MaxPassivePerIP and is closed after DataTimeout if no transfer uses it, so passive
+// ports cannot be hoarded.
 func (s *session) openPassive() (int, bool) {
+	s.closePendingData() // this session's previous listener gives its slot back first
+	release, err := s.srv.pasv.acquire(s.peer, s.srv.cfg.MaxPassivePerIP)
+	if err != nil {
+		s.log.Warn("passive listener refused", "err", err, "max", s.srv.cfg.MaxPassivePerIP)
+		s.reply(425, "Too many passive connections from your address")
+		return 0, false
+	}
 	ln, err := s.listenPassive()
 	if err != nil {
+		release()
 		s.log.Warn("passive listen failed", "err", err)
 		s.reply(425, "Cannot open passive connection")
 		return 0, false
 	}
-	s.pasv = ln
+	s.pasv, s.pasvRelease = ln, release
+	s.pasvExpiry = time.AfterFunc(s.srv.cfg.DataTimeout, func() {
+		_ = ln.Close()
+		release()
+	})
 	return ln.Addr().(*net.TCPAddr).Port, true
 }
 
@@ -242,6 +261,7 @@ func (s *session) withData(prelim string, settle time.Duration, fn func(c net.Co
 	}
 	s.reply(150, prelim)
 	c, err := s.openData()
+	raw := c
 	if err == nil {
 		var sc net.Conn
 		if sc, err = s.secureData(c); err != nil {
@@ -254,8 +274,12 @@ func (s *session) withData(prelim string, settle time.Duration, fn func(c net.Co
 	}
 	s.setDataConn(c)
 	defer s.setDataConn(nil)
+	stall := watchStall(raw, s.srv.cfg.DataTimeout, func() { _ = raw.Close() })
 	w := s.conn.watchTransfer(func() { _ = c.Close() })
 	err = fn(c)
+	if stall.stop() && err != nil {
+		err = fmt.Errorf("%w: %w", errDataStalled, err)
+	}
 	switch aborted, gone := w.stop(settle); {
 	case aborted:
 		err = errAborted

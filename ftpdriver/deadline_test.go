@@ -37,7 +37,7 @@ func TestSilentConnectionsReleased(t *testing.T) {
 	}
 	go func() { _ = ts.srv.ServeImplicit(t.Context(), ln) }()
 	// One served connection first, so the accept loops run before the base count.
-	c, err := tls.Dial("tcp", ln.Addr().String(), clientTLS)
+	c, err := tls.Dial("tcp", ln.Addr().String(), clientTLS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestAUTHTLSInjection(t *testing.T) {
 	fmt.Fprint(rc.c, "AUTH TLS\r\nUSER alice\r\nPASS alice-pw\r\n")
 	code, msg := rc.read()
 	if code == 234 {
-		tc := tls.Client(rc.c, clientTLS)
+		tc := tls.Client(rc.c, clientTLS())
 		if err := tc.Handshake(); err == nil {
 			_ = tc.SetReadDeadline(time.Now().Add(3 * time.Second))
 			b, _ := io.ReadAll(tc)

@@ -158,6 +158,11 @@ func (s *session) handleRNTO(param string) {
 }
 
 func (s *session) handleSIZE(param string) {
+	if s.asciiType {
+		// The size on the wire in TYPE A would need the whole file read (proftpd's way).
+		s.reply(550, "SIZE not allowed in ASCII mode")
+		return
+	}
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {

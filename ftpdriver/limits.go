@@ -15,6 +15,7 @@ var (
 	errTooManyConns  = errors.New("too many connections")
 	errTooManyFromIP = errors.New("too many connections from this address")
 	errTooManyUser   = errors.New("too many sessions for this user")
+	errTooManyPasv   = errors.New("too many passive listeners for this address")
 	errShuttingDown  = errors.New("server shutting down")
 )
 
@@ -51,6 +52,33 @@ func (l *connLimits) release(ip netip.Addr) {
 	if l.perIP[ip]--; l.perIP[ip] <= 0 {
 		delete(l.perIP, ip)
 	}
+}
+
+// passiveLimits counts open passive listeners per client address.
+type passiveLimits struct {
+	mu    sync.Mutex
+	perIP map[netip.Addr]int
+}
+
+// acquire counts a new passive listener for ip (max 0: no limit) and returns its
+// release, safe to call more than once and from any goroutine.
+func (l *passiveLimits) acquire(ip netip.Addr, maxPerIP int) (release func(), err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if maxPerIP > 0 && l.perIP[ip] >= maxPerIP {
+		return nil, errTooManyPasv
+	}
+	if l.perIP == nil {
+		l.perIP = make(map[netip.Addr]int)
+	}
+	l.perIP[ip]++
+	return sync.OnceFunc(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.perIP[ip]--; l.perIP[ip] <= 0 {
+			delete(l.perIP, ip)
+		}
+	}), nil
 }
 
 // userSessions counts logged-in sessions per user, for Django's max_sessions.

@@ -161,13 +161,13 @@ func TestProxyImplicitTLS(t *testing.T) {
 
 	spoof := dialFrom(t, "127.0.0.2", ln.Addr().String())
 	fmt.Fprintf(spoof, "PROXY TCP4 127.0.0.9 127.0.0.1 40000 990\r\n")
-	if err := tls.Client(spoof, clientTLS).Handshake(); err == nil {
+	if err := tls.Client(spoof, clientTLS()).Handshake(); err == nil {
 		t.Fatal("TLS handshake after an untrusted PROXY header succeeded")
 	}
 
 	bal := dialFrom(t, "127.0.0.1", ln.Addr().String())
 	fmt.Fprintf(bal, "PROXY TCP4 127.0.0.9 127.0.0.1 40000 990\r\n")
-	tc := tls.Client(bal, clientTLS)
+	tc := tls.Client(bal, clientTLS())
 	rc := &rawConn{t: t, c: tc, tp: newTextproto(tc)}
 	rc.expect(220)
 	rc.login("alice", "alice-pw")
@@ -255,6 +255,7 @@ func (rc *rawConn) expect150(cmd string) {
 func TestProxyConfigNeedsTrusted(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
+	cfg.HomeRoot = t.TempDir()
 	cfg.ProxyProtocol = true
 	if _, err := New(cfg, &fakeAuth{}, nil, nil); err == nil || !strings.Contains(err.Error(), "trusted") {
 		t.Fatalf("New with PROXY on and no trusted peers: %v", err)

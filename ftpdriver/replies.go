@@ -13,6 +13,7 @@ const (
 	statusNotLoggedIn         = 530 // RFC 959 4.2.1
 	statusFileUnavailable     = 550 // RFC 959 4.2.1: not found, no access
 	statusBadFileName         = 553 // RFC 959 4.2.1: file name not allowed
+	statusInvalidRest         = 554 // RFC 1123 4.1.3.4, RFC 3659 5.3: invalid REST parameter
 )
 
 // loginReply maps an Authenticate error to the reply, whether the connection closes,
@@ -55,6 +56,8 @@ func fsReply(err error) (code int, text string) {
 		return statusFileUnavailable, "No such file or directory"
 	case errors.Is(err, fs.ErrExist):
 		return statusFileUnavailable, "File exists"
+	case errors.Is(err, errInvalidRest):
+		return statusInvalidRest, "Invalid REST parameter"
 	default: // fs.ErrPermission, os.Root escapes, not empty, I/O errors
 		return statusFileUnavailable, "Permission denied"
 	}

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,9 @@ type Config struct {
 	// PublicHost is the IPv4 address announced in PASV replies; empty means the control
 	// connection's local address.
 	PublicHost netip.Addr
+	// HomeRoot is the absolute directory every home is inside (DJFTPD_HOME_ROOT). It is
+	// opened once, in New, and every home is opened through it.
+	HomeRoot string
 	// CreateHome creates a missing home directory (mode 0750) at login.
 	CreateHome bool
 	// MaxLineLength bounds one control line, CRLF included; a longer line gets 500 and
@@ -63,6 +68,9 @@ type Config struct {
 	MaxLoginAttempts int
 	// AtomicUploads makes STOR write a hidden temporary file renamed on success.
 	AtomicUploads bool
+	// ASCIIConversion converts line ends in TYPE A (RFC 959): CRLF on the wire, LF on
+	// disk. Off, TYPE A is accepted and files move unchanged (vsftpd's way).
+	ASCIIConversion bool
 	// TLSMode says how FTPS is offered; TLS must be set unless it is TLSOff.
 	TLSMode TLSMode
 	// TLS is the server TLS configuration for control and data connections.
@@ -70,6 +78,10 @@ type Config struct {
 	// MaxConnections and MaxConnectionsPerIP bound open control connections, in total
 	// and per client address; 0 means no limit.
 	MaxConnections, MaxConnectionsPerIP int
+	// MaxPassivePerIP bounds the passive listeners (PASV/EPSV not yet used) open for
+	// one client address across its sessions, so one address cannot hoard the passive
+	// port range; 0 means no limit.
+	MaxPassivePerIP int
 	// BanThreshold failed logins from one address within BanWindow ban it for BanTime;
 	// 0 turns banning off.
 	BanThreshold       int
@@ -95,6 +107,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.PassivePortMin < 1 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax:
 		return fmt.Errorf("invalid passive port range %d-%d", c.PassivePortMin, c.PassivePortMax)
+	case !filepath.IsAbs(c.HomeRoot):
+		return fmt.Errorf("home root %q is not an absolute directory", c.HomeRoot)
 	case c.PublicHost.IsValid() && !c.PublicHost.Is4():
 		return errors.New("public host must be an IPv4 address (PASV cannot announce IPv6)")
 	case c.MaxLineLength < 64:
@@ -105,7 +119,7 @@ func (c *Config) validate() error {
 		return errors.New("failed login delay must not be negative")
 	case c.MaxLoginAttempts < 1:
 		return errors.New("max login attempts must be at least 1")
-	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.BanThreshold < 0:
+	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxPassivePerIP < 0 || c.BanThreshold < 0:
 		return errors.New("connection limits and ban threshold must not be negative")
 	case c.BanThreshold > 0 && (c.BanWindow <= 0 || c.BanTime <= 0):
 		return errors.New("ban window and ban time must be positive when banning is on")
@@ -147,8 +161,11 @@ type Server struct {
 	cmds   map[string]*command
 	usage  usageTracker
 	conns  connLimits
+	pasv   passiveLimits
 	users  userSessions
 	defend *defender
+	// homeRoot is DJFTPD_HOME_ROOT, opened once: homes are opened through it.
+	homeRoot *os.Root
 
 	proxyWarn warnLimiter // bounds the log lines of the PROXY trust rule
 
@@ -182,7 +199,12 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	if events == nil {
 		events = discardEvents{}
 	}
+	homeRoot, err := openHomeRoot(cfg.HomeRoot, cfg.CreateHome)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
+		homeRoot:     homeRoot,
 		cfg:          cfg,
 		auth:         auth,
 		events:       events,
@@ -194,6 +216,20 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	s.defend = &defender{threshold: cfg.BanThreshold, window: cfg.BanWindow, banFor: cfg.BanTime, now: time.Now}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// openHomeRoot opens the home root, creating it first when homes are created.
+func openHomeRoot(dir string, create bool) (*os.Root, error) {
+	if create {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create home root (DJFTPD_HOME_ROOT): %w", err)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open home root (DJFTPD_HOME_ROOT): %w", err)
+	}
+	return root, nil
 }
 
 // Serve accepts FTP connections on ln until ctx is cancelled or Shutdown is called.
@@ -265,6 +301,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stateMu.Unlock()
 
 	defer s.cancelBase()
+	defer s.homeRoot.Close()
 	select {
 	case <-s.sessionsDone:
 	case <-ctx.Done():
@@ -297,6 +334,7 @@ func (s *Server) admit(sess *session) error {
 		return errShuttingDown
 	}
 	sess.admitted = true
+	sess.live.secure = sess.conn.tls != nil // implicit FTPS
 	s.sessions[sess] = struct{}{}
 	s.cfg.Metrics.sessions.Inc()
 	return nil

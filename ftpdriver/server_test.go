@@ -70,6 +70,7 @@ func testConfig() Config {
 		PassivePortMin: 1024, PassivePortMax: 65535,
 		CreateHome:       true,
 		AtomicUploads:    true,
+		ASCIIConversion:  true,
 		MaxLineLength:    4096,
 		LoginTimeout:     10 * time.Second,
 		IdleTimeout:      10 * time.Second,
@@ -88,10 +89,11 @@ func newTestServer(t testing.TB, mutate ...func(*Config)) *testServer {
 func newTestServerLog(t testing.TB, log *slog.Logger, mutate ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := testConfig()
+	root := t.TempDir()
+	cfg.HomeRoot = root
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	root := t.TempDir()
 	auth := &fakeAuth{grants: map[string]djangoclient.Grant{
 		"alice:alice-pw": {Username: "alice", Home: root + "/alice", Perms: "elradfmwMT", Welcome: "Hello alice\nSecond line"},
 		"bob:bob-pw":     {Username: "bob", Home: root + "/bob", Perms: "elr"},

@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,12 +45,18 @@ type session struct {
 	cwd          string              // virtual: "/" is the home
 	renameFrom   string              // relative path from RNFR, for RNTO
 	restOffset   int64               // from REST, used by the next RETR/STOR
+	asciiType    bool                // TYPE A with conversion on: line ends converted (ascii.go)
 	failedLogins int
 	pasv         net.Listener    // pending passive listener, nil if none
+	pasvExpiry   *time.Timer     // closes pasv after DataTimeout unused
+	pasvRelease  func()          // gives pasv's slot back to the per-address count
 	active       netip.AddrPort  // pending PORT/EPRT target, zero if none
 	protP        bool            // PROT P: data connections use TLS
+	tlsConf      *tls.Config     // the session's own TLS configuration (sessionTLS)
 	mlstFacts    map[string]bool // OPTS MLST selection; nil means every fact
 	hashName     string          // OPTS HASH selection; empty means SHA-256
+
+	live liveState // what the ops listener's /sessions sees (sessions.go)
 
 	dataMu   sync.Mutex
 	dataConn net.Conn // open data connection, for abort on forced shutdown
@@ -141,6 +148,9 @@ func (s *session) resolve(arg string) (virtual, rel string, err error) {
 func (s *session) setDataConn(c net.Conn) {
 	s.dataMu.Lock()
 	s.dataConn = c
+	if c != nil && s.live.kicked.Load() {
+		_ = c.Close() // closed by an administrator just before the transfer began
+	}
 	s.dataMu.Unlock()
 }
 

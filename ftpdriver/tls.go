@@ -1,6 +1,7 @@
 package ftpdriver
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -132,7 +133,7 @@ func (s *session) handleAUTH(param string) {
 		s.close()
 	default:
 		s.reply(234, "AUTH TLS successful")
-		if err := s.conn.upgrade(s.srv.cfg.TLS); err != nil {
+		if err := s.conn.upgrade(s.sessionTLS()); err != nil {
 			s.log.Info("TLS handshake failed", "err", err)
 			s.close()
 		}
@@ -169,17 +170,42 @@ func (s *session) handlePROT(param string) {
 	}
 }
 
+// errTLSNotResumed is a protected data connection whose TLS session is not a
+// resumption of its control connection's: it may come from anyone who reached the
+// passive port first (vsftpd's require_ssl_reuse).
+var errTLSNotResumed = errors.New("data connection did not resume the control connection's TLS session")
+
+// sessionTLS is the TLS configuration of this session's control and data connections:
+// the server's (its GetCertificate follows reloads), with a session ticket key of its
+// own, so only a ticket issued on this session's connections resumes on its data
+// connections; a ticket of another session is not decrypted and gives a full handshake.
+func (s *session) sessionTLS() *tls.Config {
+	if s.tlsConf == nil {
+		c := s.srv.cfg.TLS.Clone()
+		var key [32]byte
+		_, _ = rand.Read(key[:])
+		c.SetSessionTicketKeys([][32]byte{key})
+		s.tlsConf = c
+	}
+	return s.tlsConf
+}
+
 // secureData wraps a data connection in TLS when PROT P is set; the client is the TLS
-// client on data connections too, whichever side connected (RFC 4217 §7).
+// client on data connections too, whichever side connected (RFC 4217 §7). The data
+// connection must resume the control connection's session (sessionTLS binds tickets to
+// the session), which proves it comes from the client that logged in.
 func (s *session) secureData(c net.Conn) (net.Conn, error) {
 	if !s.protP {
 		return c, nil
 	}
-	tc := tls.Server(c, s.srv.cfg.TLS)
+	tc := tls.Server(c, s.sessionTLS())
 	_ = c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		return nil, fmt.Errorf("data TLS handshake: %w", err)
 	}
 	_ = c.SetDeadline(time.Time{})
+	if !tc.ConnectionState().DidResume {
+		return nil, errTLSNotResumed
+	}
 	return tc, nil
 }

@@ -67,7 +67,13 @@ func newTLSServer(t *testing.T, mode TLSMode, mutate ...func(*Config)) (*testSer
 	return ts, r, dir
 }
 
-var clientTLS = &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(8)} //nolint:gosec // self-signed test certificate
+// clientTLS is one client's configuration: its data connections resume the control
+// connection's session, which djftpd requires (one cache per client, and a server name,
+// the cache key: without it the key is the address, which differs on data connections).
+func clientTLS() *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, ServerName: "127.0.0.1", //nolint:gosec // self-signed test certificate
+		ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+}
 
 func roundTrip(t *testing.T, c *ftp.ServerConn) {
 	t.Helper()
@@ -94,7 +100,7 @@ func roundTrip(t *testing.T, c *ftp.ServerConn) {
 func TestExplicitTLS(t *testing.T) {
 	t.Parallel()
 	ts, _, _ := newTLSServer(t, TLSExplicit)
-	c, err := ftp.Dial(ts.addr, ftp.DialWithExplicitTLS(clientTLS), ftp.DialWithTimeout(5*time.Second))
+	c, err := ftp.Dial(ts.addr, ftp.DialWithExplicitTLS(clientTLS()), ftp.DialWithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +127,7 @@ func TestImplicitTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = ts.srv.ServeImplicit(t.Context(), ln) }()
-	c, err := ftp.Dial(ln.Addr().String(), ftp.DialWithTLS(clientTLS), ftp.DialWithTimeout(5*time.Second))
+	c, err := ftp.Dial(ln.Addr().String(), ftp.DialWithTLS(clientTLS()), ftp.DialWithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +149,7 @@ func TestRequiredTLS(t *testing.T) {
 	if code, _ := rc.cmd("AUTH TLS"); code != 234 {
 		t.Fatalf("AUTH TLS = %d", code)
 	}
-	tc := tls.Client(rc.c, clientTLS)
+	tc := tls.Client(rc.c, clientTLS())
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +163,7 @@ func TestRequiredTLS(t *testing.T) {
 		t.Fatalf("LIST without PROT P = %d, want 521", code)
 	}
 
-	c, err := ftp.Dial(ts.addr, ftp.DialWithExplicitTLS(clientTLS), ftp.DialWithTimeout(5*time.Second))
+	c, err := ftp.Dial(ts.addr, ftp.DialWithExplicitTLS(clientTLS()), ftp.DialWithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

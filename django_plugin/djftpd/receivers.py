@@ -5,6 +5,8 @@ password or a deactivated account would keep working until the entry expires. Wi
 
     DJFTPD = {..., "SIDECAR_URLS": ["http://127.0.0.1:9121/"]}   # each sidecar's ops listener
 
+(unset, the one sidecar ``startftpserver`` starts on this host: see :func:`sidecar_urls`)
+
 djftpd POSTs, signed like every djftpd request, ``{"username": "alice"}`` to
 ``<url>cache/purge`` once the transaction that changed alice commits, when:
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import urllib.error
 import urllib.request
 from functools import partial
@@ -46,10 +49,44 @@ WATCHED_FIELDS = ("password", "is_active")
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+#: The sidecar's own default DJFTPD_OPS_LISTEN.
+DEFAULT_OPS_LISTEN = "127.0.0.1:9121"
+
+
 def sidecar_urls() -> list[str]:
-    """``DJFTPD["SIDECAR_URLS"]`` as a list (a single string is accepted too)."""
+    """``DJFTPD["SIDECAR_URLS"]`` as a list (a single string is accepted too); when the key is
+    not set, :func:`local_sidecar_url` (none when it cannot be known)."""
+    if not app_settings.is_set("SIDECAR_URLS"):
+        local = local_sidecar_url()
+        return [local] if local else []
     urls = app_settings.SIDECAR_URLS or []
     return [urls] if isinstance(urls, str) else [str(url) for url in urls]
+
+
+def ops_listen() -> str:
+    """The DJFTPD_OPS_LISTEN that ``startftpserver`` gives the sidecar: ``DJFTPD["ENV"]``,
+    else ``DJFTPD["OPS_LISTEN"]``, else the environment, else the sidecar's default."""
+    env = app_settings.ENV or {}
+    return str(
+        env.get("DJFTPD_OPS_LISTEN")
+        or app_settings.OPS_LISTEN
+        or os.environ.get("DJFTPD_OPS_LISTEN")
+        or DEFAULT_OPS_LISTEN
+    )
+
+
+def local_sidecar_url() -> str | None:
+    """The ops base URL of the sidecar ``startftpserver`` starts here, from :func:`ops_listen`
+    (an all-addresses listener is reached on loopback); None when it names no fixed port."""
+    host, _, port = ops_listen().rpartition(":")
+    if not port.isdigit() or int(port) == 0 or int(port) > 65535:
+        return None
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{int(port)}/"
 
 
 def purge_url(base: str) -> str:
@@ -118,6 +155,8 @@ def _is_column(model: Any, name: str) -> bool:
 
 def remember_login_fields(sender: Any, instance: Any, update_fields: Any = None, **kw: Any) -> None:
     """pre_save of the user model: note the usernames to purge if a watched field changes."""
+    if not sidecar_urls():  # nowhere to send a purge: spare the query
+        return
     username_field = sender.USERNAME_FIELD
     watched = {*WATCHED_FIELDS, username_field}
     if instance.pk is None or (update_fields is not None and not watched & set(update_fields)):
@@ -145,6 +184,8 @@ def purge_deleted_user(sender: Any, instance: Any, **kw: Any) -> None:
 
 def purge_account_user(sender: Any, instance: Any, **kw: Any) -> None:
     """post_save and post_delete of FTPAccount."""
+    if not sidecar_urls():  # instance.user may cost a query
+        return
     try:
         user = instance.user
     except ObjectDoesNotExist:

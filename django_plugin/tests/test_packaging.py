@@ -39,6 +39,8 @@ IN_BOTH = {
     "djftpd/management/commands/startftpserver.py",
     "djftpd/management/commands/djftpd_check.py",
     "djftpd/management/commands/djftpd_prune_events.py",
+    "djftpd/management/commands/djftpd_account.py",
+    "djftpd/locale/django.pot",
 }
 SDIST_ONLY = {
     "pyproject.toml",
@@ -98,6 +100,7 @@ settings.configure(
         }
     ],
     SECRET_KEY="packaging-test",
+    ALLOWED_HOSTS=["127.0.0.1"],
     USE_TZ=True,
     DJFTPD={"SECRET": "s" * 32, "HOME_ROOT": "/srv/ftp"},
 )
@@ -108,9 +111,16 @@ from django.core.management import call_command, get_commands
 import djftpd.admin  # noqa: F401
 
 commands = {n for n, app in get_commands().items() if app == "djftpd"}
-assert commands == {"startftpserver", "djftpd_check", "djftpd_prune_events"}, commands
+assert commands == {
+    "startftpserver", "djftpd_check", "djftpd_prune_events", "djftpd_account"
+}, commands
 call_command("check", "--fail-level", "WARNING")
 call_command("migrate", verbosity=0)
+import io
+
+out = io.StringIO()
+call_command("djftpd_account", "list", "--format", "json", stdout=out)
+assert out.getvalue().strip() == "[]", out.getvalue()
 call_command("makemigrations", "djftpd", check=True, dry_run=True, verbosity=0)
 from djftpd.models import FTPAccount
 
