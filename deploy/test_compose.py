@@ -9,8 +9,10 @@ from deploylib import (
     DEPLOY,
     MARGIN_SECONDS,
     README_VARS,
+    RUNTIME_VARS,
     events_flush_seconds,
     go_duration,
+    memory_bytes,
     port_range,
 )
 
@@ -20,7 +22,11 @@ def test_compose_example() -> None:
     services = compose["services"]
     djftpd, web = services["djftpd"], services["web"]
     env = djftpd["environment"]
-    assert set(env) <= set(README_VARS)
+    assert set(env) <= set(README_VARS) | RUNTIME_VARS
+    # GOMEMLIMIT is the container's memory limit (compose cannot derive one from the other).
+    assert memory_bytes(env["GOMEMLIMIT"].replace("MiB", "Mi")) == memory_bytes(
+        djftpd["mem_limit"].replace("m", "Mi")
+    )
     assert {k for k in web["environment"] if k.startswith("DJFTPD_")} <= set(
         README_VARS
     )
