@@ -36,7 +36,7 @@ trap stop INT TERM EXIT
 
 "$venv/bin/gunicorn" demo.wsgi --bind 127.0.0.1:8000 --workers 2 --access-logfile - &
 pids+=($!)
-"$venv/bin/python" manage.py startftpserver --listen 127.0.0.1:2121 --passive-ports 30000-30099 &
+"$venv/bin/python" manage.py startftpserver --listen 127.0.0.1:2121 --passive-ports 50000-50099 &
 pids+=($!)
 
 for _ in $(seq 1 100); do

@@ -73,8 +73,9 @@ DEFAULTS: dict[str, Any] = {
     # loopback, as djftpd 0.3 (FTP_ADDRESS "127.0.0.1"); the port is 2121, not 0.3's 21, so the
     # sidecar needs no root. Serve other hosts by setting it (check --deploy: W010, W011).
     "LISTEN": "127.0.0.1:2121",
-    # Passive data port range announced by the sidecar.
-    "PASSIVE_PORTS": "30000-30099",
+    # Passive data port range announced by the sidecar (the binary's default, outside the
+    # Kubernetes NodePort range 30000-32767).
+    "PASSIVE_PORTS": "50000-50099",
     # Address announced in PASV replies (set it behind NAT or in Kubernetes); None: unset.
     "PUBLIC_HOST": None,
     # Path of the djftpd binary; None: $DJFTPD_BINARY, then "djftpd" on PATH.
