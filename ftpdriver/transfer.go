@@ -186,6 +186,7 @@ func (s *session) handleRETR(param string) {
 	}
 	defer f.Close()
 	started := time.Now()
+	defer s.trackTransfer("RETR", virtual, f, offset)() // before f.Close
 	var n int64
 	ascii := s.asciiType
 	err = s.withData(openingData, 0, func(c net.Conn) error {
@@ -233,6 +234,7 @@ func (s *session) store(cmd, param, prelim string, appendMode bool) {
 		if err := s.openUpload(up); err != nil {
 			return fmt.Errorf("%w: %w", errFileOpen, err)
 		}
+		defer s.trackTransfer(cmd, up.virtual, up.f, up.kept)()
 		var src io.Reader = c
 		if up.ascii {
 			src = newFromNetASCII(c)
