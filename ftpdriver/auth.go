@@ -90,6 +90,7 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 	s.srv.cfg.Metrics.logins.WithLabelValues(loginResult(err)).Inc()
 	if err == nil {
 		s.grant = &g
+		s.publishState("PASS") // before the 230: a client told it is logged in is listed so
 		s.cwd = "/"
 		s.log = s.log.With("user", g.Username)
 		s.log.Info("login", "home", g.Home, "perms", g.Perms)
