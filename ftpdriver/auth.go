@@ -73,12 +73,12 @@ func (s *session) openHome(g djangoclient.Grant) error {
 	}
 	if s.srv.cfg.CreateHome {
 		if err := s.srv.homeRoot.MkdirAll(rel, 0o750); err != nil {
-			return fmt.Errorf("create home: %w: %w", djangoclient.ErrBadGrant, err)
+			return fmt.Errorf("create home: %w: %w", errHomeUnusable, err)
 		}
 	}
 	root, err := s.srv.homeRoot.OpenRoot(rel)
 	if err != nil {
-		return fmt.Errorf("open home: %w: %w", djangoclient.ErrBadGrant, err)
+		return fmt.Errorf("open home: %w: %w", errHomeUnusable, err)
 	}
 	s.root = root
 	return nil
@@ -103,11 +103,14 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 	}
 	code, text, closeConn, level := loginReply(err)
 	username = loggedUsername(username)
-	switch level {
-	case levelInfo:
+	switch {
+	case level == levelInfo:
 		s.log.Info("login failed", "user", username)
-	case levelWarn:
+	case level == levelWarn:
 		s.log.Warn("login failed", "user", username, "err", err)
+	case errors.Is(err, errHomeUnusable):
+		s.log.Error("login failed: the home directory cannot be created or opened (check DJFTPD_HOME_ROOT and its disk)",
+			"user", username, "err", err)
 	default:
 		s.log.Error("login failed: configuration fault (check DJFTPD_SECRET, DJFTPD_HOME_ROOT and the Django answer)",
 			"user", username, "err", err)
@@ -150,8 +153,6 @@ const (
 	maxUsernameBytes  = 256
 	maxLoggedUsername = 150
 )
-
-var errBadUsername = errors.New("username too long, not UTF-8 or holding control characters")
 
 // validateUsername accepts a USER argument fit to send to Django and to store: UTF-8,
 // at most maxUsernameBytes, no control character (a NUL stops PostgreSQL).

@@ -128,7 +128,7 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		s.reply(501, "Syntax error: "+verb+" needs an argument")
 	case letters != "" && !canAll(s.grant, letters):
 		s.log.Debug("permission denied", "cmd", verb, "letters", letters)
-		s.reply(550, "Permission denied")
+		s.reply(replyFor(errNoLetter))
 	default:
 		cmd.run(s, param)
 	}

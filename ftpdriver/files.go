@@ -1,7 +1,6 @@
 package ftpdriver
 
 import (
-	"errors"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -10,22 +9,9 @@ import (
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
-// errIsDir and errNotDir refuse a file command on a directory and the reverse.
-var (
-	errIsDir  = errors.New("is a directory")
-	errNotDir = errors.New("not a directory")
-	errIsHome = errors.New("the home directory itself")
-)
-
 // fail answers a failed file operation and logs why.
 func (s *session) fail(cmd, virtual string, err error) {
-	code, text := fsReply(err)
-	switch {
-	case errors.Is(err, errIsDir):
-		text = "Is a directory"
-	case errors.Is(err, errNotDir):
-		text = "Not a directory"
-	}
+	code, text := replyFor(err)
 	s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
 	s.reply(code, text)
 }

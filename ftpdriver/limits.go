@@ -1,7 +1,6 @@
 package ftpdriver
 
 import (
-	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -10,14 +9,6 @@ import (
 // Gates at connect, in order (SFTPGo's ClientConnected): banned, then the total
 // connection limit, then the per-address limit. Each refusal is a 421 with a fixed
 // text; the detail goes to the log.
-var (
-	errBanned        = errors.New("address temporarily banned after failed logins")
-	errTooManyConns  = errors.New("too many connections")
-	errTooManyFromIP = errors.New("too many connections from this address")
-	errTooManyUser   = errors.New("too many sessions for this user")
-	errTooManyPasv   = errors.New("too many passive listeners for this address")
-	errShuttingDown  = errors.New("server shutting down")
-)
 
 // connLimits counts open control connections, in total and per client address.
 type connLimits struct {

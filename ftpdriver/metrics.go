@@ -52,17 +52,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// refusalReason is the djftpd_connections_refused_total label of a refusal at connect.
 func refusalReason(err error) string {
-	switch err {
-	case errBanned:
-		return "banned"
-	case errTooManyConns:
-		return "too_many_connections"
-	case errTooManyFromIP:
-		return "too_many_from_address"
-	default:
-		return "shutting_down"
-	}
+	return rowOr(err, rowOf(errShuttingDown)).label
 }
 
 // direction names a transfer command's direction label.

@@ -18,10 +18,7 @@ import (
 // usual Go module is not available here. The header is read exactly, never past its
 // end, because an implicit-TLS client sends its ClientHello right behind it.
 
-var (
-	errProxyHeader = errors.New("invalid PROXY protocol header")
-	proxyV2Sig     = []byte("\r\n\r\n\x00\r\nQUIT\n")
-)
+var proxyV2Sig = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
 const proxyV1MaxLen = 107 // including CRLF (spec section 2.1)
 
@@ -187,8 +184,6 @@ func readProxyHeaderBy(c net.Conn, deadline time.Time) (netip.AddrPort, error) {
 	_ = c.SetReadDeadline(time.Time{})
 	return src, err
 }
-
-var errForeignData = errors.New("data connection from another address than the client's")
 
 // checkDataPeer applies the trust rule to a passive data connection: one from a
 // trusted balancer must start with a header naming the session's client (read before

@@ -1,16 +1,12 @@
 package ftpdriver
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
 	"syscall"
 	"time"
 )
-
-// errQuotaExceeded stops an upload that would take the user past quota_bytes.
-var errQuotaExceeded = errors.New("quota exceeded")
 
 // usageTracker keeps each user's disk usage, shared by all of the user's sessions on
 // this server: computed by walking the home, then kept current by uploads and deletes,
@@ -178,7 +174,7 @@ func (s *session) guardQuota(credit int64) (*quotaGuard, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.bytes+u.reserved >= *s.grant.QuotaBytes {
-		return nil, errQuotaExceeded
+		return nil, errQuotaUsedUp
 	}
 	u.active++
 	return &quotaGuard{u: u, limit: *s.grant.QuotaBytes, free: credit}, nil

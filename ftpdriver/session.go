@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,9 +19,6 @@ import (
 
 	"github.com/djftpd/djftpd/djangoclient"
 )
-
-// errBadPath is a path argument that is not valid UTF-8 or holds a NUL byte.
-var errBadPath = errors.New("invalid path argument")
 
 // session is djftpd's state for one control connection. goftp runs a session's
 // commands one at a time on one goroutine, so only the fields under dataMu are shared

@@ -24,10 +24,6 @@ const uploadTempPrefix = ".djftpd-upload-"
 // openingData is the usual 150 text.
 const openingData = "Opening data connection"
 
-// errLocal is a failure on our side of a transfer (disk, file system), as opposed to
-// the data connection.
-var errLocal = errors.New("local error in processing")
-
 // finishTransfer sends the final reply of a transfer command and logs it.
 func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time, err error) {
 	if transferStarted(err) {
@@ -44,38 +40,38 @@ func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time
 	}
 	attrs := []any{"cmd", cmd, "path", virtual, "bytes", n,
 		"duration_ms", time.Since(started).Milliseconds()}
-	switch {
-	case err == nil:
+	if err == nil {
 		s.log.Info("transfer complete", attrs...)
 		s.reply(226, fmt.Sprintf("Transfer complete, %d bytes", n))
-	case errors.Is(err, errNoDataChannel):
-		s.reply(425, "Use PASV, EPSV, PORT or EPRT first")
-	case errors.Is(err, errTLSRequired):
-		s.reply(521, "Data connections must be protected: send PBSZ 0 and PROT P")
-	case errors.Is(err, errTLSNotResumed):
+		return
+	}
+	// An error no row names is the data connection failing mid-transfer.
+	r := rowOr(err, rowOf(errDataClosed))
+	switch r.err {
+	case errNoDataChannel, errTLSRequired:
+	case errTLSNotResumed:
 		s.log.Warn("protected data connection refused: it did not resume the control connection's TLS session "+
 			"(the client must reuse the control session on data connections, see README \"TLS\")", attrs...)
-		s.reply(522, "Data connection must resume the control connection's TLS session")
-	case errors.Is(err, errDataOpen):
+	case errDataOpen:
 		s.log.Warn("data connection failed", append(attrs, "err", err)...)
-		s.reply(425, "Cannot open data connection")
-	case errors.Is(err, errAborted):
+	case errAborted:
 		s.log.Info("transfer aborted by client", attrs...)
-		s.reply(426, "Transfer aborted")
-		s.reply(226, "ABOR successful")
-	case errors.Is(err, errPeerGone):
+	case errPeerGone:
 		s.log.Info("client went away during transfer", attrs...)
-	case errors.Is(err, errFileOpen):
-		s.fail(cmd, virtual, err)
-	case errors.Is(err, errQuotaExceeded):
+	case errQuotaExceeded:
 		s.log.Info("upload over quota", attrs...)
-		s.reply(552, "Quota exceeded, upload discarded")
-	case errors.Is(err, errLocal):
+	case errLocal:
 		s.log.Error("transfer failed", append(attrs, "err", err)...)
-		s.reply(451, "Local error, transfer aborted")
-	default:
+	case errDataClosed:
 		s.log.Info("transfer aborted", append(attrs, "err", err)...)
-		s.reply(426, "Connection closed, transfer aborted")
+	default: // a file error opening the upload, after 150
+		s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
+	}
+	if r.code != 0 {
+		s.reply(r.code, r.text)
+	}
+	if r.err == errAborted {
+		s.reply(226, "ABOR successful")
 	}
 }
 
@@ -220,10 +216,8 @@ func (s *session) store(cmd, param, prelim string, appendMode bool) {
 	}
 	if err != nil {
 		s.closePendingData()
-		if errors.Is(err, errQuotaExceeded) {
+		if errors.Is(err, errQuotaUsedUp) {
 			s.log.Info("upload refused: quota used up", "cmd", cmd, "path", up.virtual)
-			s.reply(552, "Quota exceeded")
-			return
 		}
 		s.fail(cmd, up.virtual, err)
 		return
@@ -245,10 +239,6 @@ func (s *session) store(cmd, param, prelim string, appendMode bool) {
 	}
 	s.finishTransfer(cmd, up.virtual, up.n, started, err)
 }
-
-// errFileOpen wraps a failure to open the upload's file once the data connection was
-// up: answered like any refused file operation (550, 553).
-var errFileOpen = errors.New("open upload file")
 
 // upload is one STOR, STOU or APPE: where it writes and what it may change.
 type upload struct {
@@ -274,7 +264,7 @@ func (s *session) newUpload(param string, appendMode bool) (*upload, error) {
 		// RFC 3659 5.3: after REST, APPE writes at the marker, as STOR does; that
 		// overwrites, so it needs the letter STOR needs.
 		if !s.grant.Can('w') {
-			return up, fs.ErrPermission
+			return up, fmt.Errorf("REST before APPE needs w: %w", errNoLetter)
 		}
 		up.appendMode = false
 	}
@@ -451,10 +441,6 @@ func (s *session) settleInPlace(up *upload, err error) (int64, error) {
 	}
 	return size, err
 }
-
-// errInvalidRest is a REST marker the next transfer cannot use: past the end of the
-// file, or any marker in TYPE A, whose byte counts differ on the wire and on disk.
-var errInvalidRest = errors.New("invalid REST parameter")
 
 // checkRestart refuses a REST marker past the end of the file (RFC 1123 4.1.3.4,
 // RFC 3659 5.3) and any marker in TYPE A.
