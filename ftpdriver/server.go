@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,44 +104,65 @@ type Config struct {
 	Banner string
 }
 
-func (c *Config) validate() error {
-	switch {
-	case c.PassivePortMin < 1 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax:
-		return fmt.Errorf("invalid passive port range %d-%d", c.PassivePortMin, c.PassivePortMax)
-	case !filepath.IsAbs(c.HomeRoot):
-		return fmt.Errorf("home root %q is not an absolute directory", c.HomeRoot)
-	case c.PublicHost.IsValid() && !c.PublicHost.Is4():
-		return errors.New("public host must be an IPv4 address (PASV cannot announce IPv6)")
-	case c.MaxLineLength < 64:
-		return fmt.Errorf("max line length %d is below 64 bytes", c.MaxLineLength)
-	case c.LoginTimeout <= 0 || c.IdleTimeout <= 0 || c.DataTimeout <= 0:
-		return errors.New("login, idle and data timeouts must be positive")
-	case c.FailedLoginDelay < 0:
-		return errors.New("failed login delay must not be negative")
-	case c.MaxLoginAttempts < 1:
-		return errors.New("max login attempts must be at least 1")
-	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxPassivePerIP < 0 || c.BanThreshold < 0:
-		return errors.New("connection limits and ban threshold must not be negative")
-	case c.BanThreshold > 0 && (c.BanWindow <= 0 || c.BanTime <= 0):
-		return errors.New("ban window and ban time must be positive when banning is on")
-	case c.ProxyProtocol && len(c.ProxyTrusted) == 0:
-		return errors.New("PROXY protocol needs the trusted balancer addresses (ProxyTrusted)")
-	case c.TLSHandshakeTimeout < 0:
-		return errors.New("TLS handshake timeout must not be negative")
+// ConfigError is an invalid Config field. Field is its Go name, so that the caller
+// can name where the value came from (main names the environment variable).
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks the fields a caller sets; New calls it. Zero durations and limits
+// keep their documented meaning (a default, or no limit).
+func (c Config) Validate() error {
+	checks := []struct {
+		bad           bool
+		field, reason string
+	}{
+		{c.PassivePortMin < 1 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax,
+			"PassivePortMin", fmt.Sprintf("invalid passive port range %d-%d", c.PassivePortMin, c.PassivePortMax)},
+		{!filepath.IsAbs(c.HomeRoot), "HomeRoot", fmt.Sprintf("must be an absolute directory, got %q", c.HomeRoot)},
+		{c.PublicHost.IsValid() && !c.PublicHost.Is4(), "PublicHost", "must be an IPv4 address (PASV cannot announce a name or IPv6)"},
+		{c.MaxLineLength < 64, "MaxLineLength", "must be at least 64"},
+		{c.LoginTimeout <= 0, "LoginTimeout", "must be a positive duration such as 30s"},
+		{c.IdleTimeout <= 0, "IdleTimeout", "must be a positive duration such as 30s"},
+		{c.DataTimeout <= 0, "DataTimeout", "must be a positive duration such as 30s"},
+		{c.FailedLoginDelay < 0, "FailedLoginDelay", "must not be negative"},
+		{c.MaxLoginAttempts < 1, "MaxLoginAttempts", "must be at least 1"},
+		{c.MaxConnections < 0, "MaxConnections", "must not be negative"},
+		{c.MaxConnectionsPerIP < 0, "MaxConnectionsPerIP", "must not be negative"},
+		{c.MaxPassivePerIP < 0, "MaxPassivePerIP", "must not be negative"},
+		{c.BanThreshold < 0, "BanThreshold", "must not be negative"},
+		{c.BanThreshold > 0 && c.BanWindow <= 0, "BanWindow", "must be a positive duration when banning is on"},
+		{c.BanThreshold > 0 && c.BanTime <= 0, "BanTime", "must be a positive duration when banning is on"},
+		{c.ProxyProtocol && len(c.ProxyTrusted) == 0, "ProxyTrusted",
+			"required when the PROXY protocol is on: the trusted balancers' addresses (CIDRs), the only peers whose PROXY header is believed"},
+		{c.TLSHandshakeTimeout < 0, "TLSHandshakeTimeout", "must not be negative"},
+		{!slices.Contains([]TLSMode{"", TLSOff, TLSExplicit, TLSRequired, TLSImplicit}, c.TLSMode),
+			"TLSMode", fmt.Sprintf("unknown TLS mode %q", c.TLSMode)},
+	}
+	for _, ch := range checks {
+		if ch.bad {
+			return &ConfigError{Field: ch.field, Reason: ch.reason}
+		}
+	}
+	return nil
+}
+
+// withDefaults checks c and fills in what zero values stand for.
+func (c *Config) withDefaults() error {
+	if err := c.Validate(); err != nil {
+		return err
 	}
 	if c.TLSHandshakeTimeout == 0 {
 		c.TLSHandshakeTimeout = defaultTLSHandshakeTimeout
 	}
-	switch c.TLSMode {
-	case "":
+	if c.TLSMode == "" {
 		c.TLSMode = TLSOff
-	case TLSOff:
-	case TLSExplicit, TLSRequired, TLSImplicit:
-		if c.TLS == nil {
-			return fmt.Errorf("TLS mode %s needs a certificate", c.TLSMode)
-		}
-	default:
-		return fmt.Errorf("unknown TLS mode %q", c.TLSMode)
+	}
+	if c.TLSMode != TLSOff && c.TLS == nil {
+		return fmt.Errorf("TLS mode %s needs a certificate (Config.TLS)", c.TLSMode)
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(prometheus.NewRegistry())
@@ -187,7 +209,7 @@ type Server struct {
 // New checks cfg and builds a server. auth answers every login; events (may be nil)
 // receives what happens; log may be nil.
 func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*Server, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
 	if auth == nil {
