@@ -188,5 +188,5 @@ func (s *session) handleSTOU(param string) {
 		base = p
 	}
 	name := fmt.Sprintf("%s.%s", base, randomHex(4))
-	s.store("STOU", name, "FILE: "+name, false)
+	s.receiveUpload("STOU", name, "FILE: "+name, writeReplace)
 }

@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -372,5 +373,84 @@ func (rc *rawConn) expectCmd(t *testing.T, line string, want int) {
 	t.Helper()
 	if code, msg := rc.cmd("%s", line); code != want {
 		t.Fatalf("%s = %d %s, want %d", line, code, msg, want)
+	}
+}
+
+// TestUploadValue drives the upload value the way a front end without a data
+// connection (SFTP) will: check, Open, Write, then Commit or Abort.
+func TestUploadValue(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		atomic   bool
+		mode     writeMode
+		limit    int64 // quota bytes; 0 for none
+		write    string
+		abort    bool
+		want     string // the file afterwards; "-" for no file
+		wantErr  error
+		wantUsed int64 // usage change recorded
+	}{
+		{"atomic commit", true, writeReplace, 0, "new", false, "new", nil, 0 - 3 + 3},
+		{"atomic abort", true, writeReplace, 0, "new", true, "old", nil, 0},
+		{"append commit", false, writeAppend, 0, "+", false, "old+", nil, 1},
+		{"in place abort keeps what arrived", false, writeReplace, 0, "ne", true, "ne", nil, -1},
+		{"append over quota", false, writeAppend, 5, "+++", true, "old", errQuotaExceeded, 0},
+		{"atomic over quota", true, writeReplace, 5, "123456789", true, "old", errQuotaExceeded, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "f"), []byte("old"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			var used int64
+			up := &upload{root: root, virtual: "/f", rel: "f", appendMode: c.mode == writeAppend,
+				settleUsage: func(d int64) { used += d }}
+			if err := up.check(c.atomic); err != nil {
+				t.Fatal(err)
+			}
+			u := &userUsage{known: true, bytes: 3}
+			if c.limit > 0 {
+				up.quota, up.settleUsage = &quotaGuard{u: u, limit: c.limit, free: up.oldSize - up.kept}, nil
+				u.active++
+			}
+			if err := up.Open(); err != nil {
+				t.Fatal(err)
+			}
+			_, werr := up.Write([]byte(c.write))
+			if !errors.Is(werr, c.wantErr) {
+				t.Fatalf("Write = %v, want %v", werr, c.wantErr)
+			}
+			if c.abort {
+				err = up.Abort(errors.Join(werr, errAborted))
+			} else {
+				err = up.Commit()
+			}
+			if c.abort == (err == nil) {
+				t.Fatalf("end = %v", err)
+			}
+			got, _ := os.ReadFile(filepath.Join(dir, "f"))
+			if string(got) != c.want {
+				t.Errorf("file = %q, want %q", got, c.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("%d entries left in the home, want 1", len(entries))
+			}
+			if c.limit > 0 {
+				used = u.bytes - 3
+				if u.reserved != 0 || u.active != 0 {
+					t.Errorf("quota record after the upload: %+v", u)
+				}
+			}
+			if used != c.wantUsed {
+				t.Errorf("usage change %d, want %d", used, c.wantUsed)
+			}
+		})
 	}
 }
