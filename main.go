@@ -113,9 +113,8 @@ type sidecar struct {
 	cfg    config
 	log    *slog.Logger
 	reg    *prometheus.Registry
-	lastOK lastSuccess
 	cache  *cache.Cache
-	auth   *instrumentedAuth
+	auth   *cache.Instrumented
 	certs  *ftpdriver.CertReloader // nil without TLS
 	events *djangoclient.EventQueue
 	ftp    *ftpdriver.Server
@@ -137,7 +136,7 @@ func (sc *sidecar) build() error {
 	}
 	sc.reg = newRegistry()
 	sc.cache = cache.New(cfg.cache(), client, log.With("component", "cache"))
-	sc.auth = newInstrumentedAuth(sc.cache, sc.reg, &sc.lastOK)
+	sc.auth = cache.NewInstrumented(sc.cache, sc.reg)
 	ftpCfg := cfg.ftp()
 	ftpCfg.Metrics = ftpdriver.NewMetrics(sc.reg)
 	if ftpCfg.TLSMode != ftpdriver.TLSOff {
@@ -196,7 +195,7 @@ func (sc *sidecar) start(ctx context.Context) {
 		sc.closers = append(sc.closers, closerFunc(func() error { signal.Stop(hup); return nil }))
 		go reloadOnHUP(ctx, hup, sc.certs, sc.log)
 	}
-	opsAPI := &ops{ready: &sc.ready, lastOK: &sc.lastOK, cache: sc.cache, secret: []byte(sc.cfg.Secret),
+	opsAPI := &ops{ready: &sc.ready, lastOK: sc.auth.Health(), cache: sc.cache, secret: []byte(sc.cfg.Secret),
 		registry: sc.reg, log: sc.log.With("component", "ops")}
 	sc.opsSrv = newOpsServer(opsAPI.handler(), defaultOpsLimits)
 	sc.opsDone = make(chan error, 1)
