@@ -14,6 +14,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
@@ -284,6 +285,15 @@ func (c config) djangoClient() djangoclient.Config {
 		Secret:   []byte(c.Secret),
 		HomeRoot: c.HomeRoot,
 		Timeout:  c.AuthTimeout,
+	}
+}
+
+// access is the login policy every protocol front end shares.
+func (c config) access() access.Config {
+	return access.Config{
+		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome,
+		FailedLoginDelay: c.FailedLoginDelay, MaxLoginAttempts: c.MaxLoginAttempts,
+		BanThreshold: c.BanThreshold, BanWindow: c.BanWindow, BanTime: c.BanTime,
 	}
 }
 

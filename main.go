@@ -20,6 +20,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
@@ -115,6 +116,7 @@ type sidecar struct {
 	reg    *prometheus.Registry
 	cache  *cache.Cache
 	auth   *cache.Instrumented
+	access *access.Core            // the login policy FTP (and SFTP) share
 	certs  *ftpdriver.CertReloader // nil without TLS
 	events *djangoclient.EventQueue
 	ftp    *ftpdriver.Server
@@ -137,8 +139,13 @@ func (sc *sidecar) build() error {
 	sc.reg = newRegistry()
 	sc.cache = cache.New(cfg.cache(), client, log.With("component", "cache"))
 	sc.auth = cache.NewInstrumented(sc.cache, sc.reg)
+	if sc.access, err = access.New(cfg.access(), sc.auth); err != nil {
+		return fmt.Errorf("login policy: %w", err)
+	}
+	sc.closers = append(sc.closers, sc.access)
 	ftpCfg := cfg.ftp()
 	ftpCfg.Metrics = ftpdriver.NewMetrics(sc.reg)
+	ftpCfg.Access = sc.access
 	if ftpCfg.TLSMode != ftpdriver.TLSOff {
 		if sc.certs, err = ftpdriver.NewCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return fmt.Errorf("DJFTPD_TLS_CERT/DJFTPD_TLS_KEY: %w", err)

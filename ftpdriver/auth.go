@@ -2,13 +2,11 @@ package ftpdriver
 
 import (
 	"errors"
-	"fmt"
-	"path/filepath"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
@@ -42,54 +40,28 @@ func (s *session) handlePASS(param string) {
 	if s.conn.tls != nil {
 		protocol = "ftps"
 	}
-	grant, err := s.srv.auth.Authenticate(s.srv.baseCtx, djangoclient.AuthRequest{
+	user, err := s.srv.access.Login(s.srv.baseCtx, access.LoginRequest{
 		Username: username,
 		Password: param,
-		ClientIP: s.peer.String(),
+		ClientIP: s.peer,
 		Protocol: protocol,
 		Session:  s.id,
 	})
-	if err == nil {
-		if err = s.srv.users.acquire(grant.Username, grant.MaxSessions); err == nil {
-			s.countedUser = grant.Username
-		}
-	}
-	if err == nil {
-		err = s.openHome(grant)
-	}
-	s.loginOutcome(username, grant, err)
+	s.loginOutcome(username, user, err)
 	if err == nil {
 		s.refreshUsage()
 	}
 }
 
-// openHome opens the granted home as the session's os.Root, creating it if allowed.
-// Both go through the server's root on DJFTPD_HOME_ROOT, so a symlink planted under it
-// cannot lead the home out of it.
-func (s *session) openHome(g djangoclient.Grant) error {
-	rel, err := filepath.Rel(s.srv.cfg.HomeRoot, g.Home)
-	if err != nil || !filepath.IsLocal(rel) {
-		return fmt.Errorf("home %q is not inside %q: %w", g.Home, s.srv.cfg.HomeRoot, djangoclient.ErrBadGrant)
-	}
-	if s.srv.cfg.CreateHome {
-		if err := s.srv.homeRoot.MkdirAll(rel, 0o750); err != nil {
-			return fmt.Errorf("create home: %w: %w", errHomeUnusable, err)
-		}
-	}
-	root, err := s.srv.homeRoot.OpenRoot(rel)
-	if err != nil {
-		return fmt.Errorf("open home: %w: %w", errHomeUnusable, err)
-	}
-	s.root = root
-	return nil
-}
-
-// loginOutcome is the one place for a login's side effects: the reply, the log line,
-// the failed-login delay and the attempt count. Server faults never count as attempts.
-func (s *session) loginOutcome(username string, g djangoclient.Grant, err error) {
+// loginOutcome is the one place for a login's side effects in FTP: the reply, the log
+// line, the event, and closing after a ban or the last attempt (access.Login has
+// waited the failed-login delay and counted the ban). Server faults never count as
+// attempts.
+func (s *session) loginOutcome(username string, u *access.User, err error) {
 	s.srv.cfg.Metrics.logins.WithLabelValues(loginResult(err)).Inc()
 	if err == nil {
-		s.grant = &g
+		g := u.Grant()
+		s.user, s.grant, s.root = u, g, u.Root()
 		s.cwd = "/"
 		s.log = s.log.With("user", g.Username)
 		s.log.Info("login", "home", g.Home, "perms", g.Perms)
@@ -117,33 +89,18 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 	}
 	s.emit(djangoclient.Event{Type: djangoclient.EventLoginFailed, Username: &username})
 	if level == levelInfo {
-		s.failedLogins++
-		if s.srv.defend.failed(s.peer) {
+		if errors.Is(err, access.ErrBanned) {
 			s.log.Warn("address banned after repeated failed logins", "ban", s.srv.cfg.BanTime.String())
 			closeConn = true
 		}
-		s.sleep(s.srv.cfg.FailedLoginDelay)
-		if s.failedLogins >= s.srv.cfg.MaxLoginAttempts {
-			s.log.Warn("too many failed logins, closing", "attempts", s.failedLogins)
+		if s.attempts.Fail() {
+			s.log.Warn("too many failed logins, closing", "attempts", s.attempts.Count())
 			closeConn = true
 		}
 	}
 	s.reply(code, text)
 	if closeConn {
 		s.close()
-	}
-}
-
-// sleep waits d, or less if the server is stopping.
-func (s *session) sleep(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.srv.baseCtx.Done():
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
@@ -45,12 +46,12 @@ var (
 	errTooManyPasv = errors.New("too many passive listeners for this address")
 
 	// Connections and logins.
-	errBanned        = errors.New("address temporarily banned after failed logins")
+	errBanned        = access.ErrBanned
 	errTooManyConns  = errors.New("too many connections")
 	errTooManyFromIP = errors.New("too many connections from this address")
-	errTooManyUser   = errors.New("too many sessions for this user")
+	errTooManyUser   = access.ErrTooManySessions
 	errShuttingDown  = errors.New("server shutting down")
-	errHomeUnusable  = errors.New("home directory cannot be created or opened") // local disk, not Django
+	errHomeUnusable  = access.ErrHomeUnusable // local disk, not Django
 	errBadUsername   = errors.New("username too long, not UTF-8 or holding control characters")
 	errLineTooLong   = errors.New("control line too long")
 	errProxyHeader   = errors.New("invalid PROXY protocol header")

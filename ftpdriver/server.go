@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -22,14 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goftp "goftp.io/server/v2"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
-// Authenticator answers a login. It returns a Grant, or an error wrapping one of the
-// djangoclient sentinels; replies.go maps each to an FTP reply.
-type Authenticator interface {
-	Authenticate(ctx context.Context, r djangoclient.AuthRequest) (djangoclient.Grant, error)
-}
+// Authenticator answers a login (access.Authenticator): a Grant, or an error wrapping
+// one of the djangoclient sentinels; errors.go maps each to an FTP reply.
+type Authenticator = access.Authenticator
 
 // EventSink receives the events of every session (DESIGN.md §2 event types). Emit
 // must not block: it runs inside FTP commands.
@@ -100,6 +98,9 @@ type Config struct {
 	XferLog *XferLog
 	// Metrics receives the front end's measurements; nil keeps them unregistered.
 	Metrics *Metrics
+	// Access is the login policy shared with other protocol front ends (SFTP); nil
+	// means New builds one from this Config's home, login and ban fields.
+	Access *access.Core
 	// Banner is the text of the 220 greeting.
 	Banner string
 }
@@ -177,17 +178,15 @@ func (c *Config) withDefaults() error {
 // Shutdown.
 type Server struct {
 	cfg    Config
-	auth   Authenticator
 	events EventSink
 	log    *slog.Logger
 	cmds   map[string]*command
 	usage  usageTracker
 	conns  connLimits
 	pasv   passiveLimits
-	users  userSessions
-	defend *defender
-	// homeRoot is DJFTPD_HOME_ROOT, opened once: homes are opened through it.
-	homeRoot *os.Root
+	// access is the login policy, shared with other front ends when Config.Access is set.
+	access     *access.Core
+	ownsAccess bool // built by New, so closed by Shutdown
 
 	proxyWarn warnLimiter // bounds the log lines of the PROXY trust rule
 
@@ -221,37 +220,35 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	if events == nil {
 		events = discardEvents{}
 	}
-	homeRoot, err := openHomeRoot(cfg.HomeRoot, cfg.CreateHome)
-	if err != nil {
-		return nil, err
+	core, owns := cfg.Access, false
+	if core == nil {
+		var err error
+		if core, err = access.New(cfg.accessConfig(), auth); err != nil {
+			return nil, err
+		}
+		owns = true
 	}
 	s := &Server{
-		homeRoot:     homeRoot,
+		access:       core,
+		ownsAccess:   owns,
 		cfg:          cfg,
-		auth:         auth,
 		events:       events,
 		log:          log,
 		sessions:     make(map[*session]struct{}),
 		sessionsDone: make(chan struct{}),
 	}
 	s.cmds = commandTable()
-	s.defend = &defender{threshold: cfg.BanThreshold, window: cfg.BanWindow, banFor: cfg.BanTime, now: time.Now}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	return s, nil
 }
 
-// openHomeRoot opens the home root, creating it first when homes are created.
-func openHomeRoot(dir string, create bool) (*os.Root, error) {
-	if create {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("create home root (DJFTPD_HOME_ROOT): %w", err)
-		}
+// accessConfig is the part of c the login policy uses.
+func (c Config) accessConfig() access.Config {
+	return access.Config{
+		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome,
+		FailedLoginDelay: c.FailedLoginDelay, MaxLoginAttempts: c.MaxLoginAttempts,
+		BanThreshold: c.BanThreshold, BanWindow: c.BanWindow, BanTime: c.BanTime,
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open home root (DJFTPD_HOME_ROOT): %w", err)
-	}
-	return root, nil
 }
 
 // Serve accepts FTP connections on ln until ctx is cancelled or Shutdown is called.
@@ -323,7 +320,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stateMu.Unlock()
 
 	defer s.cancelBase()
-	defer s.homeRoot.Close()
+	if s.ownsAccess {
+		defer s.access.Close()
+	}
 	select {
 	case <-s.sessionsDone:
 	case <-ctx.Done():
@@ -343,7 +342,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // admit applies the connect gates in order and registers the session.
 func (s *Server) admit(sess *session) error {
-	if s.defend.banned(sess.peer) {
+	if s.access.Banned(sess.peer) {
 		return errBanned
 	}
 	if err := s.conns.acquire(sess.peer, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerIP); err != nil {
