@@ -9,8 +9,8 @@ import (
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
-// fail answers a failed file operation and logs why.
-func (s *session) fail(cmd, virtual string, err error) {
+// replyFileError answers a failed file operation (replyFor) and logs why.
+func (s *session) replyFileError(cmd, virtual string, err error) {
 	code, text := replyFor(err)
 	s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
 	s.reply(code, text)
@@ -34,7 +34,7 @@ func (s *session) handleCWD(param string) {
 		}
 	}
 	if err != nil {
-		s.fail("CWD", virtual, err)
+		s.replyFileError("CWD", virtual, err)
 		return
 	}
 	s.cwd = virtual
@@ -49,7 +49,7 @@ func (s *session) handleMKD(param string) {
 		err = s.root.Mkdir(rel, 0o750)
 	}
 	if err != nil {
-		s.fail("MKD", virtual, err)
+		s.replyFileError("MKD", virtual, err)
 		return
 	}
 	s.log.Info("directory created", "path", virtual)
@@ -72,7 +72,7 @@ func (s *session) handleRMD(param string) {
 		err = s.root.Remove(rel)
 	}
 	if err != nil {
-		s.fail("RMD", virtual, err)
+		s.replyFileError("RMD", virtual, err)
 		return
 	}
 	s.log.Info("directory deleted", "path", virtual)
@@ -92,7 +92,7 @@ func (s *session) handleDELE(param string) {
 		err = s.root.Remove(rel)
 	}
 	if err != nil {
-		s.fail("DELE", virtual, err)
+		s.replyFileError("DELE", virtual, err)
 		return
 	}
 	if fi.Mode().IsRegular() {
@@ -112,7 +112,7 @@ func (s *session) handleRNFR(param string) {
 		_, err = s.root.Lstat(rel)
 	}
 	if err != nil {
-		s.fail("RNFR", virtual, err)
+		s.replyFileError("RNFR", virtual, err)
 		return
 	}
 	s.renameFrom = virtual
@@ -135,7 +135,7 @@ func (s *session) handleRNTO(param string) {
 		err = s.root.Rename(fromRel, rel)
 	}
 	if err != nil {
-		s.fail("RNTO", virtual, err)
+		s.replyFileError("RNTO", virtual, err)
 		return
 	}
 	s.log.Info("file renamed", "path", from, "to_path", virtual)
@@ -157,7 +157,7 @@ func (s *session) handleSIZE(param string) {
 		}
 	}
 	if err != nil {
-		s.fail("SIZE", virtual, err)
+		s.replyFileError("SIZE", virtual, err)
 		return
 	}
 	s.reply(213, strconv.FormatInt(fi.Size(), 10))
@@ -170,7 +170,7 @@ func (s *session) handleMDTM(param string) {
 		fi, err = s.root.Stat(rel)
 	}
 	if err != nil {
-		s.fail("MDTM", virtual, err)
+		s.replyFileError("MDTM", virtual, err)
 		return
 	}
 	s.reply(213, fi.ModTime().UTC().Format("20060102150405"))

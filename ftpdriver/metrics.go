@@ -6,8 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the FTP front end's Prometheus collectors (names per STYLE.md §4/§9:
-// namespace djftpd, base units, _total on counters, one series per label value).
+// Metrics are the FTP front end's Prometheus collectors: namespace djftpd, base
+// units, _total on counters, and every label value created at start so each series
+// exists from the first scrape.
 type Metrics struct {
 	sessions          prometheus.Gauge
 	connsRefused      *prometheus.CounterVec // reason

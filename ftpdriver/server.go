@@ -39,9 +39,13 @@ type discardEvents struct{}
 
 func (discardEvents) Emit(djangoclient.Event) {}
 
+// greeting is the text of the 220 reply at connect.
+const greeting = "djftpd ready"
+
 // Config is everything the FTP front end needs; main.go builds it from the environment.
 type Config struct {
-	// PassivePorts is the inclusive range passive listeners bind in.
+	// PassivePortMin and PassivePortMax bound the range passive listeners bind in,
+	// inclusive.
 	PassivePortMin, PassivePortMax int
 	// PublicHost is the IPv4 address announced in PASV replies; empty means the control
 	// connection's local address.
@@ -101,8 +105,6 @@ type Config struct {
 	// Access is the login policy shared with other protocol front ends (SFTP); nil
 	// means New builds one from this Config's home, login and ban fields.
 	Access *access.Core
-	// Banner is the text of the 220 greeting.
-	Banner string
 }
 
 // ConfigError is an invalid Config field. Field is its Go name, so that the caller
@@ -167,9 +169,6 @@ func (c *Config) withDefaults() error {
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(prometheus.NewRegistry())
-	}
-	if c.Banner == "" {
-		c.Banner = "djftpd ready"
 	}
 	return nil
 }
@@ -270,7 +269,7 @@ func (s *Server) serve(ctx context.Context, ln *listener) error {
 	lib, err := goftp.NewServer(&goftp.Options{
 		Commands:       s.libCommands(),
 		Perm:           goftp.NewSimplePerm("ftp", "ftp"),
-		WelcomeMessage: s.cfg.Banner,
+		WelcomeMessage: greeting,
 		Logger:         libLogger{log: s.log},
 	})
 	if err != nil {

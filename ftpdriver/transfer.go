@@ -130,7 +130,7 @@ func (s *session) list(cmd, param string, long bool) {
 	}
 	if err != nil {
 		s.closePendingData()
-		s.fail(cmd, virtual, err)
+		s.replyFileError(cmd, virtual, err)
 		return
 	}
 	started := time.Now()
@@ -176,7 +176,7 @@ func (s *session) handleRETR(param string) {
 	}
 	if err != nil {
 		s.closePendingData()
-		s.fail("RETR", virtual, err)
+		s.replyFileError("RETR", virtual, err)
 		return
 	}
 	defer f.Close()
@@ -216,7 +216,7 @@ func (s *session) receiveUpload(cmd, param, prelim string, mode writeMode) {
 		if errors.Is(err, errQuotaUsedUp) {
 			s.log.Info("upload refused: quota used up", "cmd", cmd, "path", up.virtual)
 		}
-		s.fail(cmd, up.virtual, err)
+		s.replyFileError(cmd, up.virtual, err)
 		return
 	}
 	started := time.Now()
