@@ -76,6 +76,8 @@ func commandTable() map[string]*command {
 // libCommand adapts a table entry to goftp's Command interface. It tells goftp the
 // command needs neither login nor parameter, because goftp's checks read goftp's own
 // login state, which djftpd never sets; dispatch does both checks instead.
+// goftp defect: its logged-in user is unexported and set only by its own PASS, which
+// answers every auth failure "550 Checking password error".
 type libCommand struct {
 	verb string
 	cmd  *command

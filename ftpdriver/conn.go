@@ -140,6 +140,8 @@ func addrOf(a net.Addr) netip.Addr {
 
 // controlConn is the control connection as goftp sees it. Its RemoteAddr carries the
 // session, which is how commands find djftpd's state from goftp's *Session.
+// goftp defect: a Command's Execute gets only goftp's *Session, which has no field or
+// context for the embedder's state; RemoteAddr is the one value it passes through.
 type controlConn struct {
 	raw     net.Conn
 	tls     *tls.Conn // set once TLS is negotiated; reads and writes then go through it

@@ -265,6 +265,9 @@ func (s *Server) ServeImplicit(ctx context.Context, ln net.Listener) error {
 	return s.serve(ctx, newListener(ln, s, true))
 }
 
+// serve runs one goftp server on ln. goftp defect: a goftp.Server serves one listener
+// and cannot be reused after Serve returns (its Shutdown races Serve), so every Serve
+// call (plain and implicit FTPS) gets its own, stopped by closing its listener.
 func (s *Server) serve(ctx context.Context, ln *listener) error {
 	lib, err := goftp.NewServer(&goftp.Options{
 		Commands:       s.libCommands(),
