@@ -3,11 +3,14 @@ package ftpdriver
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/djftpd/djftpd/djangoclient"
 )
@@ -164,6 +167,42 @@ func TestRefusalReason(t *testing.T) {
 	} {
 		if got := refusalReason(fmt.Errorf("x: %w", err)); got != want {
 			t.Errorf("refusalReason(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
+
+// TestFinishTransfer: the final replies of a transfer for each way it can end, as the
+// client reads them.
+func TestFinishTransfer(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{nil, "226 Transfer complete, 5 bytes\r\n"},
+		{errNoDataChannel, "425 Use PASV, EPSV, PORT or EPRT first\r\n"},
+		{errTLSRequired, "521 Data connections must be protected: send PBSZ 0 and PROT P\r\n"},
+		{errTLSNotResumed, "522 Data connection must resume the control connection's TLS session\r\n"},
+		{fmt.Errorf("%w: refused", errDataOpen), "425 Cannot open data connection\r\n"},
+		{errAborted, "426 Transfer aborted\r\n226 ABOR successful\r\n"},
+		{errPeerGone, ""},
+		{fmt.Errorf("%w: %w", errFileOpen, fs.ErrNotExist), "550 No such file or directory\r\n"},
+		{errQuotaExceeded, "552 Quota exceeded, upload discarded\r\n"},
+		{fmt.Errorf("%w: disk full", errLocal), "451 Local error, transfer aborted\r\n"},
+		{fmt.Errorf("%w: reset", errDataStalled), "426 Connection closed, transfer aborted\r\n"},
+		{errors.New("connection reset by peer"), "426 Connection closed, transfer aborted\r\n"},
+	}
+	for _, c := range cases {
+		server, client := net.Pipe()
+		s := newSession(ts.srv, server)
+		go func() {
+			s.finishTransfer("RETR", "/f", 5, time.Now(), c.err)
+			server.Close()
+		}()
+		got, _ := io.ReadAll(client)
+		if string(got) != c.want {
+			t.Errorf("finishTransfer(%v) wrote %q, want %q", c.err, got, c.want)
 		}
 	}
 }

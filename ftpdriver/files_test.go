@@ -330,3 +330,26 @@ func TestRNTONeedsTheRNFRJustBefore(t *testing.T) {
 		t.Fatal("a.txt was renamed")
 	}
 }
+
+func TestOddFileNamesRoundTrip(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	c := ts.client(t, "alice", "alice-pw")
+	for _, name := range []string{"with space.txt", `quote"d.txt`, "-leading-dash", "ünïcødé-日本.txt", "emoji-🙂.bin"} {
+		if err := c.Stor(name, strings.NewReader(name)); err != nil {
+			t.Fatalf("STOR %q: %v", name, err)
+		}
+		r, err := c.Retr(name)
+		if err != nil {
+			t.Fatalf("RETR %q: %v", name, err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		if string(b) != name {
+			t.Fatalf("%q came back as %q", name, b)
+		}
+		if _, err := os.Stat(filepath.Join(ts.home, name)); err != nil {
+			t.Fatalf("%q not on disk under its name: %v", name, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -309,5 +310,88 @@ func TestShutdownTellsIdleSessions(t *testing.T) {
 	}()
 	if code, _ := rc.read(); code != 421 {
 		t.Fatalf("got %d, want 421 on shutdown", code)
+	}
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestShutdownLetsTransfersFinish: Shutdown stops accepting at once, lets a running
+// upload finish within the grace, then ends the session with 421.
+func TestShutdownLetsTransfersFinish(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	dial := rc.epsvData(t, ts.addr)
+	if err := rc.tp.PrintfLine("STOR during-shutdown.txt"); err != nil {
+		t.Fatal(err)
+	}
+	data := dial()
+	rc.expect(150)
+	_, _ = data.Write([]byte("first half, "))
+
+	shutdownDone := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdownDone <- ts.srv.Shutdown(ctx)
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", ts.addr, time.Second)
+		if err != nil {
+			break // no longer accepting
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting after Shutdown")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, _ = data.Write([]byte("second half"))
+	data.Close()
+	rc.expect(226)
+	rc.expect(421)
+	if err := <-shutdownDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShutdownGraceExpires: a transfer still running at the end of the grace is cut.
+func TestShutdownGraceExpires(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	dial := rc.epsvData(t, ts.addr)
+	if err := rc.tp.PrintfLine("STOR never-finished.txt"); err != nil {
+		t.Fatal(err)
+	}
+	data := dial()
+	rc.expect(150)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = data.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := data.Read(make([]byte, 1)); err == nil {
+		t.Fatal("data connection still open after the grace")
 	}
 }
