@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,39 +121,36 @@ func (l *prefixList) Decode(s string) error {
 type uploadMode string
 
 // Decode implements envconfig.Decoder.
-func (m *uploadMode) Decode(s string) error {
-	switch s {
-	case "atomic", "standard":
-		*m = uploadMode(s)
-		return nil
-	}
-	return fmt.Errorf("want atomic or standard, got %q", s)
-}
+func (m *uploadMode) Decode(s string) error { return oneOf(m, s, "atomic", "standard") }
 
 // tlsMode is one of ftpdriver's TLS modes.
 type tlsMode ftpdriver.TLSMode
 
 // Decode implements envconfig.Decoder.
 func (m *tlsMode) Decode(s string) error {
-	switch t := ftpdriver.TLSMode(s); t {
-	case ftpdriver.TLSOff, ftpdriver.TLSExplicit, ftpdriver.TLSRequired, ftpdriver.TLSImplicit:
-		*m = tlsMode(t)
-		return nil
-	}
-	return fmt.Errorf("want off, explicit, required or implicit, got %q", s)
+	return oneOf(m, s, tlsMode(ftpdriver.TLSOff), tlsMode(ftpdriver.TLSExplicit),
+		tlsMode(ftpdriver.TLSRequired), tlsMode(ftpdriver.TLSImplicit))
 }
 
 // logFormat is "text" or "json".
 type logFormat string
 
 // Decode implements envconfig.Decoder.
-func (f *logFormat) Decode(s string) error {
-	switch s {
-	case "text", "json":
-		*f = logFormat(s)
+func (f *logFormat) Decode(s string) error { return oneOf(f, s, "text", "json") }
+
+// oneOf sets *dst to s when s is one of allowed, else says what is allowed
+// ("want a, b or c").
+func oneOf[T ~string](dst *T, s string, allowed ...T) error {
+	if slices.Contains(allowed, T(s)) {
+		*dst = T(s)
 		return nil
 	}
-	return fmt.Errorf("want text or json, got %q", s)
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	last := len(names) - 1
+	return fmt.Errorf("want %s or %s, got %q", strings.Join(names[:last], ", "), names[last], s)
 }
 
 // configError names the variable at fault; main prints it on one line and exits 2.
