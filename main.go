@@ -139,7 +139,9 @@ func (sc *sidecar) build() error {
 	sc.reg = newRegistry()
 	sc.cache = cache.New(cfg.cache(), client, log.With("component", "cache"))
 	sc.auth = cache.NewInstrumented(sc.cache, sc.reg)
-	if sc.access, err = access.New(cfg.access(), sc.auth); err != nil {
+	accessCfg := cfg.access()
+	accessCfg.Log = log.With("component", "access")
+	if sc.access, err = access.New(accessCfg, sc.auth); err != nil {
 		return fmt.Errorf("login policy: %w", err)
 	}
 	sc.closers = append(sc.closers, sc.access)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -40,6 +41,8 @@ type Config struct {
 	FailedLoginDelay time.Duration
 	// MaxLoginAttempts is how many failed logins one connection may make.
 	MaxLoginAttempts int
+	// Log receives the policy's own warnings (a home too large to walk); nil discards.
+	Log *slog.Logger
 	// BanThreshold failed logins from one address within BanWindow ban it for
 	// BanTime; 0 turns banning off.
 	BanThreshold       int
@@ -53,6 +56,8 @@ type Core struct {
 	homeRoot *os.Root // HomeRoot, opened once: homes are opened through it
 	defend   *defender
 	users    userSessions
+	usage    usageTracker
+	log      *slog.Logger
 }
 
 // New opens the home root (creating it when homes are created) and returns a Core.
@@ -65,8 +70,12 @@ func New(cfg Config, auth Authenticator) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Core{
-		cfg: cfg, auth: auth, homeRoot: root,
+		cfg: cfg, auth: auth, homeRoot: root, log: log,
 		defend: &defender{threshold: cfg.BanThreshold, window: cfg.BanWindow, banFor: cfg.BanTime, now: time.Now},
 	}, nil
 }
@@ -114,7 +123,7 @@ func (c *Core) Login(ctx context.Context, r LoginRequest) (*User, error) {
 		c.users.release(g.Username)
 		return nil, err
 	}
-	return &User{grant: g, root: root, release: func() { c.users.release(g.Username) }}, nil
+	return &User{grant: g, root: root, core: c, release: func() { c.users.release(g.Username) }}, nil
 }
 
 // openHome opens the granted home as an os.Root, creating it if allowed. Both go
@@ -182,6 +191,7 @@ func (a *Attempts) Count() int { return a.failed }
 type User struct {
 	grant   djangoclient.Grant
 	root    *os.Root
+	core    *Core
 	release func()
 	once    sync.Once
 }

@@ -26,8 +26,8 @@ var (
 	errInvalidRest   = errors.New("invalid REST parameter") // past the end, or any marker in TYPE A
 	errFileOpen      = errors.New("open upload file")       // wraps the file error, after 150
 	errLocal         = errors.New("local error in processing")
-	errQuotaExceeded = errors.New("quota exceeded")
-	errQuotaUsedUp   = errors.New("quota used up before the upload") // refused before 150
+	errQuotaExceeded = access.ErrQuotaExceeded
+	errQuotaUsedUp   = access.ErrQuotaUsedUp // refused before 150
 	errNoDataChannel = errors.New("no PASV, EPSV, PORT or EPRT before the transfer")
 	errTLSRequired   = errors.New("TLS required")
 	// A TLS session not resumed from the control connection's may come from anyone who

@@ -96,7 +96,7 @@ func (s *session) handleDELE(param string) {
 		return
 	}
 	if fi.Mode().IsRegular() {
-		s.addUsage(-fi.Size())
+		s.user.AddUsage(-fi.Size())
 	}
 	s.log.Info("file deleted", "path", virtual)
 	s.emit(djangoclient.Event{Type: djangoclient.EventFileDeleted, Path: &virtual})

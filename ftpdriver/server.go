@@ -180,7 +180,6 @@ type Server struct {
 	events EventSink
 	log    *slog.Logger
 	cmds   map[string]*command
-	usage  usageTracker
 	conns  connLimits
 	pasv   passiveLimits
 	// access is the login policy, shared with other front ends when Config.Access is set.
@@ -222,7 +221,9 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	core, owns := cfg.Access, false
 	if core == nil {
 		var err error
-		if core, err = access.New(cfg.accessConfig(), auth); err != nil {
+		acfg := cfg.accessConfig()
+		acfg.Log = log
+		if core, err = access.New(acfg, auth); err != nil {
 			return nil, err
 		}
 		owns = true

@@ -270,13 +270,13 @@ func (s *session) newUpload(param string, mode writeMode) (*upload, error) {
 
 // guardUpload attaches the quota guard, or the plain usage record, to an upload.
 func (s *session) guardUpload(up *upload) error {
-	q, err := s.guardQuota(up.oldSize - up.kept)
+	q, err := s.user.GuardQuota(up.oldSize - up.kept)
 	if err != nil {
 		return err
 	}
 	up.quota = q
 	if q == nil {
-		up.settleUsage = s.addUsage
+		up.settleUsage = s.user.AddUsage
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"time"
+
+	"github.com/djftpd/djftpd/access"
 )
 
 // writeMode says whether an upload replaces a file's content or appends to it.
@@ -41,8 +43,8 @@ type upload struct {
 	f            *os.File  // nil until Open
 	n            int64     // bytes received
 
-	quota       *quotaGuard       // nil without a quota
-	settleUsage func(delta int64) // records the usage change when quota is nil
+	quota       *access.QuotaGuard // nil without a quota
+	settleUsage func(delta int64)  // records the usage change when quota is nil
 }
 
 // check reads what the upload will change, and refuses what can be refused before
@@ -104,10 +106,10 @@ func (up *upload) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		chunk := p
 		if q := up.quota; q != nil {
-			if q.free == 0 && q.reserve() == 0 {
+			if q.Free() == 0 && q.Reserve() == 0 {
 				return written, errQuotaExceeded
 			}
-			chunk = p[:min(int64(len(p)), q.free)]
+			chunk = p[:min(int64(len(p)), q.Free())]
 		}
 		n, err := up.f.Write(chunk)
 		up.count(int64(n))
@@ -134,10 +136,10 @@ func (up *upload) ReadFrom(r io.Reader) (int64, error) {
 		return n, err
 	}
 	for {
-		if q.free == 0 && q.reserve() == 0 {
+		if q.Free() == 0 && q.Reserve() == 0 {
 			return up.n - start, endOfData(r)
 		}
-		lr := &io.LimitedReader{R: r, N: q.free}
+		lr := &io.LimitedReader{R: r, N: q.Free()}
 		n, err := up.f.ReadFrom(lr)
 		up.count(n)
 		if err != nil || lr.N > 0 { // an error, or the end of the data before the limit
@@ -150,7 +152,7 @@ func (up *upload) ReadFrom(r io.Reader) (int64, error) {
 func (up *upload) count(n int64) {
 	up.n += n
 	if up.quota != nil {
-		up.quota.free -= n
+		up.quota.Use(n)
 	}
 }
 
@@ -190,7 +192,7 @@ func (up *upload) end(err error) error {
 	delta := size - up.oldSize
 	switch {
 	case up.quota != nil:
-		up.quota.release(delta)
+		up.quota.Release(delta)
 	case up.settleUsage != nil:
 		up.settleUsage(delta)
 	}

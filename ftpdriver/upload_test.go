@@ -2,8 +2,10 @@ package ftpdriver
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
@@ -161,7 +164,15 @@ func (ts *testServer) withQuota(quota int64) {
 // homeBytes is the sum of the sizes of the files in alice's home.
 func (ts *testServer) homeBytes(t *testing.T) int64 {
 	t.Helper()
-	total, _, err := walkUsage(os.DirFS(ts.home), 1000, time.Minute)
+	var total int64
+	err := filepath.WalkDir(ts.home, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, ierr := d.Info(); ierr == nil {
+				total += fi.Size()
+			}
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,9 +305,7 @@ func TestQuotaUsageRecomputedAtLogin(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ts.withQuota(1000)
-	ts.srv.usage.mu.Lock()
-	ts.srv.usage.refresh = time.Millisecond
-	ts.srv.usage.mu.Unlock()
+	ts.srv.access.SetUsageWalk(time.Millisecond, 0, 0)
 	rc := ts.dial(t)
 	rc.login("alice", "alice-pw")
 	if code, msg := rc.cmd("AVBL"); code != 213 || msg != "1000" {
@@ -308,31 +317,6 @@ func TestQuotaUsageRecomputedAtLogin(t *testing.T) {
 	rc2.login("alice", "alice-pw")
 	if code, msg := rc2.cmd("AVBL"); code != 213 || msg != "600" {
 		t.Fatalf("AVBL after another replica's upload = %d %s, want 600", code, msg)
-	}
-}
-
-func TestWalkUsageIsBounded(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	for i := range 10 {
-		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), []byte("12345"), 0o640)
-	}
-	tests := []struct {
-		maxEntries   int
-		budget       time.Duration
-		wantTotal    int64
-		wantComplete bool
-	}{
-		{100, time.Minute, 50, true},
-		{11, time.Minute, 50, true}, // the directory itself is an entry
-		{6, time.Minute, 25, false},
-		{100, -time.Second, 0, false},
-	}
-	for _, tt := range tests {
-		total, complete, err := walkUsage(os.DirFS(dir), tt.maxEntries, tt.budget)
-		if err != nil || total != tt.wantTotal || complete != tt.wantComplete {
-			t.Errorf("walkUsage(%d, %v) = %d, %v, %v; want %d, %v", tt.maxEntries, tt.budget, total, complete, err, tt.wantTotal, tt.wantComplete)
-		}
 	}
 }
 
@@ -415,10 +399,13 @@ func TestUploadValue(t *testing.T) {
 			if err := up.check(c.atomic); err != nil {
 				t.Fatal(err)
 			}
-			u := &userUsage{known: true, bytes: 3}
+			var user *access.User
 			if c.limit > 0 {
-				up.quota, up.settleUsage = &quotaGuard{u: u, limit: c.limit, free: up.oldSize - up.kept}, nil
-				u.active++
+				user = quotaUser(t, dir, c.limit)
+				if up.quota, err = user.GuardQuota(up.oldSize - up.kept); err != nil {
+					t.Fatal(err)
+				}
+				up.settleUsage = nil
 			}
 			if err := up.Open(); err != nil {
 				t.Fatal(err)
@@ -442,15 +429,35 @@ func TestUploadValue(t *testing.T) {
 			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 				t.Errorf("%d entries left in the home, want 1", len(entries))
 			}
-			if c.limit > 0 {
-				used = u.bytes - 3
-				if u.reserved != 0 || u.active != 0 {
-					t.Errorf("quota record after the upload: %+v", u)
+			if user != nil {
+				left, err := user.QuotaLeft()
+				if err != nil {
+					t.Fatal(err)
 				}
+				used = c.limit - left - 3 // nothing stays reserved
 			}
 			if used != c.wantUsed {
 				t.Errorf("usage change %d, want %d", used, c.wantUsed)
 			}
 		})
 	}
+}
+
+// quotaUser logs in a user whose home is dir, with a quota of limit bytes.
+func quotaUser(t *testing.T, dir string, limit int64) *access.User {
+	t.Helper()
+	auth := &fakeAuth{grants: map[string]djangoclient.Grant{
+		"q:pw": {Username: "q", Home: dir, Perms: "elradfmw", QuotaBytes: &limit},
+	}}
+	core, err := access.New(access.Config{HomeRoot: filepath.Dir(dir), MaxLoginAttempts: 1}, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close() })
+	u, err := core.Login(context.Background(), access.LoginRequest{Username: "q", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+	return u
 }
