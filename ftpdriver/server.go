@@ -29,11 +29,8 @@ import (
 // one of the djangoclient sentinels; errors.go maps each to an FTP reply.
 type Authenticator = access.Authenticator
 
-// EventSink receives the events of every session (DESIGN.md §2 event types). Emit
-// must not block: it runs inside FTP commands.
-type EventSink interface {
-	Emit(e djangoclient.Event)
-}
+// EventSink receives the events of every session (access.EventSink).
+type EventSink = access.EventSink
 
 type discardEvents struct{}
 
