@@ -82,3 +82,16 @@ func TestFloodFromOneAddressDoesNotStarveOthers(t *testing.T) {
 		}
 	}
 }
+
+func TestLineTooLongCloses(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.MaxLineLength = 128 })
+	rc := ts.dial(t)
+	code, _ := rc.cmd("USER %s", strings.Repeat("a", 200))
+	if code != 500 {
+		t.Fatalf("got %d, want 500", code)
+	}
+	if !rc.closed() {
+		t.Fatal("connection still open after an overlong line")
+	}
+}

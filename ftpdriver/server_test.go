@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/textproto"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,101 +191,6 @@ func (rc *rawConn) closed() bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func TestLoginWelcomeIsMultiLine(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t)
-	rc := ts.dial(t)
-	rc.cmd("USER alice")
-	if err := rc.tp.PrintfLine("PASS alice-pw"); err != nil {
-		t.Fatal(err)
-	}
-	line1, _ := rc.tp.ReadLine()
-	line2, _ := rc.tp.ReadLine()
-	if line1 != "230-Hello alice" || line2 != "230 Second line" {
-		t.Fatalf("welcome = %q, %q", line1, line2)
-	}
-	if got := ts.auth.calls[0]; got.ClientIP != "127.0.0.1" || got.Protocol != "ftp" || got.Session == "" {
-		t.Fatalf("auth request = %+v", got)
-	}
-}
-
-// TestLoginReplies pins replies.go's login table (DESIGN.md §2, §8: goftp answers
-// every auth error "550 Checking password error").
-func TestLoginReplies(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name      string
-		err       error
-		wantCode  int
-		wantClose bool
-	}{
-		{"invalid credentials", djangoclient.ErrInvalidCredentials, 530, false},
-		{"django unavailable", djangoclient.ErrUnavailable, 421, true},
-		{"secrets differ", djangoclient.ErrRejected, 421, true},
-		{"bad grant", djangoclient.ErrBadGrant, 421, true},
-		{"unexpected", errors.New("boom"), 421, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ts := newTestServer(t)
-			ts.auth.err = fmt.Errorf("wrapped: %w", tt.err)
-			rc := ts.dial(t)
-			rc.cmd("USER alice")
-			if code, msg := rc.cmd("PASS alice-pw"); code != tt.wantCode {
-				t.Fatalf("PASS = %d %s, want %d", code, msg, tt.wantCode)
-			}
-			if got := rc.closed(); got != tt.wantClose {
-				t.Fatalf("closed = %v, want %v", got, tt.wantClose)
-			}
-		})
-	}
-}
-
-func TestMaxLoginAttemptsCloses(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t, func(c *Config) { c.MaxLoginAttempts = 2 })
-	rc := ts.dial(t)
-	for i := range 2 {
-		rc.cmd("USER alice")
-		if code, _ := rc.cmd("PASS wrong"); code != 530 {
-			t.Fatalf("attempt %d: got %d, want 530", i, code)
-		}
-	}
-	if !rc.closed() {
-		t.Fatal("connection still open after the last allowed attempt")
-	}
-}
-
-func TestCommandsNeedLogin(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t)
-	rc := ts.dial(t)
-	for _, cmd := range []string{"PWD", "CWD /", "LIST", "RETR x", "STOR x", "PASV", "MKD d", "SIZE x", "TYPE I"} {
-		if code, _ := rc.cmd("%s", cmd); code != 530 {
-			t.Errorf("%s before login = %d, want 530", cmd, code)
-		}
-	}
-	for _, cmd := range []string{"SYST", "NOOP", "FEAT"} {
-		if code, _ := rc.cmd("%s", cmd); code >= 400 {
-			t.Errorf("%s before login = %d, want success", cmd, code)
-		}
-	}
-}
-
-func TestLineTooLongCloses(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t, func(c *Config) { c.MaxLineLength = 128 })
-	rc := ts.dial(t)
-	code, _ := rc.cmd("USER %s", strings.Repeat("a", 200))
-	if code != 500 {
-		t.Fatalf("got %d, want 500", code)
-	}
-	if !rc.closed() {
-		t.Fatal("connection still open after an overlong line")
-	}
 }
 
 func TestLoginTimeoutCloses(t *testing.T) {
