@@ -88,7 +88,7 @@ func (o *ops) signedBody(w http.ResponseWriter, r *http.Request, purpose djangoc
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, djangoclient.MaxBodyBytes+1))
 	if err != nil || len(body) > djangoclient.MaxBodyBytes {
-		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"ok": false, "error": "too_large"})
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"ok": false, "error": "request_too_large"})
 		return nil, false
 	}
 	err = djangoclient.Verify(o.secret, purpose, r.Header.Get(djangoclient.HeaderTimestamp),
