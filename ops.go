@@ -14,6 +14,7 @@ import (
 
 	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/loglimit"
 )
 
 // purger forgets cached logins; *cache.Cache is one.
@@ -31,7 +32,7 @@ type ops struct {
 	registry *prometheus.Registry
 	log      *slog.Logger
 	// badSigLog limits the warnings about refused signatures; nil means the default.
-	badSigLog *logLimiter
+	badSigLog *loglimit.Limiter
 }
 
 // badSignatureLogInterval: at most one warning about refused signatures per interval, with
@@ -43,7 +44,7 @@ const badSignatureLogInterval = 10 * time.Second
 // /ping (Django's djftpd_check: do both sides share the secret?).
 func (o *ops) handler() http.Handler {
 	if o.badSigLog == nil {
-		o.badSigLog = &logLimiter{interval: badSignatureLogInterval}
+		o.badSigLog = &loglimit.Limiter{Interval: badSignatureLogInterval}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -108,7 +109,7 @@ func (o *ops) signedBody(w http.ResponseWriter, r *http.Request, purpose djangoc
 // warnBadSignature logs a refused signature at WARN, rate limited: anyone reaching the port
 // can send them, so they must not flood the log; a real secret mismatch still shows at once.
 func (o *ops) warnBadSignature(r *http.Request, err error) {
-	ok, suppressed := o.badSigLog.allow(time.Now())
+	ok, suppressed := o.badSigLog.Allow(time.Now())
 	if !ok {
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -171,7 +170,7 @@ func (s *Server) acceptProxied(raw net.Conn) (c net.Conn, proxy netip.Addr, ok b
 func (s *Server) refuseProxied(raw net.Conn, reason string, err error) {
 	_ = raw.Close()
 	s.cfg.Metrics.connsRefused.WithLabelValues(reason).Inc()
-	if ok, suppressed := s.proxyWarn.allow(time.Now()); ok {
+	if ok, suppressed := s.proxyWarn.Allow(time.Now()); ok {
 		s.log.Warn("connection closed by the PROXY trust rule (DJFTPD_PROXY_TRUSTED)",
 			"reason", reason, "from", raw.RemoteAddr().String(), "err", err, "suppressed_since_last", suppressed)
 	}
@@ -207,22 +206,4 @@ func (s *session) checkDataPeer(c net.Conn, deadline time.Time) error {
 		return fmt.Errorf("%w: PROXY header names %v", errForeignData, src)
 	}
 	return nil
-}
-
-// warnLimiter lets one log line a second through and counts the others.
-type warnLimiter struct {
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
-}
-
-func (w *warnLimiter) allow(now time.Time) (ok bool, suppressed int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if now.Before(w.next) {
-		w.suppressed++
-		return false, 0
-	}
-	w.next, suppressed, w.suppressed = now.Add(time.Second), w.suppressed, 0
-	return true, suppressed
 }

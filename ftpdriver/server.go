@@ -23,6 +23,7 @@ import (
 
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/loglimit"
 )
 
 // Authenticator answers a login (access.Authenticator): a Grant, or an error wrapping
@@ -183,7 +184,7 @@ type Server struct {
 	access     *access.Core
 	ownsAccess bool // built by New, so closed by Shutdown
 
-	proxyWarn warnLimiter // bounds the log lines of the PROXY trust rule
+	proxyWarn *loglimit.Limiter // bounds the log lines of the PROXY trust rule
 
 	listenersMu sync.Mutex
 	listeners   []net.Listener // one per Serve call, closed by Shutdown
@@ -227,6 +228,7 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	}
 	s := &Server{
 		access:       core,
+		proxyWarn:    &loglimit.Limiter{Interval: time.Second},
 		ownsAccess:   owns,
 		cfg:          cfg,
 		events:       events,
