@@ -101,7 +101,9 @@ type Config struct {
 	// Metrics receives the front end's measurements; nil keeps them unregistered.
 	Metrics *Metrics
 	// Access is the login policy shared with other protocol front ends (SFTP); nil
-	// means New builds one from this Config's home, login and ban fields.
+	// means New builds one from this Config's HomeRoot, CreateHome, FailedLoginDelay,
+	// MaxLoginAttempts and Ban* fields, which are otherwise only validated (main
+	// builds both from the same variables).
 	Access *access.Core
 }
 
