@@ -353,3 +353,47 @@ func TestOddFileNamesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsNameTheReason (issue 20 item 6): "550 Permission denied" is a missing
+// permission letter only; each other refusal says what is wrong.
+func TestRefusalsNameTheReason(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	if err := os.MkdirAll(filepath.Join(ts.home, "full", "inner"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ts.home, "f.txt"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(ts.home, "out")); err != nil {
+		t.Fatal(err)
+	}
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	cases := []struct {
+		lines []string // the last one is checked
+		code  int
+		text  string
+	}{
+		{[]string{"RMD /"}, 550, "The home directory cannot be removed or renamed"},
+		{[]string{"RNFR /"}, 550, "The home directory cannot be removed or renamed"},
+		{[]string{"DELE missing.txt"}, 550, "No such file or directory"},
+		{[]string{"RMD full"}, 550, "Directory not empty"},
+		{[]string{"MKD full"}, 550, "File exists"},
+		{[]string{"RNFR full", "RNTO f.txt"}, 550, "Not a directory"},
+		{[]string{"DELE full"}, 550, "Is a directory"},
+		{[]string{"CWD f.txt"}, 550, "Not a directory"},
+		{[]string{"CWD out"}, 550, "Path leaves the home directory"},
+		{[]string{"MKD bad\x00name"}, 553, "File name not allowed"},
+	}
+	for _, c := range cases {
+		var code int
+		var text string
+		for _, line := range c.lines {
+			code, text = rc.cmd("%s", line)
+		}
+		if code != c.code || text != c.text {
+			t.Errorf("%v = %d %q, want %d %q", c.lines, code, text, c.code, c.text)
+		}
+	}
+}
