@@ -52,7 +52,7 @@ func TestLoginWelcomeIsMultiLine(t *testing.T) {
 	}
 }
 
-// TestLoginReplies pins replies.go's login table (DESIGN.md §2, §8: goftp answers
+// TestLoginReplies pins errors.go's login rows (DESIGN.md §2, §8: goftp answers
 // every auth error "550 Checking password error").
 func TestLoginReplies(t *testing.T) {
 	t.Parallel()
