@@ -78,28 +78,45 @@ type Client struct {
 	now       func() time.Time
 }
 
+// ConfigError is an invalid Config field. Field is its Go name, so that the caller
+// can name where the value came from (main names the environment variable).
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks cfg; New calls it. Errors are *ConfigError.
+func (cfg Config) Validate() error {
+	if _, err := normaliseBaseURL(cfg.BaseURL); err != nil {
+		return &ConfigError{"BaseURL", err.Error()}
+	}
+	if len(cfg.Secret) < MinSecretLen {
+		return &ConfigError{"Secret", fmt.Sprintf("must be at least %d bytes, got %d", MinSecretLen, len(cfg.Secret))}
+	}
+	if !filepath.IsAbs(cfg.HomeRoot) {
+		return &ConfigError{"HomeRoot", fmt.Sprintf("must be an absolute directory, got %q", cfg.HomeRoot)}
+	}
+	if cfg.Timeout < 0 {
+		return &ConfigError{"Timeout", "must not be negative"}
+	}
+	return nil
+}
+
 // New validates cfg and returns a Client. It does not contact Django. A nil log discards
 // everything. Errors name the offending Config field.
 func New(cfg Config, log *slog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	base, err := normaliseBaseURL(cfg.BaseURL)
-	if err != nil {
-		return nil, err
-	}
-	if len(cfg.Secret) < MinSecretLen {
-		return nil, fmt.Errorf("secret: %d bytes, need at least %d", len(cfg.Secret), MinSecretLen)
-	}
-	if cfg.HomeRoot == "" || !filepath.IsAbs(cfg.HomeRoot) {
-		return nil, fmt.Errorf("home root %q: not an absolute path", cfg.HomeRoot)
-	}
+	base, _ := normaliseBaseURL(cfg.BaseURL) // checked by Validate
 	timeout := cfg.Timeout
-	switch {
-	case timeout == 0:
+	if timeout == 0 {
 		timeout = DefaultTimeout
-	case timeout < 0:
-		return nil, fmt.Errorf("timeout %s: must not be negative", timeout)
 	}
 	retries := cfg.MaxRetries
 	switch {
