@@ -174,20 +174,22 @@ func loadConfig() (config, error) {
 	return c, c.validate()
 }
 
-// validate checks the configuration: first what only main uses (the secret file,
-// listen addresses, certificate files, the spool, the shutdown grace), then each
-// package's Config through its own Validate, naming the variable of a field at fault.
+// validate checks the configuration, naming the variable of a field at fault: the secret
+// (its file, then djangoclient's Config), then what only main uses (listen addresses,
+// certificate files, the spool, the shutdown grace), then ftpdriver's Config.
 func (c *config) validate() error {
 	if err := c.readSecret(); err != nil {
 		return err
 	}
+	// The secret first: a placeholder secret is the mistake that matters most.
+	if err := c.djangoClient().Validate(); err != nil {
+		return fieldError(err)
+	}
 	if err := c.validateOwn(); err != nil {
 		return err
 	}
-	for _, check := range []func() error{c.djangoClient().Validate, c.ftp().Validate} {
-		if err := check(); err != nil {
-			return fieldError(err)
-		}
+	if err := c.ftp().Validate(); err != nil {
+		return fieldError(err)
 	}
 	return nil
 }
