@@ -34,11 +34,13 @@ IN_BOTH = {
     "djftpd/migrations/__init__.py",
     "djftpd/migrations/0001_events.py",
     "djftpd/migrations/0002_ftpaccount.py",
+    "djftpd/migrations/0003_sshkey.py",
     "djftpd/management/__init__.py",
     "djftpd/management/commands/__init__.py",
     "djftpd/management/commands/startftpserver.py",
     "djftpd/management/commands/djftpd_check.py",
     "djftpd/management/commands/djftpd_prune_events.py",
+    "djftpd/management/commands/djftpd_keys.py",
 }
 SDIST_ONLY = {
     "pyproject.toml",
@@ -108,7 +110,8 @@ from django.core.management import call_command, get_commands
 import djftpd.admin  # noqa: F401
 
 commands = {n for n, app in get_commands().items() if app == "djftpd"}
-assert commands == {"startftpserver", "djftpd_check", "djftpd_prune_events"}, commands
+expected = {"startftpserver", "djftpd_check", "djftpd_prune_events", "djftpd_keys"}
+assert commands == expected, commands
 call_command("check", "--fail-level", "WARNING")
 call_command("migrate", verbosity=0)
 call_command("makemigrations", "djftpd", check=True, dry_run=True, verbosity=0)
