@@ -1,0 +1,46 @@
+// Package sftpd is djftpd's SFTP front end: an SSH server (golang.org/x/crypto/ssh) whose only
+// service is the sftp subsystem, served by github.com/pkg/sftp's request server over djftpd's
+// own handlers. Every rule both protocols share (login through Django and the cache, the
+// failed-login delay, bans, limits, the grant's permission letters, the home, quota, events)
+// belongs to the session core behind Gate and User; this package maps SSH and SFTP onto it.
+package sftpd
+
+import (
+	"context"
+	"net/netip"
+	"os"
+
+	"github.com/djftpd/djftpd/djangoclient"
+)
+
+// Gate is the session core as the SFTP front end uses it.
+type Gate interface {
+	// Admit is asked when a connection arrives, before the SSH handshake: bans and the
+	// connection limits. release is called once when the connection ends.
+	Admit(peer netip.AddrPort) (release func(), err error)
+	// Login authenticates r (Password or PublicKey set, Protocol "sftp") and opens the
+	// user's session: session limits, home. A refusal has had its failed-login delay and
+	// counted as an attempt; Closing reports whether the connection must now end (too many
+	// attempts, the address banned).
+	Login(ctx context.Context, r djangoclient.AuthRequest) (User, error)
+	// KeyBelongs asks whether the public key of r may log r.Username in, without counting a
+	// failure: SSH clients offer several keys in turn before signing with one.
+	KeyBelongs(ctx context.Context, r djangoclient.AuthRequest) bool
+}
+
+// Closing is implemented by a Login error after which the connection must be closed.
+type Closing interface{ Closing() bool }
+
+// User is a logged-in session of the core.
+type User interface {
+	// Name is the granted username.
+	Name() string
+	// Can reports whether the grant holds permission letter p ("elradfmwMT").
+	Can(p byte) bool
+	// Root is the user's home; every file operation goes through it.
+	Root() *os.Root
+	// Emit reports an event; the core fills id, time, session, user, address and protocol.
+	Emit(e djangoclient.Event)
+	// Close ends the session (logout event, session count, home closed). Called once.
+	Close()
+}
