@@ -16,16 +16,22 @@ import (
 // Gate is the session core as the SFTP front end uses it.
 type Gate interface {
 	// Admit is asked when a connection arrives, before the SSH handshake: bans and the
-	// connection limits. release is called once when the connection ends.
-	Admit(peer netip.AddrPort) (release func(), err error)
-	// Login authenticates r (Password or PublicKey set, Protocol "sftp") and opens the
-	// user's session: session limits, home. A refusal has had its failed-login delay and
-	// counted as an attempt; Closing reports whether the connection must now end (too many
-	// attempts, the address banned).
+	// connection limits. The Conn is closed once, when the connection ends.
+	Admit(peer netip.AddrPort) (Conn, error)
+}
+
+// Conn is one admitted connection of the core.
+type Conn interface {
+	// Login authenticates r (Username and Password or PublicKey; the core fills the
+	// address, protocol "sftp" and session) and opens the user's session: session limits,
+	// home. A refusal has had its failed-login delay and counted as an attempt; when the
+	// connection must end (too many attempts, address banned) the error implements Closing.
 	Login(ctx context.Context, r djangoclient.AuthRequest) (User, error)
-	// KeyBelongs asks whether the public key of r may log r.Username in, without counting a
-	// failure: SSH clients offer several keys in turn before signing with one.
+	// KeyBelongs asks whether the public key r.PublicKey may log r.Username in, without
+	// counting a failure: SSH clients offer several keys in turn before signing with one.
 	KeyBelongs(ctx context.Context, r djangoclient.AuthRequest) bool
+	// Close ends the connection's accounting (limits, disconnect event).
+	Close()
 }
 
 // Closing is implemented by a Login error after which the connection must be closed.

@@ -1,0 +1,388 @@
+package sftpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/djftpd/djftpd/djangoclient"
+)
+
+// Config configures a Server. Build it as a literal.
+type Config struct {
+	HostKeys      []ssh.Signer  // at least one (LoadHostKeys)
+	PasswordAuth  bool          // offer password authentication
+	PublicKeyAuth bool          // offer public-key authentication
+	LoginTimeout  time.Duration // from connect to the end of authentication; 0: none
+	IdleTimeout   time.Duration // close a session that sends nothing this long; 0: never
+	AtomicUploads bool          // uploads that replace a file write a temporary file first
+	Log           *slog.Logger  // nil: discard
+}
+
+// Algorithms offered: modern only. No SHA-1 key exchange, MAC or RSA signature, no CBC.
+var (
+	kexAlgorithms = []string{ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519, ssh.KeyExchangeECDHP256,
+		ssh.KeyExchangeECDHP384, ssh.KeyExchangeECDHP521, ssh.KeyExchangeDH16SHA512, ssh.KeyExchangeDH14SHA256}
+	ciphers = []string{ssh.CipherAES128GCM, ssh.CipherAES256GCM, ssh.CipherChaCha20Poly1305,
+		ssh.CipherAES128CTR, ssh.CipherAES192CTR, ssh.CipherAES256CTR}
+	macs            = []string{ssh.HMACSHA256ETM, ssh.HMACSHA512ETM, ssh.HMACSHA256, ssh.HMACSHA512}
+	userKeyAlgorims = []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384,
+		ssh.KeyAlgoECDSA521, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSASHA512}
+)
+
+// maxAuthTries bounds authentication requests per connection, key offers included (an agent
+// may hold several keys); failed passwords are bounded by the core's own attempt count.
+const maxAuthTries = 10
+
+// publicKeyExtension carries an accepted key from PublicKeyCallback to the login.
+const publicKeyExtension = "djftpd-public-key"
+
+// Server serves SFTP over SSH. It is safe for concurrent use; every connection runs in a
+// goroutine the Server owns and waits for in Shutdown.
+type Server struct {
+	cfg  Config
+	gate Gate
+	log  *slog.Logger
+
+	baseCtx context.Context
+	cancel  context.CancelFunc
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	lns      map[net.Listener]struct{}
+	closing  bool
+	sessions sync.WaitGroup
+	active   atomic.Int64
+}
+
+// New returns a Server over gate.
+func New(cfg Config, gate Gate) (*Server, error) {
+	if len(cfg.HostKeys) == 0 {
+		return nil, errors.New("sftpd: no host key")
+	}
+	if !cfg.PasswordAuth && !cfg.PublicKeyAuth {
+		return nil, errors.New("sftpd: neither password nor public-key authentication enabled")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, gate: gate, log: cfg.Log, baseCtx: ctx, cancel: cancel,
+		conns: map[net.Conn]struct{}{}, lns: map[net.Listener]struct{}{}}, nil
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("sftpd: server closed")
+
+// Serve accepts connections on ln until Shutdown; it closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	defer ln.Close()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("sftpd: accept: %w", err)
+		}
+		if !s.track(nc) {
+			nc.Close()
+			return ErrServerClosed
+		}
+		go s.handle(nc)
+	}
+}
+
+// track registers a connection; false once shutting down.
+func (s *Server) track(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[nc] = struct{}{}
+	s.sessions.Add(1)
+	return true
+}
+
+func (s *Server) untrack(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
+	s.mu.Unlock()
+	nc.Close()
+	s.sessions.Done()
+}
+
+// Shutdown stops accepting and lets sessions end by themselves until ctx is done; then it
+// closes the rest (open uploads are discarded, as on any cut connection) and returns
+// ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+	}
+	s.cancel()
+	s.mu.Lock()
+	for nc := range s.conns {
+		nc.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// Active is the number of open connections.
+func (s *Server) Active() int64 { return s.active.Load() }
+
+// handle runs one connection: admission, the SSH handshake with authentication through the
+// core, then its session channels.
+func (s *Server) handle(nc net.Conn) {
+	defer s.untrack(nc)
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	peer := addrPort(nc.RemoteAddr())
+	c, err := s.gate.Admit(peer)
+	if err != nil {
+		s.log.Info("SFTP connection refused", "client", peer.String(), "err", err)
+		return
+	}
+	defer c.Close()
+	if s.cfg.LoginTimeout > 0 {
+		_ = nc.SetDeadline(time.Now().Add(s.cfg.LoginTimeout))
+	}
+	ic := &idleConn{Conn: nc}
+	st := &authState{}
+	sconn, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(c, nc, st))
+	if err != nil {
+		if u := st.take(); u != nil {
+			u.Close()
+		}
+		s.log.Debug("SSH handshake ended", "client", peer.String(), "err", err)
+		return
+	}
+	defer sconn.Close()
+	user := st.take()
+	if user == nil { // unreachable: authentication succeeded only through a Login
+		return
+	}
+	defer user.Close()
+	_ = nc.SetDeadline(time.Time{})
+	ic.setIdle(s.cfg.IdleTimeout)
+	go ssh.DiscardRequests(reqs) // global requests (port forwarding...): refused
+	s.serveChannels(chans, user)
+}
+
+// serveChannels serves session channels whose only accepted request is the sftp subsystem.
+// It returns when the connection ends.
+func (s *Server) serveChannels(chans <-chan ssh.NewChannel, user User) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for nch := range chans {
+		if nch.ChannelType() != "session" {
+			_ = nch.Reject(ssh.Prohibited, "only the sftp subsystem is offered")
+			continue
+		}
+		ch, chReqs, err := nch.Accept()
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveSession(ch, chReqs, user)
+		}()
+	}
+}
+
+// serveSession answers a session channel's requests: "subsystem sftp" starts the SFTP
+// server; shell, exec, pty, env, agent and X11 forwarding are refused.
+func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, user User) {
+	defer ch.Close()
+	started := false
+	done := make(chan struct{})
+	for {
+		select {
+		case req, ok := <-reqs:
+			if !ok {
+				if started {
+					<-done
+				}
+				return
+			}
+			ok = !started && req.Type == "subsystem" && isSFTP(req.Payload)
+			if req.WantReply {
+				_ = req.Reply(ok, nil)
+			}
+			if ok {
+				started = true
+				go func() {
+					defer close(done)
+					rs := sftp.NewRequestServer(ch, newHandlers(user, s.cfg.AtomicUploads))
+					_ = rs.Serve()
+					_ = rs.Close()
+				}()
+			}
+		case <-done:
+			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+			go ssh.DiscardRequests(reqs)
+			return
+		}
+	}
+}
+
+// isSFTP reports whether a subsystem request's payload names "sftp".
+func isSFTP(payload []byte) bool {
+	var p struct{ Name string }
+	return ssh.Unmarshal(payload, &p) == nil && p.Name == "sftp"
+}
+
+// serverConfig is the SSH configuration of one connection: its callbacks log in through
+// that connection's Conn.
+func (s *Server) serverConfig(c Conn, nc net.Conn, st *authState) *ssh.ServerConfig {
+	cfg := &ssh.ServerConfig{
+		Config:                  ssh.Config{KeyExchanges: kexAlgorithms, Ciphers: ciphers, MACs: macs},
+		PublicKeyAuthAlgorithms: userKeyAlgorims,
+		MaxAuthTries:            maxAuthTries,
+		ServerVersion:           "SSH-2.0-djftpd",
+	}
+	for _, k := range s.cfg.HostKeys {
+		cfg.AddHostKey(k)
+	}
+	login := func(r djangoclient.AuthRequest) (*ssh.Permissions, error) {
+		u, err := c.Login(s.baseCtx, r)
+		if err != nil {
+			var cl Closing
+			if errors.As(err, &cl) && cl.Closing() {
+				nc.Close()
+			}
+			return nil, err
+		}
+		st.set(u)
+		return &ssh.Permissions{}, nil
+	}
+	if s.cfg.PasswordAuth {
+		cfg.PasswordCallback = func(m ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+			return login(djangoclient.AuthRequest{Username: m.User(), Password: string(pw)})
+		}
+	}
+	if s.cfg.PublicKeyAuth {
+		cfg.PublicKeyCallback = func(m ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+			if !c.KeyBelongs(s.baseCtx, djangoclient.AuthRequest{Username: m.User(), PublicKey: line}) {
+				return nil, errors.New("key not accepted")
+			}
+			return &ssh.Permissions{Extensions: map[string]string{publicKeyExtension: line}}, nil
+		}
+		// The login itself (events, session limits, home) happens once the client has
+		// proved it holds the private key, never for a mere offer.
+		cfg.VerifiedPublicKeyCallback = func(m ssh.ConnMetadata, key ssh.PublicKey, p *ssh.Permissions, _ string) (*ssh.Permissions, error) {
+			line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+			if p == nil || p.Extensions[publicKeyExtension] != line {
+				return nil, errors.New("key not accepted")
+			}
+			return login(djangoclient.AuthRequest{Username: m.User(), PublicKey: line})
+		}
+	}
+	return cfg
+}
+
+// authState holds the User of the login that succeeded, for the connection to take.
+type authState struct {
+	mu   sync.Mutex
+	user User
+}
+
+func (a *authState) set(u User) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.user != nil { // a second success cannot happen; never leak a session if it did
+		a.user.Close()
+	}
+	a.user = u
+}
+
+func (a *authState) take() User {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.user
+	a.user = nil
+	return u
+}
+
+// idleConn pushes its deadline forward on every read and write once idle is set, so a
+// session that moves no byte for that long is closed.
+type idleConn struct {
+	net.Conn
+	idle atomic.Int64 // nanoseconds; 0: no idle deadline
+}
+
+// setIdle starts the idle deadline, also for the read already waiting.
+func (c *idleConn) setIdle(d time.Duration) {
+	c.idle.Store(int64(d))
+	if d > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if d := time.Duration(c.idle.Load()); d > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if d := time.Duration(c.idle.Load()); d > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
+	}
+	return c.Conn.Write(p)
+}
+
+// addrPort is a connection's remote address, IPv4-mapped IPv6 unmapped.
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
