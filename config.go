@@ -38,6 +38,11 @@ type config struct {
 	TLSCert             string        `split_words:"true" desc:"PEM certificate (chain) file for FTPS; reloaded on SIGHUP"`
 	TLSKey              string        `split_words:"true" desc:"PEM private key file for FTPS; reloaded on SIGHUP"`
 	ImplicitListen      string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
+	SFTPListen          string        `envconfig:"SFTP_LISTEN" desc:"SFTP (SSH) listen address such as 0.0.0.0:2222; empty: no SFTP"`
+	SFTPHostKeys        []string      `envconfig:"SFTP_HOST_KEYS" desc:"Comma-separated SSH host private key files (ed25519, ecdsa or RSA; OpenSSH or PEM); empty: an ed25519 key generated once into DJFTPD_STATE_DIR and reused"`
+	SFTPPasswordAuth    bool          `envconfig:"SFTP_PASSWORD_AUTH" default:"true" desc:"Accept Django passwords over SFTP"`
+	SFTPPublicKeyAuth   bool          `envconfig:"SFTP_PUBLICKEY_AUTH" default:"true" desc:"Accept the SSH keys registered for a user in Django over SFTP"`
+	StateDir            string        `split_words:"true" desc:"Absolute directory of state kept across restarts: the generated SFTP host key (ssh_host_ed25519_key, 0600)"`
 	CreateHome          bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
 	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
 	ASCIIConversion     bool          `envconfig:"ASCII_CONVERSION" default:"true" desc:"TYPE A converts line ends (CRLF on the wire, LF on disk) as RFC 959 says; false sends files unchanged in both types"`
@@ -210,6 +215,9 @@ func (c *config) validate() error {
 			return &configError{key, fmt.Sprintf("want host:port, got %q", addr)}
 		}
 	}
+	if err := c.validateSFTP(); err != nil {
+		return err
+	}
 	if c.PublicHost != "" {
 		ip, err := netip.ParseAddr(c.PublicHost)
 		if err != nil || !ip.Is4() {
@@ -252,6 +260,31 @@ func (c *config) validate() error {
 				return &configError{key, "must be a positive duration when DJFTPD_BAN_THRESHOLD is set"}
 			}
 		}
+	}
+	return nil
+}
+
+// validateSFTP checks the SFTP variables when SFTP is on.
+func (c *config) validateSFTP() error {
+	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
+		return &configError{"STATE_DIR", "must be an absolute directory"}
+	}
+	if c.SFTPListen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.SFTPListen); err != nil {
+		return &configError{"SFTP_LISTEN", fmt.Sprintf("want host:port, got %q", c.SFTPListen)}
+	}
+	if len(c.SFTPHostKeys) == 0 && c.StateDir == "" {
+		return &configError{"STATE_DIR", "required when DJFTPD_SFTP_LISTEN is set and DJFTPD_SFTP_HOST_KEYS is not: the generated host key is kept there"}
+	}
+	for _, f := range c.SFTPHostKeys {
+		if _, err := os.Stat(f); err != nil {
+			return &configError{"SFTP_HOST_KEYS", fmt.Sprintf("cannot read %s: %v", f, errors.Unwrap(err))}
+		}
+	}
+	if !c.SFTPPasswordAuth && !c.SFTPPublicKeyAuth {
+		return &configError{"SFTP_PASSWORD_AUTH", "false with DJFTPD_SFTP_PUBLICKEY_AUTH=false leaves no way to log in over SFTP"}
 	}
 	return nil
 }
@@ -307,6 +340,8 @@ func (c config) ftp() ftpdriver.Config {
 
 // usageFormat prints one variable a line: name, default, meaning.
 const usageFormat = `djftpd: FTP/FTPS server for Django users (sidecar of the djftpd Django app).
+
+djftpd --print-host-keys prints the SFTP host key fingerprints (generating the key if needed).
 
 Configuration comes from the environment:
 

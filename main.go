@@ -43,6 +43,9 @@ func run(args []string) int {
 		printUsage()
 		return exitOK
 	}
+	if len(args) > 0 && args[0] == "--print-host-keys" {
+		return printHostKeys(os.Stdout)
+	}
 	if len(args) > 0 {
 		fmt.Fprintf(os.Stderr, "djftpd: unexpected argument %q; configuration comes from DJFTPD_* variables, see djftpd --help\n", args[0])
 		return exitConfig
