@@ -102,6 +102,12 @@ dist: venv
 	cd dist && sha256sum * > SHA256SUMS
 	@ls -l dist
 
+# The Django app's translation template, djftpd/locale/django.pot (and any .po files there),
+# from the source; needs GNU gettext. tests/test_i18n.py fails while it is stale.
+.PHONY: messages
+messages: venv
+	cd django_plugin/djftpd && ../../$(VENV)/bin/django-admin makemessages --all --keep-pot --no-location
+
 clean:
 	rm -rf bin dist $(VENV) $(VENV_NEWEST) .demo
 

@@ -100,6 +100,8 @@ DEFAULTS: dict[str, Any] = {
     "ACTIVITY_LOG": True,
     # Extra environment variables for the sidecar, e.g. {"DJFTPD_TLS_MODE": "explicit"}.
     "ENV": {},
+    # Show the FTP account inline on the user admin page (Django's own UserAdmin only).
+    "USER_ADMIN_INLINE": True,
 }
 
 #: Welcome text when neither DJFTPD["WELCOME"] nor FTP_WELCOME_MSG is set (djftpd 0.3's text).

@@ -119,6 +119,8 @@ def _is_column(model: Any, name: str) -> bool:
 
 def remember_login_fields(sender: Any, instance: Any, update_fields: Any = None, **kw: Any) -> None:
     """pre_save of the user model: note the usernames to purge if a watched field changes."""
+    if not sidecar_urls():  # nowhere to send a purge: spare the query
+        return
     username_field = sender.USERNAME_FIELD
     watched = {*WATCHED_FIELDS, username_field}
     if instance.pk is None or (update_fields is not None and not watched & set(update_fields)):
@@ -146,6 +148,8 @@ def purge_deleted_user(sender: Any, instance: Any, **kw: Any) -> None:
 
 def purge_account_user(sender: Any, instance: Any, **kw: Any) -> None:
     """post_save and post_delete of FTPAccount and SSHKey."""
+    if not sidecar_urls():  # instance.user may cost a query
+        return
     try:
         user = instance.user
     except ObjectDoesNotExist:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from djftpd import events as events_module
 from djftpd.events import MAX_BATCH, rfc3339
 from djftpd.models import FTPEvent, FTPEventReceipt
-from djftpd.signals import EVENT_SIGNALS, ftp_file_received, ftp_login
+from djftpd.signals import EVENT_SIGNALS, Sidecar, ftp_file_received, ftp_login
 from tests.conftest import assert_unsigned
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +190,7 @@ def test_each_type_sends_its_signal_with_the_documented_kwargs(alice, post_event
         (
             type_,
             {
-                "sender": "djftpd",
+                "sender": Sidecar,
                 "signal": EVENT_SIGNALS[type_],
                 "event_id": "e-1",
                 "username": "alice",

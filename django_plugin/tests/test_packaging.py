@@ -41,6 +41,8 @@ IN_BOTH = {
     "djftpd/management/commands/djftpd_check.py",
     "djftpd/management/commands/djftpd_prune_events.py",
     "djftpd/management/commands/djftpd_keys.py",
+    "djftpd/management/commands/djftpd_account.py",
+    "djftpd/locale/django.pot",
 }
 SDIST_ONLY = {
     "pyproject.toml",
@@ -110,10 +112,16 @@ from django.core.management import call_command, get_commands
 import djftpd.admin  # noqa: F401
 
 commands = {n for n, app in get_commands().items() if app == "djftpd"}
-expected = {"startftpserver", "djftpd_check", "djftpd_prune_events", "djftpd_keys"}
-assert commands == expected, commands
+assert commands == {
+    "startftpserver", "djftpd_check", "djftpd_prune_events", "djftpd_account", "djftpd_keys"
+}, commands
 call_command("check", "--fail-level", "WARNING")
 call_command("migrate", verbosity=0)
+import io
+
+out = io.StringIO()
+call_command("djftpd_account", "list", "--format", "json", stdout=out)
+assert out.getvalue().strip() == "[]", out.getvalue()
 call_command("makemigrations", "djftpd", check=True, dry_run=True, verbosity=0)
 from djftpd.models import FTPAccount
 

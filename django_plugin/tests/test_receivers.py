@@ -147,6 +147,16 @@ def test_without_sidecar_urls_nothing_is_scheduled(
     assert (callbacks, sidecar.requests) == ([], [])
 
 
+def test_without_sidecar_urls_user_save_queries_nothing_more(
+    alice, settings, django_assert_num_queries
+):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": []}
+    alice.set_password("new")
+
+    with django_assert_num_queries(1):  # the UPDATE; no read of the old row
+        alice.save()
+
+
 def test_refusal_is_logged_not_raised(alice, sidecar, sidecar_urls, committed, caplog):
     sidecar.status = 403
 
