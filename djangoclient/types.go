@@ -115,4 +115,6 @@ type Event struct {
 	ToPath     *string   `json:"to_path"`
 	Bytes      *int64    `json:"bytes"`
 	DurationMS *int64    `json:"duration_ms"`
+	// Protocol is "ftp", "ftps" or "sftp" (DESIGN.md §10); omitted when empty.
+	Protocol string `json:"protocol,omitempty"`
 }
