@@ -67,9 +67,34 @@ type writer struct {
 	appendAt  int64 // next offset of an append-mode open; -1 when not in append mode
 	started   time.Time
 
-	mu      sync.Mutex
-	n       int64
-	aborted bool
+	// Quota: writes past base+credit+reserved need more reserved from guard; oldSize is
+	// the target's size before, for the change the upload makes.
+	guard                  QuotaGuard // nil: no quota
+	base, credit, reserved int64
+	end, oldSize           int64
+	mu                     sync.Mutex
+	n                      int64
+	aborted, overQuota     bool
+}
+
+// errQuota is what a client gets when an upload would exceed the quota; the upload is
+// then discarded (atomic) or kept as far as it fits (in place).
+var errQuota = fmt.Errorf("quota exceeded: %w", errFailure)
+
+// charge reserves quota for writes up to end; false when the quota is used up.
+func (w *writer) charge(end int64) bool {
+	if w.guard == nil || end <= w.end {
+		return true
+	}
+	for end-w.base > w.credit+w.reserved {
+		r := w.guard.Reserve()
+		if r <= 0 {
+			return false
+		}
+		w.reserved += r
+	}
+	w.end = end
+	return true
 }
 
 func (w *writer) WriteAt(p []byte, off int64) (int, error) {
@@ -80,6 +105,10 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 	}
 	if off < w.minOffset {
 		return 0, fmt.Errorf("this account may only append: %w", errDenied)
+	}
+	if w.overQuota || !w.charge(off+int64(len(p))) {
+		w.overQuota = true
+		return 0, errQuota
 	}
 	n, err := w.f.WriteAt(p, off)
 	w.n += int64(n)
@@ -102,17 +131,26 @@ func (w *writer) TransferError(error) {
 
 func (w *writer) Close() error {
 	w.mu.Lock()
-	n, aborted := w.n, w.aborted
+	n, aborted := w.n, w.aborted || w.overQuota
 	w.mu.Unlock()
+	var size int64
+	if fi, err := w.f.Stat(); err == nil {
+		size = fi.Size()
+	}
 	err := w.f.Close()
 	root := w.h.user.Root()
+	delta := size - w.oldSize
 	if w.tmp != "" {
 		if err == nil && !aborted {
 			err = root.Rename(w.tmp, w.name)
 		}
 		if err != nil || aborted {
 			_ = root.Remove(w.tmp)
+			delta = 0
 		}
+	}
+	if w.guard != nil {
+		w.guard.Release(delta)
 	}
 	typ := djangoclient.EventFileReceived
 	if err != nil || aborted {
@@ -156,10 +194,15 @@ func (h *handlers) openWrite(r *sftp.Request, readToo bool) (*writer, error) {
 	if flags.Append {
 		w.appendAt = size
 	}
-	if h.atomicUploads && !readToo && !flags.Append && (flags.Trunc || !existed) {
+	atomic := h.atomicUploads && !readToo && !flags.Append && (flags.Trunc || !existed)
+	if err := w.guardQuota(atomic || flags.Trunc, size); err != nil {
+		return nil, err
+	}
+	if atomic {
 		w.tmp = path.Join(path.Dir(name), uploadTempPrefix+randomHex(8)+".part")
 		w.f, err = root.OpenFile(w.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if err != nil {
+			w.releaseQuota()
 			return nil, fsError(err)
 		}
 		return w, nil
@@ -175,9 +218,36 @@ func (h *handlers) openWrite(r *sftp.Request, readToo bool) (*writer, error) {
 		mode |= os.O_TRUNC
 	}
 	if w.f, err = root.OpenFile(name, mode, 0o640); err != nil {
+		w.releaseQuota()
 		return nil, fsError(err)
 	}
 	return w, nil
+}
+
+// guardQuota starts the upload's quota, when the user has one: an upload that replaces the
+// file (atomic or truncating) is counted from zero with the old size as credit; one in
+// place from the old size.
+func (w *writer) guardQuota(replaces bool, size int64) error {
+	w.oldSize, w.base, w.end = size, size, size
+	if replaces {
+		w.base, w.end, w.credit = 0, 0, size
+	}
+	qu, ok := w.h.user.(QuotaUser)
+	if !ok {
+		return nil
+	}
+	g, err := qu.GuardQuota(w.credit)
+	if err != nil {
+		return errQuota
+	}
+	w.guard = g
+	return nil
+}
+
+func (w *writer) releaseQuota() {
+	if w.guard != nil {
+		w.guard.Release(0)
+	}
 }
 
 func (h *handlers) emitTransfer(typ, p string, n int64, started time.Time) {

@@ -200,13 +200,17 @@ func (h *handlers) remove(r *sftp.Request) error {
 		return err
 	}
 	root, name := h.user.Root(), rel(r.Filepath)
-	if fi, err := root.Lstat(name); err != nil {
+	fi, err := root.Lstat(name)
+	if err != nil {
 		return fsError(err)
 	} else if fi.IsDir() {
 		return fmt.Errorf("is a directory: %w", errFailure)
 	}
 	if err := root.Remove(name); err != nil {
 		return fsError(err)
+	}
+	if qu, ok := h.user.(QuotaUser); ok && fi.Mode().IsRegular() {
+		qu.AddUsage(-fi.Size())
 	}
 	h.emit(djangoclient.EventFileDeleted, r.Filepath, "", nil)
 	return nil

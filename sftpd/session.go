@@ -50,3 +50,23 @@ type User interface {
 	// Close ends the session (logout event, session count, home closed). Called once.
 	Close()
 }
+
+// QuotaUser is a User with a quota: the core's record of the user's usage, shared by the
+// user's sessions of both protocols. A User without a quota need not implement it.
+type QuotaUser interface {
+	User
+	// GuardQuota starts an upload that replaces credit bytes (the old file's, for an
+	// upload that truncates or replaces it). A user at or over quota gets an error;
+	// a nil QuotaGuard means no quota.
+	GuardQuota(credit int64) (QuotaGuard, error)
+	// AddUsage records a change of the user's usage outside uploads (a removed file).
+	AddUsage(delta int64)
+}
+
+// QuotaGuard is one upload's share of the quota, reserved as the data flows.
+type QuotaGuard interface {
+	// Reserve takes more of what the quota leaves and returns how much (0: none left).
+	Reserve() int64
+	// Release ends the upload: its reservation goes, the change it made (delta bytes) stays.
+	Release(delta int64)
+}
