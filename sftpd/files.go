@@ -52,6 +52,7 @@ func (r *reader) Close() error {
 	}
 	r.mu.Unlock()
 	r.h.emitTransfer(typ, r.path, n, r.started)
+	r.h.open.Add(-1)
 	return err
 }
 
@@ -64,7 +65,8 @@ type writer struct {
 	name, tmp string // tmp: "" when writing in place
 	path      string
 	minOffset int64 // writes before it are refused (append-only grants)
-	appendAt  int64 // next offset of an append-mode open; -1 when not in append mode
+	appendAt  int64 // append mode: the end so far; -1 when not in append mode
+	appendMin int64 // append mode: the size at open
 	started   time.Time
 
 	// Quota: writes past base+credit+reserved need more reserved from guard; oldSize is
@@ -100,8 +102,11 @@ func (w *writer) charge(end int64) bool {
 func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.appendAt >= 0 {
-		off = w.appendAt // SSH_FXF_APPEND: every write goes to the end
+	if w.appendAt >= 0 && off < w.appendMin {
+		// SSH_FXF_APPEND: a write that would land in the old bytes goes to the end.
+		// Offsets past the old end are kept: clients that resume (OpenSSH's reput,
+		// paramiko) send them, and pkg/sftp may run their writes out of order.
+		off = w.appendAt
 	}
 	if off < w.minOffset {
 		return 0, fmt.Errorf("this account may only append: %w", errDenied)
@@ -113,7 +118,7 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 	n, err := w.f.WriteAt(p, off)
 	w.n += int64(n)
 	if w.appendAt >= 0 {
-		w.appendAt += int64(n)
+		w.appendAt = max(w.appendAt, off+int64(n))
 	}
 	if err != nil {
 		return n, fsError(err)
@@ -157,6 +162,7 @@ func (w *writer) Close() error {
 		typ = djangoclient.EventIncompleteFileReceived
 	}
 	w.h.emitTransfer(typ, w.path, n, w.started)
+	w.h.open.Add(-1)
 	return fsError(err)
 }
 
@@ -192,15 +198,21 @@ func (h *handlers) openWrite(r *sftp.Request, readToo bool) (*writer, error) {
 		w.minOffset = size
 	}
 	if flags.Append {
-		w.appendAt = size
+		w.appendAt, w.appendMin = size, size
 	}
-	atomic := h.atomicUploads && !readToo && !flags.Append && (flags.Trunc || !existed)
+	// Read-write opens too (pkg/sftp's Create is O_RDWR|O_CREATE|O_TRUNC): reads then see
+	// the temporary file, what the handle wrote.
+	atomic := h.atomicUploads && !flags.Append && (flags.Trunc || !existed)
 	if err := w.guardQuota(atomic || flags.Trunc, size); err != nil {
 		return nil, err
 	}
 	if atomic {
 		w.tmp = path.Join(path.Dir(name), uploadTempPrefix+randomHex(8)+".part")
-		w.f, err = root.OpenFile(w.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		mode := os.O_WRONLY
+		if readToo {
+			mode = os.O_RDWR
+		}
+		w.f, err = root.OpenFile(w.tmp, mode|os.O_CREATE|os.O_EXCL, 0o640)
 		if err != nil {
 			w.releaseQuota()
 			return nil, fsError(err)

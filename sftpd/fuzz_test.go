@@ -3,6 +3,7 @@ package sftpd
 import (
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func FuzzPaths(f *testing.F) {
 		root, err := os.OpenRoot(home)
 		must(t, err)
 		defer root.Close()
-		h := &handlers{user: &testUser{perms: djangoclient.PermLetters, root: root}, atomicUploads: true, now: time.Now}
+		h := &handlers{user: &testUser{perms: djangoclient.PermLetters, root: root}, atomicUploads: true, now: time.Now, open: new(atomic.Int64)}
 		run := func(method string, flags uint32) {
 			r := sftp.NewRequest(method, p)
 			r.Target = target

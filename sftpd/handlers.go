@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,10 +37,14 @@ type handlers struct {
 	user          User
 	atomicUploads bool
 	now           func() time.Time
+	open          *atomic.Int64 // files open now (a transfer in progress), for a drain
 }
 
-func newHandlers(u User, atomicUploads bool) sftp.Handlers {
-	h := &handlers{user: u, atomicUploads: atomicUploads, now: time.Now}
+func newHandlers(u User, atomicUploads bool, open *atomic.Int64) sftp.Handlers {
+	if open == nil {
+		open = new(atomic.Int64)
+	}
+	h := &handlers{user: u, atomicUploads: atomicUploads, now: time.Now, open: open}
 	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
 }
 
@@ -128,6 +133,7 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		f.Close()
 		return nil, fmt.Errorf("not a regular file: %w", errFailure)
 	}
+	h.open.Add(1)
 	return &reader{f: f, h: h, path: virtual(r.Filepath), started: h.now()}, nil
 }
 
@@ -137,6 +143,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if err != nil {
 		return nil, err // not a typed nil inside the interface
 	}
+	h.open.Add(1)
 	return w, nil
 }
 
@@ -149,6 +156,7 @@ func (h *handlers) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.open.Add(1)
 	return w, nil
 }
 

@@ -69,7 +69,7 @@ func serveQuota(t *testing.T, dir string, limit, used int64) (*sftp.Client, *quo
 	must(t, err)
 	u := &quotaUser{testUser: &testUser{perms: djangoclient.PermLetters, root: root}, limit: limit, used: used}
 	srvConn, cliConn := net.Pipe()
-	rs := sftp.NewRequestServer(srvConn, newHandlers(u, true))
+	rs := sftp.NewRequestServer(srvConn, newHandlers(u, true, nil))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

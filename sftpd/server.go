@@ -58,7 +58,7 @@ type Server struct {
 	cancel  context.CancelFunc
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]*connState
 	lns      map[net.Listener]struct{}
 	closing  bool
 	sessions sync.WaitGroup
@@ -78,7 +78,7 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, gate: gate, log: cfg.Log, baseCtx: ctx, cancel: cancel,
-		conns: map[net.Conn]struct{}{}, lns: map[net.Listener]struct{}{}}, nil
+		conns: map[net.Conn]*connState{}, lns: map[net.Listener]struct{}{}}, nil
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -111,22 +111,37 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("sftpd: accept: %w", err)
 		}
-		if !s.track(nc) {
+		cs := &connState{}
+		if !s.track(nc, cs) {
 			nc.Close()
 			return ErrServerClosed
 		}
-		go s.handle(nc)
+		go s.handle(nc, cs)
 	}
 }
 
+// connState is what Shutdown needs to know of a connection: whether it logged in, and how
+// many files it has open (a transfer in progress).
+type connState struct {
+	loggedIn atomic.Bool
+	open     atomic.Int64
+}
+
+// drainable: not logged in, or no file open; such a connection is closed at once by
+// Shutdown.
+func (c *connState) drainable() bool { return !c.loggedIn.Load() || c.open.Load() == 0 }
+
+// drainPoll is how often Shutdown looks for sessions whose transfers have ended.
+const drainPoll = 50 * time.Millisecond
+
 // track registers a connection; false once shutting down.
-func (s *Server) track(nc net.Conn) bool {
+func (s *Server) track(nc net.Conn, cs *connState) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.conns[nc] = struct{}{}
+	s.conns[nc] = cs
 	s.sessions.Add(1)
 	return true
 }
@@ -139,9 +154,10 @@ func (s *Server) untrack(nc net.Conn) {
 	s.sessions.Done()
 }
 
-// Shutdown stops accepting and lets sessions end by themselves until ctx is done; then it
-// closes the rest (open uploads are discarded, as on any cut connection) and returns
-// ctx's error.
+// Shutdown stops accepting, closes the connections that are not logged in or have no file
+// open, and lets the others finish their transfers (each is closed as soon as it has no
+// file open) until ctx is done; then it closes the rest (their open uploads are discarded,
+// as on any cut connection) and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -154,20 +170,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.sessions.Wait()
 		close(done)
 	}()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		s.closeConns(false)
+		select {
+		case <-done:
+			s.cancel()
+			return nil
+		case <-tick.C:
+			continue
+		case <-ctx.Done():
+		}
+		break
 	}
 	s.cancel()
-	s.mu.Lock()
-	for nc := range s.conns {
-		nc.Close()
-	}
-	s.mu.Unlock()
+	s.closeConns(true)
 	<-done
 	return ctx.Err()
+}
+
+// closeConns closes the drainable connections, or all of them.
+func (s *Server) closeConns(all bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for nc, cs := range s.conns {
+		if all || cs.drainable() {
+			nc.Close()
+		}
+	}
 }
 
 // Active is the number of open connections.
@@ -175,7 +206,7 @@ func (s *Server) Active() int64 { return s.active.Load() }
 
 // handle runs one connection: admission, the SSH handshake with authentication through the
 // core, then its session channels.
-func (s *Server) handle(nc net.Conn) {
+func (s *Server) handle(nc net.Conn, cs *connState) {
 	defer s.untrack(nc)
 	s.active.Add(1)
 	defer s.active.Add(-1)
@@ -205,15 +236,16 @@ func (s *Server) handle(nc net.Conn) {
 		return
 	}
 	defer user.Close()
+	cs.loggedIn.Store(true)
 	_ = nc.SetDeadline(time.Time{})
 	ic.setIdle(s.cfg.IdleTimeout)
 	go ssh.DiscardRequests(reqs) // global requests (port forwarding...): refused
-	s.serveChannels(chans, user)
+	s.serveChannels(chans, user, &cs.open)
 }
 
 // serveChannels serves session channels whose only accepted request is the sftp subsystem.
 // It returns when the connection ends.
-func (s *Server) serveChannels(chans <-chan ssh.NewChannel, user User) {
+func (s *Server) serveChannels(chans <-chan ssh.NewChannel, user User, open *atomic.Int64) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for nch := range chans {
@@ -228,14 +260,14 @@ func (s *Server) serveChannels(chans <-chan ssh.NewChannel, user User) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveSession(ch, chReqs, user)
+			s.serveSession(ch, chReqs, user, open)
 		}()
 	}
 }
 
 // serveSession answers a session channel's requests: "subsystem sftp" starts the SFTP
 // server; shell, exec, pty, env, agent and X11 forwarding are refused.
-func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, user User) {
+func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, user User, open *atomic.Int64) {
 	defer ch.Close()
 	started := false
 	done := make(chan struct{})
@@ -256,7 +288,7 @@ func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, user Use
 				started = true
 				go func() {
 					defer close(done)
-					rs := sftp.NewRequestServer(ch, newHandlers(user, s.cfg.AtomicUploads))
+					rs := sftp.NewRequestServer(ch, newHandlers(user, s.cfg.AtomicUploads, open))
 					_ = rs.Serve()
 					_ = rs.Close()
 				}()

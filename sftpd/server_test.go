@@ -324,30 +324,74 @@ func TestAdmitRefusal(t *testing.T) {
 	}
 }
 
-// TestShutdownDrains: Shutdown waits for a running session, then closes what is left
-// when its context ends; the core sees every session and connection closed.
+// TestShutdownDrains: Shutdown closes idle sessions at once, waits for one with a file open
+// (a transfer) until it closes the file, and closes what is left when its context ends; the
+// core sees every connection closed.
 func TestShutdownDrains(t *testing.T) {
 	ts := startServer(t, defaultConfig(), nil)
+	idle, err := ts.dial(t, ssh.Password("pw"))
+	must(t, err)
+	idleDone := make(chan error, 1)
+	go func() { idleDone <- idle.Wait() }()
 	c, err := ts.dial(t, ssh.Password("pw"))
 	must(t, err)
 	sc := sftpClient(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v", err)
+	f, err := sc.Create("/upload")
+	must(t, err)
+	_, err = f.Write([]byte("part"))
+	must(t, err)
+
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- ts.srv.Shutdown(context.Background()) }()
+	select {
+	case <-idleDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle session not closed by Shutdown")
 	}
-	if time.Since(start) < 250*time.Millisecond {
-		t.Fatal("Shutdown did not wait for the session")
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned (%v) while a transfer was running", err)
+	default:
 	}
-	if _, err := sc.Stat("/f"); err == nil {
-		t.Fatal("session still open after Shutdown")
+	_, err = f.Write([]byte(" and the rest"))
+	must(t, err)
+	must(t, f.Close())
+	select {
+	case err := <-shutdown:
+		must(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return once the transfer ended")
+	}
+	if b, _ := os.ReadFile(filepath.Join(ts.gate.home, "upload")); string(b) != "part and the rest" {
+		t.Fatalf("upload = %q", b)
 	}
 	if a, cl := ts.gate.admitted.Load(), ts.gate.closed.Load(); a != cl {
 		t.Fatalf("%d connections admitted, %d closed", a, cl)
 	}
 	if _, err := ts.dial(t, ssh.Password("pw")); err == nil {
 		t.Fatal("connected after Shutdown")
+	}
+}
+
+// TestShutdownDeadline: a transfer still running when the context ends is cut, and its
+// upload discarded.
+func TestShutdownDeadline(t *testing.T) {
+	ts := startServer(t, defaultConfig(), nil)
+	c, err := ts.dial(t, ssh.Password("pw"))
+	must(t, err)
+	sc := sftpClient(t, c)
+	f, err := sc.Create("/f")
+	must(t, err)
+	_, err = f.Write([]byte("part"))
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ts.gate.home, "f")); string(b) != "0123456789" {
+		t.Fatalf("cut upload changed the file: %q", b)
 	}
 }
 
