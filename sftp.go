@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 
 	"github.com/kelseyhightower/envconfig"
@@ -49,4 +52,59 @@ func printHostKeys(w io.Writer) int {
 		fmt.Fprintln(w, fp)
 	}
 	return exitOK
+}
+
+// sftpService is the running SFTP listener.
+type sftpService struct {
+	srv  *sftpd.Server
+	addr net.Addr
+	done chan error
+}
+
+// startSFTP starts the SFTP listener over gate when DJFTPD_SFTP_LISTEN is set (nil, nil
+// otherwise), logging the host key fingerprints.
+func startSFTP(cfg config, gate sftpd.Gate, log *slog.Logger) (*sftpService, error) {
+	if cfg.SFTPListen == "" {
+		return nil, nil
+	}
+	keys, err := sftpHostKeys(cfg.SFTPHostKeys, cfg.StateDir, log)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sftpd.New(sftpd.Config{
+		HostKeys:      keys,
+		PasswordAuth:  cfg.SFTPPasswordAuth,
+		PublicKeyAuth: cfg.SFTPPublicKeyAuth,
+		LoginTimeout:  cfg.LoginTimeout,
+		IdleTimeout:   cfg.IdleTimeout,
+		AtomicUploads: cfg.UploadMode == "atomic",
+		Log:           log,
+	}, gate)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.SFTPListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on DJFTPD_SFTP_LISTEN: %w", err)
+	}
+	s := &sftpService{srv: srv, addr: ln.Addr(), done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(ln) }()
+	for _, fp := range sftpd.Fingerprints(keys) {
+		log.Info("SFTP host key", "fingerprint", fp)
+	}
+	log.Info("SFTP listening", "sftp", ln.Addr().String())
+	return s, nil
+}
+
+// stop drains the SFTP sessions until ctx ends, then closes the rest.
+func (s *sftpService) stop(ctx context.Context, log *slog.Logger) {
+	if s == nil {
+		return
+	}
+	if err := s.srv.Shutdown(ctx); err != nil {
+		log.Warn("sftp shutdown", "err", err)
+	}
+	if err := <-s.done; err != nil && !errors.Is(err, sftpd.ErrServerClosed) {
+		log.Warn("sftp listener", "err", err)
+	}
 }
