@@ -54,16 +54,18 @@ func printHostKeys(w io.Writer) int {
 	return exitOK
 }
 
-// sftpService is the running SFTP listener.
+// sftpService is the SFTP listener and its server.
 type sftpService struct {
 	srv  *sftpd.Server
-	addr net.Addr
+	ln   net.Listener
+	log  *slog.Logger
 	done chan error
 }
 
-// startSFTP starts the SFTP listener over gate when DJFTPD_SFTP_LISTEN is set (nil, nil
-// otherwise), logging the host key fingerprints.
-func startSFTP(cfg config, gate sftpd.Gate, log *slog.Logger) (*sftpService, error) {
+// newSFTP loads (or generates once) the host keys, logs their fingerprints and opens the
+// SFTP listener over gate when DJFTPD_SFTP_LISTEN is set; nil, nil otherwise. serve starts
+// it, stop drains it.
+func newSFTP(cfg config, gate sftpd.Gate, log *slog.Logger) (*sftpService, error) {
 	if cfg.SFTPListen == "" {
 		return nil, nil
 	}
@@ -87,24 +89,30 @@ func startSFTP(cfg config, gate sftpd.Gate, log *slog.Logger) (*sftpService, err
 	if err != nil {
 		return nil, fmt.Errorf("listen on DJFTPD_SFTP_LISTEN: %w", err)
 	}
-	s := &sftpService{srv: srv, addr: ln.Addr(), done: make(chan error, 1)}
-	go func() { s.done <- srv.Serve(ln) }()
 	for _, fp := range sftpd.Fingerprints(keys) {
 		log.Info("SFTP host key", "fingerprint", fp)
 	}
-	log.Info("SFTP listening", "sftp", ln.Addr().String())
-	return s, nil
+	return &sftpService{srv: srv, ln: ln, log: log, done: make(chan error, 1)}, nil
+}
+
+// serve accepts SFTP connections in a goroutine that stop waits for.
+func (s *sftpService) serve() {
+	if s == nil {
+		return
+	}
+	s.log.Info("SFTP listening", "sftp", s.ln.Addr().String())
+	go func() { s.done <- s.srv.Serve(s.ln) }()
 }
 
 // stop drains the SFTP sessions until ctx ends, then closes the rest.
-func (s *sftpService) stop(ctx context.Context, log *slog.Logger) {
+func (s *sftpService) stop(ctx context.Context) {
 	if s == nil {
 		return
 	}
 	if err := s.srv.Shutdown(ctx); err != nil {
-		log.Warn("sftp shutdown", "err", err)
+		s.log.Warn("sftp shutdown", "err", err)
 	}
 	if err := <-s.done; err != nil && !errors.Is(err, sftpd.ErrServerClosed) {
-		log.Warn("sftp listener", "err", err)
+		s.log.Warn("sftp listener", "err", err)
 	}
 }
