@@ -250,7 +250,7 @@ func (w *writer) guardQuota(replaces bool, size int64) error {
 	}
 	g, err := qu.GuardQuota(w.credit)
 	if err != nil {
-		return errQuota
+		return fmt.Errorf("%v: %w", err, errFailure) // the core's reason, for the client
 	}
 	w.guard = g
 	return nil

@@ -32,7 +32,7 @@ func (u *quotaUser) GuardQuota(credit int64) (QuotaGuard, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.used-credit >= u.limit && credit == 0 {
-		return nil, errors.New("over quota")
+		return nil, errors.New("quota exceeded")
 	}
 	return &quotaGuard{u: u, credit: credit}, nil
 }

@@ -56,8 +56,8 @@ type User interface {
 type QuotaUser interface {
 	User
 	// GuardQuota starts an upload that replaces credit bytes (the old file's, for an
-	// upload that truncates or replaces it). A user at or over quota gets an error;
-	// a nil QuotaGuard means no quota.
+	// upload that truncates or replaces it). A user at or over quota gets an error, whose
+	// text the client sees ("quota exceeded"); a nil QuotaGuard means no quota.
 	GuardQuota(credit int64) (QuotaGuard, error)
 	// AddUsage records a change of the user's usage outside uploads (a removed file).
 	AddUsage(delta int64)
