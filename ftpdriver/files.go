@@ -1,7 +1,7 @@
 package ftpdriver
 
 import (
-	"errors"
+	"io"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -10,22 +10,9 @@ import (
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
-// errIsDir and errNotDir refuse a file command on a directory and the reverse.
-var (
-	errIsDir  = errors.New("is a directory")
-	errNotDir = errors.New("not a directory")
-	errIsHome = errors.New("the home directory itself")
-)
-
-// fail answers a failed file operation and logs why.
-func (s *session) fail(cmd, virtual string, err error) {
-	code, text := fsReply(err)
-	switch {
-	case errors.Is(err, errIsDir):
-		text = "Is a directory"
-	case errors.Is(err, errNotDir):
-		text = "Not a directory"
-	}
+// replyFileError answers a failed file operation (replyFor) and logs why.
+func (s *session) replyFileError(cmd, virtual string, err error) {
+	code, text := replyFor(err)
 	s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
 	s.reply(code, text)
 }
@@ -48,7 +35,7 @@ func (s *session) handleCWD(param string) {
 		}
 	}
 	if err != nil {
-		s.fail("CWD", virtual, err)
+		s.replyFileError("CWD", virtual, err)
 		return
 	}
 	s.cwd = virtual
@@ -63,7 +50,7 @@ func (s *session) handleMKD(param string) {
 		err = s.root.Mkdir(rel, 0o750)
 	}
 	if err != nil {
-		s.fail("MKD", virtual, err)
+		s.replyFileError("MKD", virtual, err)
 		return
 	}
 	s.log.Info("directory created", "path", virtual)
@@ -86,7 +73,7 @@ func (s *session) handleRMD(param string) {
 		err = s.root.Remove(rel)
 	}
 	if err != nil {
-		s.fail("RMD", virtual, err)
+		s.replyFileError("RMD", virtual, err)
 		return
 	}
 	s.log.Info("directory deleted", "path", virtual)
@@ -106,11 +93,11 @@ func (s *session) handleDELE(param string) {
 		err = s.root.Remove(rel)
 	}
 	if err != nil {
-		s.fail("DELE", virtual, err)
+		s.replyFileError("DELE", virtual, err)
 		return
 	}
 	if fi.Mode().IsRegular() {
-		s.addUsage(-fi.Size())
+		s.user.AddUsage(-fi.Size())
 	}
 	s.log.Info("file deleted", "path", virtual)
 	s.emit(djangoclient.Event{Type: djangoclient.EventFileDeleted, Path: &virtual})
@@ -126,7 +113,7 @@ func (s *session) handleRNFR(param string) {
 		_, err = s.root.Lstat(rel)
 	}
 	if err != nil {
-		s.fail("RNFR", virtual, err)
+		s.replyFileError("RNFR", virtual, err)
 		return
 	}
 	s.renameFrom = virtual
@@ -149,7 +136,7 @@ func (s *session) handleRNTO(param string) {
 		err = s.root.Rename(fromRel, rel)
 	}
 	if err != nil {
-		s.fail("RNTO", virtual, err)
+		s.replyFileError("RNTO", virtual, err)
 		return
 	}
 	s.log.Info("file renamed", "path", from, "to_path", virtual)
@@ -157,12 +144,12 @@ func (s *session) handleRNTO(param string) {
 	s.reply(250, "Rename successful")
 }
 
+// asciiSizeLimit bounds the file SIZE reads through in TYPE A to count its line ends.
+const asciiSizeLimit = 16 << 20
+
+// handleSIZE answers the octets a RETR would send (RFC 3659 4): in TYPE A the size after
+// line-end conversion, counted by reading the file, up to asciiSizeLimit; above it 550.
 func (s *session) handleSIZE(param string) {
-	if s.asciiType {
-		// The size on the wire in TYPE A would need the whole file read (proftpd's way).
-		s.reply(550, "SIZE not allowed in ASCII mode")
-		return
-	}
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
@@ -171,10 +158,33 @@ func (s *session) handleSIZE(param string) {
 		}
 	}
 	if err != nil {
-		s.fail("SIZE", virtual, err)
+		s.replyFileError("SIZE", virtual, err)
+		return
+	}
+	if s.asciiType {
+		s.sizeASCII(virtual, rel, fi.Size())
 		return
 	}
 	s.reply(213, strconv.FormatInt(fi.Size(), 10))
+}
+
+// sizeASCII answers SIZE in TYPE A: the file's size with every bare LF counted twice.
+func (s *session) sizeASCII(virtual, rel string, size int64) {
+	if size > asciiSizeLimit {
+		s.reply(550, "SIZE not allowed in ASCII mode for files over 16 MiB; send TYPE I")
+		return
+	}
+	f, err := s.root.Open(rel)
+	var n int64
+	if err == nil {
+		n, err = io.Copy(io.Discard, newToNetASCII(io.LimitReader(f, asciiSizeLimit)))
+		f.Close()
+	}
+	if err != nil {
+		s.replyFileError("SIZE", virtual, err)
+		return
+	}
+	s.reply(213, strconv.FormatInt(n, 10))
 }
 
 func (s *session) handleMDTM(param string) {
@@ -184,7 +194,7 @@ func (s *session) handleMDTM(param string) {
 		fi, err = s.root.Stat(rel)
 	}
 	if err != nil {
-		s.fail("MDTM", virtual, err)
+		s.replyFileError("MDTM", virtual, err)
 		return
 	}
 	s.reply(213, fi.ModTime().UTC().Format("20060102150405"))

@@ -6,8 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the FTP front end's Prometheus collectors (names per STYLE.md §4/§9:
-// namespace djftpd, base units, _total on counters, one series per label value).
+// Metrics are the FTP front end's Prometheus collectors: namespace djftpd, base
+// units, _total on counters, and every label value created at start so each series
+// exists from the first scrape.
 type Metrics struct {
 	sessions          prometheus.Gauge
 	connsRefused      *prometheus.CounterVec // reason
@@ -15,6 +16,7 @@ type Metrics struct {
 	transferBytes     *prometheus.CounterVec // direction
 	transfers         *prometheus.CounterVec // direction, result
 	transferDurations *prometheus.HistogramVec
+	sessionsClosed    *prometheus.CounterVec // reason
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -41,8 +43,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "djftpd", Name: "transfer_duration_seconds", Help: "Duration of transfers.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"direction"}),
+		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "sessions_closed_total",
+			Help: "Sessions ended by the server, by reason (admin: POST /sessions/close).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.sessions, m.connsRefused, m.logins, m.transferBytes, m.transfers, m.transferDurations)
+	reg.MustRegister(m.sessions, m.connsRefused, m.logins, m.transferBytes, m.transfers, m.transferDurations, m.sessionsClosed)
+	m.sessionsClosed.WithLabelValues("admin")
 	for _, r := range []string{"ok", "invalid_credentials", "unavailable", "rejected"} {
 		m.logins.WithLabelValues(r)
 	}
@@ -52,17 +59,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// refusalReason is the djftpd_connections_refused_total label of a refusal at connect.
 func refusalReason(err error) string {
-	switch err {
-	case errBanned:
-		return "banned"
-	case errTooManyConns:
-		return "too_many_connections"
-	case errTooManyFromIP:
-		return "too_many_from_address"
-	default:
-		return "shutting_down"
-	}
+	return rowOr(err, rowOf(errShuttingDown)).label
 }
 
 // direction names a transfer command's direction label.

@@ -114,7 +114,7 @@ func (s *session) handleMLST(param string) {
 		fi, err = s.root.Lstat(rel)
 	}
 	if err != nil {
-		s.fail("MLST", virtual, err)
+		s.replyFileError("MLST", virtual, err)
 		return
 	}
 	s.reply(250, "Listing "+virtual+"\n "+s.mlsxEntry(fi, "", virtual)+"\nEnd")
@@ -138,7 +138,7 @@ func (s *session) handleMLSD(param string) {
 	}
 	if err != nil {
 		s.closePendingData()
-		s.fail("MLSD", virtual, err)
+		s.replyFileError("MLSD", virtual, err)
 		return
 	}
 	// RFC 3659 7.7.4: the cdir entry names the directory as the client gave it.
@@ -200,7 +200,7 @@ func (s *session) handleSTAT(param string) {
 		infos, err = s.readDir(rel)
 	}
 	if err != nil {
-		s.fail("STAT", virtual, err)
+		s.replyFileError("STAT", virtual, err)
 		return
 	}
 	var b strings.Builder

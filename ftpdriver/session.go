@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,11 +17,9 @@ import (
 
 	goftp "goftp.io/server/v2"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 )
-
-// errBadPath is a path argument that is not valid UTF-8 or holds a NUL byte.
-var errBadPath = errors.New("invalid path argument")
 
 // session is djftpd's state for one control connection. goftp runs a session's
 // commands one at a time on one goroutine, so only the fields under dataMu are shared
@@ -36,25 +33,27 @@ type session struct {
 	peer        netip.Addr // the client: control peer or PROXY source, unmapped
 	proxyPeer   netip.Addr // the proxy in front, when a PROXY header named the client
 	admitted    bool       // counted by connLimits and known to Shutdown
-	countedUser string     // the username counted by userSessions, if any
 	connectedAt time.Time
 
-	reqUser      string              // from USER, waiting for PASS
-	grant        *djangoclient.Grant // nil until logged in
-	root         *os.Root            // the user's home; every file operation goes through it
-	cwd          string              // virtual: "/" is the home
-	renameFrom   string              // relative path from RNFR, for RNTO
-	restOffset   int64               // from REST, used by the next RETR/STOR
-	asciiType    bool                // TYPE A with conversion on: line ends converted (ascii.go)
-	failedLogins int
-	pasv         net.Listener    // pending passive listener, nil if none
-	pasvExpiry   *time.Timer     // closes pasv after DataTimeout unused
-	pasvRelease  func()          // gives pasv's slot back to the per-address count
-	active       netip.AddrPort  // pending PORT/EPRT target, zero if none
-	protP        bool            // PROT P: data connections use TLS
-	tlsConf      *tls.Config     // the session's own TLS configuration (sessionTLS)
-	mlstFacts    map[string]bool // OPTS MLST selection; nil means every fact
-	hashName     string          // OPTS HASH selection; empty means SHA-256
+	reqUser     string              // from USER, waiting for PASS
+	grant       *djangoclient.Grant // nil until logged in
+	root        *os.Root            // the user's home; every file operation goes through it
+	cwd         string              // virtual: "/" is the home
+	renameFrom  string              // relative path from RNFR, for RNTO
+	restOffset  int64               // from REST, used by the next RETR/STOR
+	asciiType   bool                // TYPE A with conversion on: line ends converted (ascii.go)
+	attempts    *access.Attempts    // failed logins on this connection
+	user        *access.User        // nil until logged in; grant and root are its
+	pasv        net.Listener        // pending passive listener, nil if none
+	pasvExpiry  *time.Timer         // closes pasv after DataTimeout unused
+	pasvRelease func()              // gives pasv's slot back to the per-address count
+	active      netip.AddrPort      // pending PORT/EPRT target, zero if none
+	protP       bool                // PROT P: data connections use TLS
+	tlsConf     *tls.Config         // the session's own TLS configuration (sessionTLS)
+	mlstFacts   map[string]bool     // OPTS MLST selection; nil means every fact
+	hashName    string              // OPTS HASH selection; empty means SHA-256
+
+	live liveState // what the ops listener's /sessions sees (sessions.go)
 
 	dataMu   sync.Mutex
 	dataConn net.Conn // open data connection, for abort on forced shutdown
@@ -68,6 +67,7 @@ func newSession(srv *Server, raw net.Conn) *session {
 		id:          hex.EncodeToString(b[:]),
 		cwd:         "/",
 		connectedAt: time.Now(),
+		attempts:    srv.access.NewAttempts(),
 	}
 	s.peer = addrOf(raw.RemoteAddr())
 	s.log = srv.log.With("session", s.id, "client_ip", s.peer.String())
@@ -146,6 +146,9 @@ func (s *session) resolve(arg string) (virtual, rel string, err error) {
 func (s *session) setDataConn(c net.Conn) {
 	s.dataMu.Lock()
 	s.dataConn = c
+	if c != nil && s.live.kicked.Load() {
+		_ = c.Close() // closed by an administrator just before the transfer began
+	}
 	s.dataMu.Unlock()
 }
 
@@ -163,11 +166,8 @@ func (s *session) abort() {
 // end releases what the session holds; controlConn.Close calls it once.
 func (s *session) end() {
 	s.closePendingData()
-	if s.root != nil {
-		_ = s.root.Close()
-	}
-	if s.countedUser != "" {
-		s.srv.users.release(s.countedUser)
+	if s.user != nil {
+		s.user.Close()
 	}
 	if s.grant != nil {
 		s.emit(djangoclient.Event{Type: djangoclient.EventLogout})

@@ -109,3 +109,7 @@ class FTPEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """``djftpd.delete_ftpevent``, as for any model (superusers have every permission)."""
         return super().has_delete_permission(request, obj)
+
+
+# The live sessions page (admin_live.py): registered with the admin site on import.
+from djftpd import admin_live  # noqa: E402, F401

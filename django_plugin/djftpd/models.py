@@ -195,6 +195,27 @@ class FTPEventReceipt(models.Model):
         return self.id
 
 
+class LiveSession(models.Model):
+    """Not a table: the admin's "Live sessions" page (``djftpd.admin_live``), which asks the
+    sidecars, hangs on it, and its permissions are defined here: ``djftpd.view_session`` to
+    see who is connected, ``djftpd.close_session`` to disconnect them."""
+
+    id = models.CharField(_("session"), max_length=SESSION_MAX_LENGTH, primary_key=True)
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_session", _("Can see live FTP sessions")),
+            ("close_session", _("Can disconnect live FTP sessions")),
+        ]
+        verbose_name = _("live session")
+        verbose_name_plural = _("live sessions")
+
+    def __str__(self) -> str:
+        return self.id
+
+
 def validate_public_key(value: str) -> None:
     """An OpenSSH public key djftpd accepts (:mod:`djftpd.sshkeys`)."""
     from djftpd.sshkeys import InvalidKey, parse_public_key

@@ -37,7 +37,10 @@ from djftpd.conf import (
 )
 
 #: Signals passed on to the sidecar while it runs in the foreground.
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# SIGHUP only where it exists (not on Windows), so importing the app never fails.
+FORWARDED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 INSTALL_HINT = (
     "Build it with `make build` in the djftpd repository, or install it with "

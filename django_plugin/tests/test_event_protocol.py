@@ -18,9 +18,12 @@ def test_protocol_reaches_the_signal(alice, post_events, received, protocol):  #
 
 
 @pytest.mark.parametrize("protocol", ["scp", 3, ""])
-def test_unknown_protocol_is_a_bad_request(alice, post_events, received, protocol):  # noqa: F811
-    response = post_events(event(protocol=protocol))
+def test_unknown_protocol_rejects_the_event(alice, post_events, received, protocol):  # noqa: F811
+    bad = event(protocol=protocol)
+    response = post_events(bad)
 
-    assert response.status_code == 400
-    assert "protocol" in response.json()["detail"]
+    assert response.status_code == 200
+    [rejected] = response.json()["rejected"]
+    assert rejected["id"] == bad["id"]
+    assert "protocol" in rejected["error"]
     assert received == []
