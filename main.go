@@ -123,6 +123,7 @@ type sidecar struct {
 	certs  *ftpdriver.CertReloader // nil without TLS
 	events *djangoclient.EventQueue
 	ftp    *ftpdriver.Server
+	sftp   *sftpService // nil without DJFTPD_SFTP_LISTEN
 	ready  atomic.Bool
 
 	closers                      []io.Closer // listeners and the xferlog, closed at the end
@@ -194,8 +195,17 @@ func (sc *sidecar) listen() error {
 			return err
 		}
 	}
-	sc.opsLn, err = listen("OPS_LISTEN", sc.cfg.OpsListen)
-	return err
+	if sc.opsLn, err = listen("OPS_LISTEN", sc.cfg.OpsListen); err != nil {
+		return err
+	}
+	gate := &sftpGate{core: sc.access, auth: sc.auth, events: sc.events, log: sc.log.With("component", "sftp")}
+	if sc.sftp, err = newSFTP(sc.cfg, gate, sc.log.With("component", "sftp")); err != nil {
+		return err
+	}
+	if sc.sftp != nil {
+		sc.closers = append(sc.closers, sc.sftp.ln)
+	}
+	return nil
 }
 
 // start runs the certificate reloader, the ops server, the event queue and the FTP
@@ -223,6 +233,7 @@ func (sc *sidecar) start(ctx context.Context) {
 		sc.ftpServers++
 		go func() { sc.ftpDone <- sc.ftp.ServeImplicit(context.WithoutCancel(ctx), sc.implicitLn) }()
 	}
+	sc.sftp.serve()
 	sc.ready.Store(true)
 }
 
@@ -236,6 +247,7 @@ func (sc *sidecar) drain() error {
 	if err := sc.ftp.Shutdown(graceCtx); err != nil {
 		sc.log.Warn("ftp shutdown", "err", err)
 	}
+	sc.sftp.stop(graceCtx)
 	var errs []error
 	for range sc.ftpServers {
 		errs = append(errs, <-sc.ftpDone)

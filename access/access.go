@@ -89,9 +89,12 @@ func (c *Core) Banned(ip netip.Addr) bool { return c.defend.banned(ip) }
 // LoginRequest is one login attempt, whatever the protocol.
 type LoginRequest struct {
 	Username, Password string
-	ClientIP           netip.Addr
-	Protocol           string // "ftp", "ftps" or "sftp": what Django is told
-	Session            string // the session id events carry
+	// PublicKey, instead of Password: the authorized_keys line of an SSH key the client
+	// has proved it holds (SFTP); Django answers whether it is the user's.
+	PublicKey string
+	ClientIP  netip.Addr
+	Protocol  string // "ftp", "ftps" or "sftp": what Django is told
+	Session   string // the session id events carry
 }
 
 // Login authenticates r and returns the logged-in User. Wrong credentials (an error
@@ -102,7 +105,7 @@ type LoginRequest struct {
 // user's fault and count toward nothing.
 func (c *Core) Login(ctx context.Context, r LoginRequest) (*User, error) {
 	g, err := c.auth.Authenticate(ctx, djangoclient.AuthRequest{
-		Username: r.Username, Password: r.Password, ClientIP: r.ClientIP.String(),
+		Username: r.Username, Password: r.Password, PublicKey: r.PublicKey, ClientIP: r.ClientIP.String(),
 		Protocol: r.Protocol, Session: r.Session,
 	})
 	if errors.Is(err, djangoclient.ErrInvalidCredentials) {

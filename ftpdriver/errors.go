@@ -52,7 +52,7 @@ var (
 	errTooManyUser   = access.ErrTooManySessions
 	errShuttingDown  = errors.New("server shutting down")
 	errHomeUnusable  = access.ErrHomeUnusable // local disk, not Django
-	errBadUsername   = errors.New("username too long, not UTF-8 or holding control characters")
+	errBadUsername   = access.ErrBadUsername
 	errLineTooLong   = errors.New("control line too long")
 	errProxyHeader   = errors.New("invalid PROXY protocol header")
 )

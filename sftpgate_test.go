@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/djftpd/djftpd/djangoclient"
+)
+
+// sftpDjango answers like the Django app, signed: alice's password is "pw" and her key is
+// key; quota (password "pw") has a quota. It keeps the events it receives.
+type sftpDjango struct {
+	*httptest.Server
+	key    string
+	mu     sync.Mutex
+	events []djangoclient.Event
+}
+
+func newSFTPDjango(t *testing.T, root, key string) *sftpDjango {
+	t.Helper()
+	d := &sftpDjango{key: key}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req map[string]any
+		_ = json.Unmarshal(body, &req)
+		status, answer := 401, map[string]any{"ok": false, "error": "invalid_credentials"}
+		purpose := djangoclient.PurposeAuth
+		if r.URL.Path == "/ftp/events/" {
+			purpose = djangoclient.PurposeEvents
+			var batch struct{ Events []djangoclient.Event }
+			_ = json.Unmarshal(body, &batch)
+			d.mu.Lock()
+			d.events = append(d.events, batch.Events...)
+			d.mu.Unlock()
+			status, answer = 200, map[string]any{"accepted": len(batch.Events)}
+		}
+		_, hasPW := req["password"]
+		ok := hasPW != (req["public_key"] != nil) &&
+			(req["password"] == "pw" || req["public_key"] == d.key && req["username"] == "alice")
+		if user, _ := req["username"].(string); r.URL.Path == "/ftp/auth/" && ok && (user == "alice" || user == "quota") {
+			answer = map[string]any{"ok": true, "username": user, "home": filepath.Join(root, user),
+				"perms": "elradfmwMT", "welcome": "hi", "quota_bytes": nil, "max_sessions": nil}
+			if user == "quota" {
+				answer["quota_bytes"] = 1 << 20
+			}
+			status = 200
+		}
+		out, _ := json.Marshal(answer)
+		ts, sig := djangoclient.SignAnswer([]byte(goodSecret), purpose, time.Now(), r.Header.Get(djangoclient.HeaderSignature), out)
+		w.Header().Set(djangoclient.HeaderTimestamp, ts)
+		w.Header().Set(djangoclient.HeaderSignature, sig)
+		w.WriteHeader(status)
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+func (d *sftpDjango) protocols() map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]string{}
+	for _, e := range d.events {
+		out[e.Type] = e.Protocol
+	}
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestSFTPWiring runs the whole sidecar with SFTP on: password and key logins through the
+// shared core, uploads, events carrying "sftp", a user with a quota refused uploads, and
+// SFTP's failed logins banning the address for FTP too (one ban record for both).
+func TestSFTPWiring(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	django := newSFTPDjango(t, root, key)
+	sftpAddr := freeAddr(t)
+	setEnv(t, map[string]string{
+		"DJFTPD_DJANGO_URL": django.URL + "/ftp/", "DJFTPD_HOME_ROOT": root,
+		"DJFTPD_LISTEN": "127.0.0.1:0", "DJFTPD_OPS_LISTEN": "127.0.0.1:0",
+		"DJFTPD_PASSIVE_PORTS": "1024-65535", "DJFTPD_FAILED_LOGIN_DELAY": "1ms",
+		"DJFTPD_SFTP_LISTEN": sftpAddr, "DJFTPD_STATE_DIR": state,
+		"DJFTPD_MAX_LOGIN_ATTEMPTS": "2", "DJFTPD_BAN_THRESHOLD": "2",
+	})
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, discardLogger(), func(f, _ net.Addr) { addrs <- f })
+	}()
+	var ftpAddr net.Addr
+	select {
+	case ftpAddr = <-addrs:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	hostKey, err := os.ReadFile(filepath.Join(state, "ssh_host_ed25519_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostSigner, err := ssh.ParsePrivateKey(hostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(user string, auth ssh.AuthMethod) (*ssh.Client, error) {
+		return ssh.Dial("tcp", sftpAddr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{auth},
+			HostKeyCallback: ssh.FixedHostKey(hostSigner.PublicKey()), Timeout: 5 * time.Second})
+	}
+	upload := func(user string, auth ssh.AuthMethod, name string) error {
+		c, err := dial(user, auth)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		sc, err := sftp.NewClient(c)
+		if err != nil {
+			return err
+		}
+		defer sc.Close()
+		f, err := sc.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write([]byte("hello")); err != nil {
+			return err
+		}
+		return f.Close()
+	}
+
+	if err := upload("alice", ssh.Password("pw"), "by-password"); err != nil {
+		t.Fatalf("password login and upload: %v", err)
+	}
+	if err := upload("alice", ssh.PublicKeys(signer), "by-key"); err != nil {
+		t.Fatalf("key login and upload: %v", err)
+	}
+	for _, name := range []string{"by-password", "by-key"} {
+		if b, _ := os.ReadFile(filepath.Join(root, "alice", name)); string(b) != "hello" {
+			t.Errorf("%s = %q", name, b)
+		}
+	}
+	if err := upload("quota", ssh.Password("pw"), "q"); err == nil || !strings.Contains(err.Error(), "quota") {
+		t.Errorf("upload of a user with a quota: %v, want refused naming the quota", err)
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for django.protocols()[djangoclient.EventFileReceived] != "sftp" || django.protocols()[djangoclient.EventLogout] != "sftp" {
+		if time.Now().After(deadline) {
+			t.Fatalf("events: %v", django.protocols())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for typ, p := range django.protocols() {
+		if p != "sftp" {
+			t.Errorf("%s event with protocol %q", typ, p)
+		}
+	}
+
+	// Two wrong passwords over SFTP ban the address, for FTP as well.
+	_, _ = dial("alice", ssh.RetryableAuthMethod(ssh.Password("wrong"), 5))
+	if _, err := dial("alice", ssh.Password("pw")); err == nil {
+		t.Error("banned address logged in over SFTP")
+	}
+	if c, err := ftp.Dial(ftpAddr.String(), ftp.DialWithTimeout(5*time.Second)); err == nil {
+		if err := c.Login("alice", "pw"); err == nil {
+			t.Error("address banned over SFTP logged in over FTP")
+		}
+		_ = c.Quit()
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
