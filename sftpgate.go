@@ -22,7 +22,7 @@ import (
 type sftpGate struct {
 	core   *access.Core
 	auth   access.Authenticator // key lookups, which count as nothing
-	events interface{ Emit(djangoclient.Event) }
+	events access.EventSink
 	log    *slog.Logger
 }
 
@@ -56,13 +56,11 @@ type closingError struct{ error }
 func (closingError) Closing() bool   { return true }
 func (e closingError) Unwrap() error { return e.error }
 
+// emit sends a connection event (no user yet) through the core's Emit, marked "sftp".
 func (c *sftpConn) emit(e djangoclient.Event, user *string) {
-	e.Time = time.Now().UTC()
-	e.Session = c.id
-	e.ClientIP = c.peer.Addr().String()
 	e.Username = user
 	e.Protocol = "sftp"
-	c.g.events.Emit(e)
+	access.Emit(c.g.events, e, c.id, c.peer.Addr(), nil)
 }
 
 func (c *sftpConn) request(r djangoclient.AuthRequest) access.LoginRequest {
@@ -96,9 +94,13 @@ func (c *sftpConn) Login(ctx context.Context, r djangoclient.AuthRequest) (sftpd
 	}
 	name := u.Name()
 	c.log = c.log.With("user", name)
+	if err := u.RefreshUsage(); err != nil {
+		c.log.Warn("usage not refreshed at login", "err", err)
+	}
 	c.log.Info("login", "method", method, "home", u.Grant().Home, "perms", u.Grant().Perms)
-	c.emit(djangoclient.Event{Type: djangoclient.EventLogin}, &name)
-	return &sftpUser{c: c, u: u, name: name, started: time.Now()}, nil
+	su := &sftpUser{c: c, u: u, name: name, started: time.Now()}
+	su.Emit(djangoclient.Event{Type: djangoclient.EventLogin})
+	return su, nil
 }
 
 // failed logs and reports a refused login and says whether the connection must end.
@@ -138,33 +140,34 @@ func (u *sftpUser) Name() string    { return u.name }
 func (u *sftpUser) Can(p byte) bool { return u.u.Can(p) }
 func (u *sftpUser) Root() *os.Root  { return u.u.Root() }
 func (u *sftpUser) Emit(e djangoclient.Event) {
-	u.c.emit(e, &u.name)
+	e.Protocol = "sftp"
+	access.Emit(u.c.g.events, e, u.c.id, u.c.peer.Addr(), u.u)
 }
 
 func (u *sftpUser) Close() {
 	ms := time.Since(u.started).Milliseconds()
-	u.c.emit(djangoclient.Event{Type: djangoclient.EventLogout, DurationMS: &ms}, &u.name)
+	u.Emit(djangoclient.Event{Type: djangoclient.EventLogout, DurationMS: &ms})
 	u.u.Close()
 }
 
-// errSFTPQuota: the quota record is FTP's own (ftpdriver) until it moves into access; an
-// SFTP upload could not be counted against it, so a user with a quota may not upload over
-// SFTP rather than upload past it.
-var errSFTPQuota = errors.New("quota exceeded: uploads of accounts with a quota go over FTP for now")
-
-// GuardQuota refuses uploads of a user with a quota (errSFTPQuota); without one, no guard.
-func (u *sftpUser) GuardQuota(int64) (sftpd.QuotaGuard, error) {
-	if u.u.Grant().QuotaBytes != nil {
-		return nil, errSFTPQuota
+// GuardQuota is the core's quota guard, shared with the user's FTP sessions (nil without
+// a quota).
+func (u *sftpUser) GuardQuota(credit int64) (sftpd.QuotaGuard, error) {
+	g, err := u.u.GuardQuota(credit)
+	if err != nil || g == nil {
+		return nil, err // never a typed nil inside the interface
 	}
-	return nil, nil
+	return g, nil
 }
 
-// AddUsage: no shared record yet (see errSFTPQuota).
-func (u *sftpUser) AddUsage(int64) {}
+// AddUsage records a removed file's bytes in the core's usage record.
+func (u *sftpUser) AddUsage(delta int64) { u.u.AddUsage(delta) }
 
 func newSFTPSessionID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// sftpd finds the quota by a type assertion: a mismatch would silently drop it.
+var _ sftpd.QuotaUser = (*sftpUser)(nil)

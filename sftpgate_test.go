@@ -24,7 +24,7 @@ import (
 )
 
 // sftpDjango answers like the Django app, signed: alice's password is "pw" and her key is
-// key; quota (password "pw") has a quota. It keeps the events it receives.
+// key; quota (password "pw") has a quota of 8 bytes. It keeps the events it receives.
 type sftpDjango struct {
 	*httptest.Server
 	key    string
@@ -57,7 +57,7 @@ func newSFTPDjango(t *testing.T, root, key string) *sftpDjango {
 			answer = map[string]any{"ok": true, "username": user, "home": filepath.Join(root, user),
 				"perms": "elradfmwMT", "welcome": "hi", "quota_bytes": nil, "max_sessions": nil}
 			if user == "quota" {
-				answer["quota_bytes"] = 1 << 20
+				answer["quota_bytes"] = 8
 			}
 			status = 200
 		}
@@ -72,12 +72,16 @@ func newSFTPDjango(t *testing.T, root, key string) *sftpDjango {
 	return d
 }
 
-func (d *sftpDjango) protocols() map[string]string {
+// protocols lists, per event type, the protocols its events carried.
+func (d *sftpDjango) protocols() map[string]map[string]bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := map[string]string{}
+	out := map[string]map[string]bool{}
 	for _, e := range d.events {
-		out[e.Type] = e.Protocol
+		if out[e.Type] == nil {
+			out[e.Type] = map[string]bool{}
+		}
+		out[e.Type][e.Protocol] = true
 	}
 	return out
 }
@@ -93,7 +97,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestSFTPWiring runs the whole sidecar with SFTP on: password and key logins through the
-// shared core, uploads, events carrying "sftp", a user with a quota refused uploads, and
+// shared core, uploads, events carrying "sftp", one quota record for both protocols, and
 // SFTP's failed logins banning the address for FTP too (one ban record for both).
 func TestSFTPWiring(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
@@ -172,21 +176,48 @@ func TestSFTPWiring(t *testing.T) {
 			t.Errorf("%s = %q", name, b)
 		}
 	}
-	if err := upload("quota", ssh.Password("pw"), "q"); err == nil || !strings.Contains(err.Error(), "quota") {
-		t.Errorf("upload of a user with a quota: %v, want refused naming the quota", err)
+	// The quota (8 bytes) is the core's record, shared with FTP: 5 bytes fit, 5 more do not.
+	if err := upload("quota", ssh.Password("pw"), "q1"); err != nil {
+		t.Errorf("upload within the quota: %v", err)
+	}
+	if err := upload("quota", ssh.Password("pw"), "q2"); err == nil || !strings.Contains(err.Error(), "quota") {
+		t.Errorf("upload past the quota: %v, want refused naming the quota", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "quota", "q2")); err == nil {
+		t.Error("an upload past the quota left a file")
+	}
+	if c, err := ftp.Dial(ftpAddr.String(), ftp.DialWithTimeout(5*time.Second)); err == nil {
+		if err := c.Login("quota", "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Stor("f3", strings.NewReader("12345")); err == nil {
+			t.Error("FTP upload past the quota SFTP used accepted")
+		}
+		_ = c.Quit()
 	}
 
+	want := []string{djangoclient.EventConnect, djangoclient.EventLogin, djangoclient.EventFileReceived,
+		djangoclient.EventLogout, djangoclient.EventDisconnect}
 	deadline := time.Now().Add(5 * time.Second)
-	for django.protocols()[djangoclient.EventFileReceived] != "sftp" || django.protocols()[djangoclient.EventLogout] != "sftp" {
+	for {
+		got, missing := django.protocols(), ""
+		for _, typ := range want {
+			if !got[typ]["sftp"] {
+				missing = typ
+			}
+		}
+		if missing == "" {
+			for typ, ps := range got {
+				if ps[""] {
+					t.Errorf("%s event without a protocol", typ)
+				}
+			}
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("events: %v", django.protocols())
+			t.Fatalf("no %s event with protocol sftp: %v", missing, got)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	for typ, p := range django.protocols() {
-		if p != "sftp" {
-			t.Errorf("%s event with protocol %q", typ, p)
-		}
 	}
 
 	// Two wrong passwords over SFTP ban the address, for FTP as well.

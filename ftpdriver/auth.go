@@ -33,15 +33,11 @@ func (s *session) handlePASS(param string) {
 	}
 	username := s.reqUser
 	s.reqUser = ""
-	protocol := "ftp"
-	if s.conn.tls != nil {
-		protocol = "ftps"
-	}
 	user, err := s.srv.access.Login(s.srv.baseCtx, access.LoginRequest{
 		Username: username,
 		Password: param,
 		ClientIP: s.peer,
-		Protocol: protocol,
+		Protocol: s.protocol(),
 		Session:  s.id,
 	})
 	s.loginOutcome(username, user, err)
