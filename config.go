@@ -60,8 +60,8 @@ type config struct {
 	MaxLineLength       int           `split_words:"true" default:"4096" desc:"Longest control line in bytes; longer gets 500 and the connection closes"`
 	FailedLoginDelay    time.Duration `split_words:"true" default:"1s" desc:"Delay before answering a failed login"`
 	MaxLoginAttempts    int           `split_words:"true" default:"3" desc:"Failed logins allowed per connection before it is closed"`
-	MaxConnections      int           `split_words:"true" default:"500" desc:"Most open FTP control connections; more get 421 (0 = no limit)"`
-	MaxConnectionsPerIP int           `split_words:"true" default:"20" desc:"Most open control connections from one client address (0 = no limit)"`
+	MaxConnections      int           `split_words:"true" default:"500" desc:"Most open connections, FTP control and SFTP together; more get 421 (FTP) or are closed (SFTP) (0 = no limit)"`
+	MaxConnectionsPerIP int           `split_words:"true" default:"20" desc:"Most open connections from one client address, FTP control and SFTP together (0 = no limit)"`
 	MaxPassivePerIP     int           `split_words:"true" default:"8" desc:"Most open passive listeners (PASV/EPSV not yet used) of one client address across its sessions; more get 425 (0 = no limit)"`
 	BanThreshold        int           `split_words:"true" default:"10" desc:"Failed logins from one address within DJFTPD_BAN_WINDOW that ban it (0 = never ban)"`
 	BanWindow           time.Duration `split_words:"true" default:"10m" desc:"Window in which failed logins count toward a ban"`
@@ -325,6 +325,7 @@ func (c config) access() access.Config {
 		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome,
 		FailedLoginDelay: c.FailedLoginDelay, MaxLoginAttempts: c.MaxLoginAttempts,
 		BanThreshold: c.BanThreshold, BanWindow: c.BanWindow, BanTime: c.BanTime,
+		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,
 	}
 }
 

@@ -28,12 +28,18 @@ type sftpGate struct {
 
 var errSFTPBanned = errors.New("address temporarily banned after failed logins")
 
-// Admit refuses a banned address; otherwise it starts the connection's session.
+// Admit refuses a banned address and one over the connection limits (counted with
+// FTP's); otherwise it starts the connection's session.
 func (g *sftpGate) Admit(peer netip.AddrPort) (sftpd.Conn, error) {
 	if g.core.Banned(peer.Addr()) {
 		return nil, errSFTPBanned
 	}
-	c := &sftpConn{g: g, id: newSFTPSessionID(), peer: peer, attempts: g.core.NewAttempts(), started: time.Now()}
+	release, err := g.core.Connect(peer.Addr())
+	if err != nil {
+		return nil, err
+	}
+	c := &sftpConn{g: g, id: newSFTPSessionID(), peer: peer, attempts: g.core.NewAttempts(), started: time.Now(),
+		release: release}
 	c.log = g.log.With("session", c.id, "client", peer.String())
 	c.emit(djangoclient.Event{Type: djangoclient.EventConnect}, nil)
 	return c, nil
@@ -47,6 +53,7 @@ type sftpConn struct {
 	attempts *access.Attempts
 	started  time.Time
 	log      *slog.Logger
+	release  func() // uncounts the connection from the shared limits
 }
 
 // closingError ends the connection after a refusal (attempts used up, address banned,
@@ -124,6 +131,7 @@ func (c *sftpConn) failed(username, method string, err error) error {
 }
 
 func (c *sftpConn) Close() {
+	c.release()
 	ms := time.Since(c.started).Milliseconds()
 	c.emit(djangoclient.Event{Type: djangoclient.EventDisconnect, DurationMS: &ms}, nil)
 }

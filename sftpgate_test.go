@@ -242,3 +242,60 @@ func TestSFTPWiring(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// TestConnectionLimitsShared: DJFTPD_MAX_CONNECTIONS_PER_IP counts FTP and SFTP
+// connections together (one record in the core): with a limit of 1, an open SFTP
+// session leaves no room for an FTP one, and the reverse.
+func TestConnectionLimitsShared(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	django := newSFTPDjango(t, root, "")
+	sftpAddr := freeAddr(t)
+	setEnv(t, map[string]string{
+		"DJFTPD_DJANGO_URL": django.URL + "/ftp/", "DJFTPD_HOME_ROOT": root,
+		"DJFTPD_LISTEN": "127.0.0.1:0", "DJFTPD_OPS_LISTEN": "127.0.0.1:0",
+		"DJFTPD_PASSIVE_PORTS": "1024-65535", "DJFTPD_SFTP_LISTEN": sftpAddr, "DJFTPD_STATE_DIR": state,
+		"DJFTPD_MAX_CONNECTIONS_PER_IP": "1",
+	})
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, discardLogger(), func(f, _ net.Addr) { addrs <- f }) }()
+	var ftpAddr net.Addr
+	select {
+	case ftpAddr = <-addrs:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	sshDial := func() (*ssh.Client, error) {
+		return ssh.Dial("tcp", sftpAddr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password("pw")},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	}
+	c, err := sshDial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc, err := ftp.Dial(ftpAddr.String(), ftp.DialWithTimeout(5*time.Second)); err == nil {
+		fc.Quit()
+		t.Fatal("FTP connection accepted beside an SFTP one with a per-address limit of 1")
+	}
+	c.Close()
+	var fc *ftp.ServerConn
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if fc, err = ftp.Dial(ftpAddr.String(), ftp.DialWithTimeout(5*time.Second)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("FTP refused after the SFTP session ended: %v", err)
+		}
+	}
+	defer fc.Quit()
+	if c, err := sshDial(); err == nil {
+		c.Close()
+		t.Fatal("SFTP connection accepted beside an FTP one with a per-address limit of 1")
+	}
+}

@@ -47,6 +47,9 @@ type Config struct {
 	// BanTime; 0 turns banning off.
 	BanThreshold       int
 	BanWindow, BanTime time.Duration
+	// MaxConnections and MaxConnectionsPerIP bound open connections of every protocol
+	// together, in total and per client address; 0 means no limit.
+	MaxConnections, MaxConnectionsPerIP int
 }
 
 // Core applies Config for every session of every protocol. It is safe for concurrent use.
@@ -56,6 +59,7 @@ type Core struct {
 	homeRoot *os.Root // HomeRoot, opened once: homes are opened through it
 	defend   *defender
 	users    userSessions
+	conns    connLimits
 	usage    usageTracker
 	log      *slog.Logger
 }

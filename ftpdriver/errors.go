@@ -47,8 +47,8 @@ var (
 
 	// Connections and logins.
 	errBanned        = access.ErrBanned
-	errTooManyConns  = errors.New("too many connections")
-	errTooManyFromIP = errors.New("too many connections from this address")
+	errTooManyConns  = access.ErrTooManyConnections
+	errTooManyFromIP = access.ErrTooManyFromAddress
 	errTooManyUser   = access.ErrTooManySessions
 	errShuttingDown  = errors.New("server shutting down")
 	errHomeUnusable  = access.ErrHomeUnusable // local disk, not Django
