@@ -66,7 +66,7 @@ type config struct {
 	BanThreshold        int           `split_words:"true" default:"10" desc:"Failed logins from one address within DJFTPD_BAN_WINDOW that ban it (0 = never ban)"`
 	BanWindow           time.Duration `split_words:"true" default:"10m" desc:"Window in which failed logins count toward a ban"`
 	BanTime             time.Duration `split_words:"true" default:"15m" desc:"How long a banned address gets 421 at connect"`
-	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each control connection (behind a TCP load balancer); needs DJFTPD_PROXY_TRUSTED"`
+	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each FTP control and SFTP connection (behind a TCP load balancer); needs DJFTPD_PROXY_TRUSTED"`
 	ProxyTrusted        prefixList    `split_words:"true" desc:"The balancer's addresses: comma-separated CIDRs or IPs (IPv4/IPv6) whose PROXY headers are read; with DJFTPD_PROXY_PROTOCOL=true every other peer is closed before the greeting"`
 	TLSHandshakeTimeout time.Duration `split_words:"true" default:"10s" desc:"Bound on a control connection's TLS handshake (implicit FTPS, AUTH TLS) and on the 421 written to a connection refused at connect"`
 	ShutdownGrace       time.Duration `split_words:"true" default:"30s" desc:"On SIGTERM, how long running transfers may finish"`

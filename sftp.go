@@ -81,6 +81,8 @@ func newSFTP(cfg config, gate sftpd.Gate, log *slog.Logger) (*sftpService, error
 		IdleTimeout:   cfg.IdleTimeout,
 		AtomicUploads: cfg.UploadMode == "atomic",
 		Log:           log,
+		ProxyProtocol: cfg.ProxyProtocol,
+		ProxyTrusted:  cfg.ProxyTrusted,
 	}, gate)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/proxyproto"
 )
 
 // The package's sentinel errors, all here: a handler returns or wraps one of them (or
@@ -54,7 +55,7 @@ var (
 	errHomeUnusable  = access.ErrHomeUnusable // local disk, not Django
 	errBadUsername   = access.ErrBadUsername
 	errLineTooLong   = errors.New("control line too long")
-	errProxyHeader   = errors.New("invalid PROXY protocol header")
+	errProxyHeader   = proxyproto.ErrHeader
 )
 
 // SFTP status codes (draft-ietf-secsh-filexfer-02 §7, the version pkg/sftp speaks), for

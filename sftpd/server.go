@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/proxyproto"
 )
 
 // Config configures a Server. Build it as a literal.
@@ -27,6 +28,10 @@ type Config struct {
 	IdleTimeout   time.Duration // close a session that sends nothing this long; 0: never
 	AtomicUploads bool          // uploads that replace a file write a temporary file first
 	Log           *slog.Logger  // nil: discard
+	// ProxyProtocol expects a PROXY header (v1 or v2) from every peer, which must be in
+	// ProxyTrusted: any other peer is closed unread, as on the FTP listener (DESIGN.md §10).
+	ProxyProtocol bool
+	ProxyTrusted  []netip.Prefix
 }
 
 // Algorithms offered: modern only. No SHA-1 key exchange, MAC or RSA signature, no CBC.
@@ -210,16 +215,23 @@ func (s *Server) handle(nc net.Conn, cs *connState) {
 	defer s.untrack(nc)
 	s.active.Add(1)
 	defer s.active.Add(-1)
+	if s.cfg.LoginTimeout > 0 {
+		_ = nc.SetDeadline(time.Now().Add(s.cfg.LoginTimeout))
+	}
 	peer := addrPort(nc.RemoteAddr())
+	if s.cfg.ProxyProtocol {
+		var err error
+		if peer, err = s.readProxy(nc, peer); err != nil {
+			s.log.Warn("SFTP connection refused", "peer", peer.String(), "err", err)
+			return
+		}
+	}
 	c, err := s.gate.Admit(peer)
 	if err != nil {
 		s.log.Info("SFTP connection refused", "client", peer.String(), "err", err)
 		return
 	}
 	defer c.Close()
-	if s.cfg.LoginTimeout > 0 {
-		_ = nc.SetDeadline(time.Now().Add(s.cfg.LoginTimeout))
-	}
 	ic := &idleConn{Conn: nc}
 	st := &authState{}
 	sconn, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(c, nc, st))
@@ -407,6 +419,30 @@ func (c *idleConn) Write(p []byte) (int, error) {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
 	}
 	return c.Conn.Write(p)
+}
+
+// errUntrustedPeer: with the PROXY protocol on, a peer outside ProxyTrusted.
+var errUntrustedPeer = errors.New("PROXY protocol: peer is not a trusted balancer")
+
+// readProxy returns the client's address from the PROXY header a trusted peer sends
+// (the peer itself for a LOCAL or UNKNOWN header: the balancer's own health check);
+// nothing is read from any other peer.
+func (s *Server) readProxy(nc net.Conn, peer netip.AddrPort) (netip.AddrPort, error) {
+	trusted := false
+	for _, p := range s.cfg.ProxyTrusted {
+		trusted = trusted || p.Contains(peer.Addr())
+	}
+	if !trusted {
+		return peer, errUntrustedPeer
+	}
+	client, err := proxyproto.ReadHeader(nc)
+	if err != nil {
+		return peer, err
+	}
+	if !client.IsValid() {
+		return peer, nil
+	}
+	return netip.AddrPortFrom(client.Addr().Unmap(), client.Port()), nil
 }
 
 // addrPort is a connection's remote address, IPv4-mapped IPv6 unmapped.

@@ -34,6 +34,7 @@ type testGate struct {
 	users    []*testUser
 	admitted atomic.Int32
 	closed   atomic.Int32
+	lastPeer atomic.Value // netip.AddrPort of the last admitted connection
 }
 
 type closingErr struct{}
@@ -43,11 +44,12 @@ func (closingErr) Closing() bool { return true }
 
 type testConn struct{ g *testGate }
 
-func (g *testGate) Admit(netip.AddrPort) (Conn, error) {
+func (g *testGate) Admit(peer netip.AddrPort) (Conn, error) {
 	if g.refuse != nil {
 		return nil, g.refuse
 	}
 	g.admitted.Add(1)
+	g.lastPeer.Store(peer)
 	return testConn{g}, nil
 }
 
@@ -418,5 +420,52 @@ func TestHostKeyGeneratedOnce(t *testing.T) {
 	}
 	if _, err := LoadHostKeys([]string{filepath.Join(dir, "missing")}, "", nil); err == nil {
 		t.Fatal("missing key file accepted")
+	}
+}
+
+// TestProxyProtocol: behind a trusted balancer the PROXY header's address is the
+// client's; any other peer is closed before the SSH handshake, unread.
+func TestProxyProtocol(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		trusted string
+		header  string
+		want    string // admitted peer address; "" = refused
+	}{
+		{"v1 from a trusted balancer", "127.0.0.0/8", "PROXY TCP4 192.0.2.9 127.0.0.1 5555 22\r\n", "192.0.2.9:5555"},
+		{"LOCAL keeps the peer", "127.0.0.0/8", "PROXY UNKNOWN\r\n", "127.0.0.1"},
+		{"untrusted peer", "10.0.0.0/8", "PROXY TCP4 192.0.2.9 127.0.0.1 5555 22\r\n", ""},
+		{"no header", "127.0.0.0/8", "SSH-2.0-x\r\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.ProxyProtocol, cfg.ProxyTrusted = true, []netip.Prefix{netip.MustParsePrefix(tt.trusted)}
+			ts := startServer(t, cfg, nil)
+			nc, err := net.Dial("tcp", ts.addr)
+			must(t, err)
+			defer nc.Close()
+			_, _ = nc.Write([]byte(tt.header))
+			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			sc, chans, reqs, err := ssh.NewClientConn(nc, ts.addr, &ssh.ClientConfig{User: "alice",
+				Auth: []ssh.AuthMethod{ssh.Password("pw")}, HostKeyCallback: ssh.FixedHostKey(ts.hostKey)})
+			if tt.want == "" {
+				if err == nil {
+					sc.Close()
+					t.Fatal("connection served")
+				}
+				if n := ts.gate.admitted.Load(); n != 0 {
+					t.Fatalf("%d connections admitted", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("handshake: %v", err)
+			}
+			ssh.NewClient(sc, chans, reqs).Close()
+			got := ts.gate.lastPeer.Load().(netip.AddrPort)
+			if got.String() != tt.want && got.Addr().String() != tt.want {
+				t.Fatalf("admitted %v, want %s", got, tt.want)
+			}
+		})
 	}
 }
