@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/ftpdriver"
 	"github.com/djftpd/djftpd/sftpd"
 )
 
@@ -54,6 +56,21 @@ type sftpConn struct {
 	started  time.Time
 	log      *slog.Logger
 	release  func() // uncounts the connection from the shared limits
+
+	mu       sync.Mutex
+	username string // once logged in, for the live sessions list
+}
+
+// info is the connection as the live sessions list shows it.
+func (c *sftpConn) info() ftpdriver.SessionInfo {
+	si := ftpdriver.SessionInfo{ID: c.id, Protocol: "sftp", ClientIP: c.peer.Addr().String(), ConnectedAt: c.started.UTC()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.username != "" {
+		u := c.username
+		si.Username = &u
+	}
+	return si
 }
 
 // closingError ends the connection after a refusal (attempts used up, address banned,
@@ -105,6 +122,9 @@ func (c *sftpConn) Login(ctx context.Context, r djangoclient.AuthRequest) (sftpd
 		c.log.Warn("usage not refreshed at login", "err", err)
 	}
 	c.log.Info("login", "method", method, "home", u.Grant().Home, "perms", u.Grant().Perms)
+	c.mu.Lock()
+	c.username = name
+	c.mu.Unlock()
 	su := &sftpUser{c: c, u: u, name: name, started: time.Now()}
 	su.Emit(djangoclient.Event{Type: djangoclient.EventLogin})
 	return su, nil

@@ -299,3 +299,79 @@ func TestConnectionLimitsShared(t *testing.T) {
 		t.Fatal("SFTP connection accepted beside an FTP one with a per-address limit of 1")
 	}
 }
+
+// TestOpsSessionsWithSFTP: the ops listener's live sessions list FTP and SFTP sessions
+// together, page by page, and /sessions/close ends both.
+func TestOpsSessionsWithSFTP(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	django := newSFTPDjango(t, root, "")
+	sftpAddr := freeAddr(t)
+	setEnv(t, map[string]string{
+		"DJFTPD_DJANGO_URL": django.URL + "/ftp/", "DJFTPD_HOME_ROOT": root,
+		"DJFTPD_LISTEN": "127.0.0.1:0", "DJFTPD_OPS_LISTEN": "127.0.0.1:0",
+		"DJFTPD_PASSIVE_PORTS": "1024-65535", "DJFTPD_SFTP_LISTEN": sftpAddr, "DJFTPD_STATE_DIR": state,
+	})
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan [2]net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, discardLogger(), func(f, o net.Addr) { addrs <- [2]net.Addr{f, o} }) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var a [2]net.Addr
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	opsURL := "http://" + a[1].String()
+	fc, err := ftp.Dial(a[0].String(), ftp.DialWithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Quit()
+	if err := fc.Login("alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ssh.Dial("tcp", sftpAddr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password("pw")},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshDone := make(chan error, 1)
+	go func() { sshDone <- sc.Wait() }()
+
+	var page1, page2 sessionsAnswer
+	opsCall(t, opsURL+"/sessions", djangoclient.PurposeSessions, `{"limit": 1}`, &page1)
+	if len(page1.Sessions) != 1 || page1.Cursor == nil {
+		t.Fatalf("first page: %+v", page1)
+	}
+	opsCall(t, opsURL+"/sessions", djangoclient.PurposeSessions, `{"cursor": "`+*page1.Cursor+`"}`, &page2)
+	if len(page2.Sessions) != 1 || page2.Cursor != nil {
+		t.Fatalf("second page: %+v", page2)
+	}
+	protocols := map[string]bool{page1.Sessions[0].Protocol: true, page2.Sessions[0].Protocol: true}
+	if !protocols["ftp"] || !protocols["sftp"] {
+		t.Fatalf("protocols %v, want ftp and sftp", protocols)
+	}
+	for _, s := range append(page1.Sessions, page2.Sessions...) {
+		if s.Username == nil || *s.Username != "alice" {
+			t.Errorf("session %+v without its user", s)
+		}
+	}
+	var closed struct{ Closed int }
+	opsCall(t, opsURL+"/sessions/close", djangoclient.PurposeSessionsClose, `{"username": "alice"}`, &closed)
+	if closed.Closed != 2 {
+		t.Fatalf("closed %d, want 2", closed.Closed)
+	}
+	select {
+	case <-sshDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SFTP session still open after /sessions/close")
+	}
+}

@@ -130,6 +130,7 @@ func (s *Server) Serve(ln net.Listener) error {
 type connState struct {
 	loggedIn atomic.Bool
 	open     atomic.Int64
+	conn     Conn // the core's, once admitted; under Server.mu
 }
 
 // drainable: not logged in, or no file open; such a connection is closed at once by
@@ -206,6 +207,34 @@ func (s *Server) closeConns(all bool) {
 	}
 }
 
+// Conns lists the admitted connections, for the live sessions page.
+func (s *Server) Conns() []Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Conn, 0, len(s.conns))
+	for _, cs := range s.conns {
+		if cs.conn != nil {
+			out = append(out, cs.conn)
+		}
+	}
+	return out
+}
+
+// CloseConns closes the admitted connections match selects (an administrator's request);
+// their open uploads are discarded, as on any cut connection. It returns how many.
+func (s *Server) CloseConns(match func(Conn) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for nc, cs := range s.conns {
+		if cs.conn != nil && match(cs.conn) {
+			nc.Close()
+			n++
+		}
+	}
+	return n
+}
+
 // Active is the number of open connections.
 func (s *Server) Active() int64 { return s.active.Load() }
 
@@ -232,6 +261,9 @@ func (s *Server) handle(nc net.Conn, cs *connState) {
 		return
 	}
 	defer c.Close()
+	s.mu.Lock()
+	cs.conn = c
+	s.mu.Unlock()
 	ic := &idleConn{Conn: nc}
 	st := &authState{}
 	sconn, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(c, nc, st))

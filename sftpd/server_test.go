@@ -469,3 +469,26 @@ func TestProxyProtocol(t *testing.T) {
 		})
 	}
 }
+
+// TestConnsAndCloseConns: the admitted connections are listed, and closing one ends it.
+func TestConnsAndCloseConns(t *testing.T) {
+	ts := startServer(t, defaultConfig(), nil)
+	c, err := ts.dial(t, ssh.Password("pw"))
+	must(t, err)
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	if n := len(ts.srv.Conns()); n != 1 {
+		t.Fatalf("%d connections listed", n)
+	}
+	if n := ts.srv.CloseConns(func(Conn) bool { return false }); n != 0 {
+		t.Fatalf("closed %d with no match", n)
+	}
+	if n := ts.srv.CloseConns(func(Conn) bool { return true }); n != 1 {
+		t.Fatalf("closed %d", n)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("closed connection still open")
+	}
+}
