@@ -117,7 +117,8 @@ FUZZTIME ?= 3s
 FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
 	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify \
-	djangoclient:FuzzEventsAnswer
+	djangoclient:FuzzEventsAnswer \
+	sftpd:FuzzPaths
 # Live sessions: the ops listener's /sessions and /sessions/close bodies, and the page cursor.
 FUZZ_TARGETS += .:FuzzOpsSessionsRequests ftpdriver:FuzzParseCursor
 

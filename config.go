@@ -39,6 +39,11 @@ type config struct {
 	TLSCert             string        `split_words:"true" desc:"PEM certificate (chain) file for FTPS; reloaded on SIGHUP"`
 	TLSKey              string        `split_words:"true" desc:"PEM private key file for FTPS; reloaded on SIGHUP"`
 	ImplicitListen      string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
+	SFTPListen          string        `envconfig:"SFTP_LISTEN" desc:"SFTP (SSH) listen address such as 0.0.0.0:2222; empty: no SFTP"`
+	SFTPHostKeys        []string      `envconfig:"SFTP_HOST_KEYS" desc:"Comma-separated SSH host private key files (ed25519, ecdsa or RSA; OpenSSH or PEM); empty: an ed25519 key generated once into DJFTPD_STATE_DIR and reused"`
+	SFTPPasswordAuth    bool          `envconfig:"SFTP_PASSWORD_AUTH" default:"true" desc:"Accept Django passwords over SFTP"`
+	SFTPPublicKeyAuth   bool          `envconfig:"SFTP_PUBLICKEY_AUTH" default:"true" desc:"Accept the SSH keys registered for a user in Django over SFTP"`
+	StateDir            string        `split_words:"true" desc:"Absolute directory of state kept across restarts: the generated SFTP host key (ssh_host_ed25519_key, 0600)"`
 	CreateHome          bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
 	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
 	ASCIIConversion     bool          `envconfig:"ASCII_CONVERSION" default:"true" desc:"TYPE A converts line ends (CRLF on the wire, LF on disk) as RFC 959 says; false sends files unchanged in both types"`
@@ -55,13 +60,13 @@ type config struct {
 	MaxLineLength       int           `split_words:"true" default:"4096" desc:"Longest control line in bytes; longer gets 500 and the connection closes"`
 	FailedLoginDelay    time.Duration `split_words:"true" default:"1s" desc:"Delay before answering a failed login"`
 	MaxLoginAttempts    int           `split_words:"true" default:"3" desc:"Failed logins allowed per connection before it is closed"`
-	MaxConnections      int           `split_words:"true" default:"500" desc:"Most open FTP control connections; more get 421 (0 = no limit)"`
-	MaxConnectionsPerIP int           `split_words:"true" default:"20" desc:"Most open control connections from one client address (0 = no limit)"`
+	MaxConnections      int           `split_words:"true" default:"500" desc:"Most open connections, FTP control and SFTP together; more get 421 (FTP) or are closed (SFTP) (0 = no limit)"`
+	MaxConnectionsPerIP int           `split_words:"true" default:"20" desc:"Most open connections from one client address, FTP control and SFTP together (0 = no limit)"`
 	MaxPassivePerIP     int           `split_words:"true" default:"8" desc:"Most open passive listeners (PASV/EPSV not yet used) of one client address across its sessions; more get 425 (0 = no limit)"`
 	BanThreshold        int           `split_words:"true" default:"10" desc:"Failed logins from one address within DJFTPD_BAN_WINDOW that ban it (0 = never ban)"`
 	BanWindow           time.Duration `split_words:"true" default:"10m" desc:"Window in which failed logins count toward a ban"`
 	BanTime             time.Duration `split_words:"true" default:"15m" desc:"How long a banned address gets 421 at connect"`
-	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each control connection (behind a TCP load balancer); needs DJFTPD_PROXY_TRUSTED"`
+	ProxyProtocol       bool          `split_words:"true" default:"false" desc:"Expect a PROXY protocol v1/v2 header on each FTP control and SFTP connection (behind a TCP load balancer); needs DJFTPD_PROXY_TRUSTED"`
 	ProxyTrusted        prefixList    `split_words:"true" desc:"The balancer's addresses: comma-separated CIDRs or IPs (IPv4/IPv6) whose PROXY headers are read; with DJFTPD_PROXY_PROTOCOL=true every other peer is closed before the greeting"`
 	TLSHandshakeTimeout time.Duration `split_words:"true" default:"10s" desc:"Bound on a control connection's TLS handshake (implicit FTPS, AUTH TLS) and on the 421 written to a connection refused at connect"`
 	ShutdownGrace       time.Duration `split_words:"true" default:"30s" desc:"On SIGTERM, how long running transfers may finish"`
@@ -224,6 +229,9 @@ func (c *config) validateOwn() error {
 			return &configError{key, fmt.Sprintf("want host:port, got %q", addr)}
 		}
 	}
+	if err := c.validateSFTP(); err != nil {
+		return err
+	}
 	if _, err := netip.ParseAddr(c.PublicHost); c.PublicHost != "" && err != nil {
 		return &configError{"PUBLIC_HOST", "must be an IPv4 or IPv6 address, not a name (PASV announces an address)"}
 	}
@@ -242,6 +250,31 @@ func (c *config) validateOwn() error {
 	}
 	if c.SpoolMaxBytes < djangoclient.MinSpoolMaxBytes {
 		return &configError{"SPOOL_MAX_BYTES", fmt.Sprintf("must be at least %d", djangoclient.MinSpoolMaxBytes)}
+	}
+	return nil
+}
+
+// validateSFTP checks the SFTP variables when SFTP is on.
+func (c *config) validateSFTP() error {
+	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
+		return &configError{"STATE_DIR", "must be an absolute directory"}
+	}
+	if c.SFTPListen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.SFTPListen); err != nil {
+		return &configError{"SFTP_LISTEN", fmt.Sprintf("want host:port, got %q", c.SFTPListen)}
+	}
+	if len(c.SFTPHostKeys) == 0 && c.StateDir == "" {
+		return &configError{"STATE_DIR", "required when DJFTPD_SFTP_LISTEN is set and DJFTPD_SFTP_HOST_KEYS is not: the generated host key is kept there"}
+	}
+	for _, f := range c.SFTPHostKeys {
+		if _, err := os.Stat(f); err != nil {
+			return &configError{"SFTP_HOST_KEYS", fmt.Sprintf("cannot read %s: %v", f, errors.Unwrap(err))}
+		}
+	}
+	if !c.SFTPPasswordAuth && !c.SFTPPublicKeyAuth {
+		return &configError{"SFTP_PASSWORD_AUTH", "false with DJFTPD_SFTP_PUBLICKEY_AUTH=false leaves no way to log in over SFTP"}
 	}
 	return nil
 }
@@ -294,6 +327,7 @@ func (c config) access() access.Config {
 		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome,
 		FailedLoginDelay: c.FailedLoginDelay, MaxLoginAttempts: c.MaxLoginAttempts,
 		BanThreshold: c.BanThreshold, BanWindow: c.BanWindow, BanTime: c.BanTime,
+		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,
 	}
 }
 
@@ -339,6 +373,8 @@ func (c config) ftp() ftpdriver.Config {
 
 // usageFormat prints one variable a line: name, default, meaning.
 const usageFormat = `djftpd: FTP/FTPS server for Django users (sidecar of the djftpd Django app).
+
+djftpd --print-host-keys prints the SFTP host key fingerprints (generating the key if needed).
 
 Configuration comes from the environment:
 

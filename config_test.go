@@ -220,6 +220,10 @@ func TestEveryVariableValidated(t *testing.T) {
 		"PROXY_TRUSTED": {"DJFTPD_PROXY_TRUSTED": "x"}, "TLS_HANDSHAKE_TIMEOUT": {"DJFTPD_TLS_HANDSHAKE_TIMEOUT": "0s"},
 		"SHUTDOWN_GRACE": {"DJFTPD_SHUTDOWN_GRACE": "-1s"}, "LOG_FORMAT": {"DJFTPD_LOG_FORMAT": "xml"},
 		"LOG_LEVEL": {"DJFTPD_LOG_LEVEL": "loud"}, "XFERLOG": nil,
+		"SFTP_LISTEN":        {"DJFTPD_SFTP_LISTEN": "2222", "DJFTPD_STATE_DIR": "/tmp"},
+		"SFTP_HOST_KEYS":     {"DJFTPD_SFTP_LISTEN": "127.0.0.1:2222", "DJFTPD_SFTP_HOST_KEYS": "/nonexistent/key"},
+		"SFTP_PASSWORD_AUTH": {"DJFTPD_SFTP_PASSWORD_AUTH": "maybe"}, "SFTP_PUBLICKEY_AUTH": {"DJFTPD_SFTP_PUBLICKEY_AUTH": "maybe"},
+		"STATE_DIR": {"DJFTPD_STATE_DIR": "rel"},
 	}
 	var c config
 	var buf bytes.Buffer

@@ -46,6 +46,9 @@ func run(args []string) int {
 		printUsage()
 		return exitOK
 	}
+	if len(args) > 0 && args[0] == "--print-host-keys" {
+		return printHostKeys(os.Stdout)
+	}
 	if len(args) > 0 {
 		fmt.Fprintf(os.Stderr, "djftpd: unexpected argument %q; configuration comes from DJFTPD_* variables, see djftpd --help\n", args[0])
 		return exitConfig
@@ -120,6 +123,7 @@ type sidecar struct {
 	certs  *ftpdriver.CertReloader // nil without TLS
 	events *djangoclient.EventQueue
 	ftp    *ftpdriver.Server
+	sftp   *sftpService // nil without DJFTPD_SFTP_LISTEN
 	ready  atomic.Bool
 
 	closers                      []io.Closer // listeners and the xferlog, closed at the end
@@ -191,8 +195,17 @@ func (sc *sidecar) listen() error {
 			return err
 		}
 	}
-	sc.opsLn, err = listen("OPS_LISTEN", sc.cfg.OpsListen)
-	return err
+	if sc.opsLn, err = listen("OPS_LISTEN", sc.cfg.OpsListen); err != nil {
+		return err
+	}
+	gate := &sftpGate{core: sc.access, auth: sc.auth, events: sc.events, log: sc.log.With("component", "sftp")}
+	if sc.sftp, err = newSFTP(sc.cfg, gate, sc.log.With("component", "sftp")); err != nil {
+		return err
+	}
+	if sc.sftp != nil {
+		sc.closers = append(sc.closers, sc.sftp.ln)
+	}
+	return nil
 }
 
 // start runs the certificate reloader, the ops server, the event queue and the FTP
@@ -204,7 +217,7 @@ func (sc *sidecar) start(ctx context.Context) {
 		sc.closers = append(sc.closers, closerFunc(func() error { signal.Stop(hup); return nil }))
 		go reloadOnHUP(ctx, hup, sc.certs, sc.log)
 	}
-	opsAPI := &opsHandler{ready: &sc.ready, lastOK: sc.auth.Health(), cache: sc.cache, sessions: sc.ftp, secret: []byte(sc.cfg.Secret),
+	opsAPI := &opsHandler{ready: &sc.ready, lastOK: sc.auth.Health(), cache: sc.cache, sessions: bothSessions{ftp: sc.ftp, sftp: sc.sftp}, secret: []byte(sc.cfg.Secret),
 		registry: sc.reg, log: sc.log.With("component", "ops")}
 	sc.opsSrv = newOpsServer(opsAPI.handler(), defaultOpsLimits)
 	sc.opsDone = make(chan error, 1)
@@ -220,6 +233,7 @@ func (sc *sidecar) start(ctx context.Context) {
 		sc.ftpServers++
 		go func() { sc.ftpDone <- sc.ftp.ServeImplicit(context.WithoutCancel(ctx), sc.implicitLn) }()
 	}
+	sc.sftp.serve()
 	sc.ready.Store(true)
 }
 
@@ -233,6 +247,7 @@ func (sc *sidecar) drain() error {
 	if err := sc.ftp.Shutdown(graceCtx); err != nil {
 		sc.log.Warn("ftp shutdown", "err", err)
 	}
+	sc.sftp.stop(graceCtx)
 	var errs []error
 	for range sc.ftpServers {
 		errs = append(errs, <-sc.ftpDone)

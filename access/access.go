@@ -47,6 +47,9 @@ type Config struct {
 	// BanTime; 0 turns banning off.
 	BanThreshold       int
 	BanWindow, BanTime time.Duration
+	// MaxConnections and MaxConnectionsPerIP bound open connections of every protocol
+	// together, in total and per client address; 0 means no limit.
+	MaxConnections, MaxConnectionsPerIP int
 }
 
 // Core applies Config for every session of every protocol. It is safe for concurrent use.
@@ -56,6 +59,7 @@ type Core struct {
 	homeRoot *os.Root // HomeRoot, opened once: homes are opened through it
 	defend   *defender
 	users    userSessions
+	conns    connLimits
 	usage    usageTracker
 	log      *slog.Logger
 }
@@ -89,9 +93,12 @@ func (c *Core) Banned(ip netip.Addr) bool { return c.defend.banned(ip) }
 // LoginRequest is one login attempt, whatever the protocol.
 type LoginRequest struct {
 	Username, Password string
-	ClientIP           netip.Addr
-	Protocol           string // "ftp", "ftps" or "sftp": what Django is told
-	Session            string // the session id events carry
+	// PublicKey, instead of Password: the authorized_keys line of an SSH key the client
+	// has proved it holds (SFTP); Django answers whether it is the user's.
+	PublicKey string
+	ClientIP  netip.Addr
+	Protocol  string // "ftp", "ftps" or "sftp": what Django is told
+	Session   string // the session id events carry
 }
 
 // Login authenticates r and returns the logged-in User. Wrong credentials (an error
@@ -102,7 +109,7 @@ type LoginRequest struct {
 // user's fault and count toward nothing.
 func (c *Core) Login(ctx context.Context, r LoginRequest) (*User, error) {
 	g, err := c.auth.Authenticate(ctx, djangoclient.AuthRequest{
-		Username: r.Username, Password: r.Password, ClientIP: r.ClientIP.String(),
+		Username: r.Username, Password: r.Password, PublicKey: r.PublicKey, ClientIP: r.ClientIP.String(),
 		Protocol: r.Protocol, Session: r.Session,
 	})
 	if errors.Is(err, djangoclient.ErrInvalidCredentials) {

@@ -197,11 +197,15 @@ func (c *Cache) AuthenticateWithResult(ctx context.Context, r djangoclient.AuthR
 	}
 }
 
-// key is r's cache key: username, password verifier and, with PerIP, the client address.
+// key is r's cache key: username, password (or public key) verifier and, with PerIP, the
+// client address.
 func (c *Cache) key(r djangoclient.AuthRequest) string {
 	var ip string
 	if c.perIP {
 		ip = normalizeIP(r.ClientIP)
+	}
+	if r.PublicKey != "" {
+		return c.keys.publicKeyKey(r.Username, ip, r.PublicKey)
 	}
 	return c.keys.key(r.Username, ip, r.Password)
 }

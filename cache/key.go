@@ -22,19 +22,31 @@ func newKeyer() keyer {
 	return k
 }
 
-// key returns username, a NUL and the hex HMAC-SHA256 of (username, ip, password) under the
-// process key. The MAC is fixed-length at the end, so two different triples never share a key;
-// the username is MACed too (length-prefixed, like ip) so that equal passwords of two users do
-// not show as equal verifiers. ip is "" when keys are not per client address.
+// key returns username, a NUL and the hex HMAC-SHA256 of (username, ip, kind, secret) under
+// the process key, where kind says what secret is: a password, or the authorized_keys line of
+// an SSH public key (a key login, keyed by the key: a keyed fingerprint). The MAC is
+// fixed-length at the end, so two different tuples never share a key; username, ip and kind
+// are length-prefixed, so a password spelled like a key line never meets a key login's entry,
+// and equal passwords of two users do not show as equal verifiers. ip is "" when keys are not
+// per client address.
 func (k keyer) key(username, ip, password string) string {
+	return k.credentialKey(username, ip, "password", password)
+}
+
+// publicKeyKey is key for a public-key login.
+func (k keyer) publicKeyKey(username, ip, authorizedKey string) string {
+	return k.credentialKey(username, ip, "public_key", authorizedKey)
+}
+
+func (k keyer) credentialKey(username, ip, kind, secret string) string {
 	m := hmac.New(sha256.New, k.secret[:])
 	var n [4]byte
-	for _, s := range []string{username, ip} {
+	for _, s := range []string{username, ip, kind} {
 		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
 		m.Write(n[:])
 		m.Write([]byte(s))
 	}
-	m.Write([]byte(password))
+	m.Write([]byte(secret))
 	var sum [sha256.Size]byte
 	return username + "\x00" + hex.EncodeToString(m.Sum(sum[:0]))
 }

@@ -1,6 +1,7 @@
 package djangoclient
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -21,13 +22,38 @@ var (
 	ErrBadGrant = errors.New("invalid grant from django")
 )
 
-// AuthRequest is the body of POST {DJANGO_URL}auth/ (DESIGN.md section 2).
+// AuthRequest is the body of POST {DJANGO_URL}auth/ (DESIGN.md section 2). It carries
+// either Password or, for an SFTP key login, PublicKey (the offered key's authorized_keys
+// line, "TYPE BASE64"): the JSON has exactly one of "password" and "public_key".
 type AuthRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	ClientIP string `json:"client_ip"`
-	Protocol string `json:"protocol"` // "ftp" or "ftps"
-	Session  string `json:"session"`
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+	PublicKey string `json:"public_key"`
+	ClientIP  string `json:"client_ip"`
+	Protocol  string `json:"protocol"` // "ftp", "ftps" or "sftp"
+	Session   string `json:"session"`
+}
+
+// MarshalJSON writes "public_key" instead of "password" when PublicKey is set, so an empty
+// password is still sent as one and a key login never carries a password field.
+func (r AuthRequest) MarshalJSON() ([]byte, error) {
+	type base struct {
+		Username string `json:"username"`
+		ClientIP string `json:"client_ip"`
+		Protocol string `json:"protocol"`
+		Session  string `json:"session"`
+	}
+	b := base{Username: r.Username, ClientIP: r.ClientIP, Protocol: r.Protocol, Session: r.Session}
+	if r.PublicKey != "" {
+		return json.Marshal(struct {
+			base
+			PublicKey string `json:"public_key"`
+		}{b, r.PublicKey})
+	}
+	return json.Marshal(struct {
+		base
+		Password string `json:"password"`
+	}{b, r.Password})
 }
 
 // Grant is a verified 200 answer of the auth endpoint: what the user may do, and where.
@@ -89,4 +115,6 @@ type Event struct {
 	ToPath     *string   `json:"to_path"`
 	Bytes      *int64    `json:"bytes"`
 	DurationMS *int64    `json:"duration_ms"`
+	// Protocol is "ftp", "ftps" or "sftp" (DESIGN.md §10); omitted when empty.
+	Protocol string `json:"protocol,omitempty"`
 }

@@ -2,9 +2,6 @@ package ftpdriver
 
 import (
 	"errors"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
@@ -36,15 +33,11 @@ func (s *session) handlePASS(param string) {
 	}
 	username := s.reqUser
 	s.reqUser = ""
-	protocol := "ftp"
-	if s.conn.tls != nil {
-		protocol = "ftps"
-	}
 	user, err := s.srv.access.Login(s.srv.baseCtx, access.LoginRequest{
 		Username: username,
 		Password: param,
 		ClientIP: s.peer,
-		Protocol: protocol,
+		Protocol: s.protocol(),
 		Session:  s.id,
 	})
 	s.loginOutcome(username, user, err)
@@ -105,35 +98,14 @@ func (s *session) loginOutcome(username string, u *access.User, err error) {
 	}
 }
 
-// maxUsernameBytes bounds a USER argument; maxLoggedUsername is Django's username
-// length (AbstractUser), what a failed login's event and log line keep of it.
+// The username rules are the session core's, shared with SFTP.
 const (
-	maxUsernameBytes  = 256
-	maxLoggedUsername = 150
+	maxUsernameBytes  = access.MaxUsernameBytes
+	maxLoggedUsername = access.MaxLoggedUsername
 )
 
-// validateUsername accepts a USER argument fit to send to Django and to store: UTF-8,
-// at most maxUsernameBytes, no control character (a NUL stops PostgreSQL).
-func validateUsername(name string) error {
-	if len(name) > maxUsernameBytes || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
-		return errBadUsername
-	}
-	return nil
-}
+// validateUsername accepts a USER argument fit to send to Django (access.ValidUsername).
+func validateUsername(name string) error { return access.ValidUsername(name) }
 
-// loggedUsername is what the event and log line of a failed login keep of the typed
-// name: control characters and invalid bytes replaced by U+FFFD, cut to
-// maxLoggedUsername bytes on a rune boundary.
-func loggedUsername(name string) string {
-	var b strings.Builder
-	for _, r := range name { // invalid bytes come as utf8.RuneError, i.e. U+FFFD
-		if unicode.IsControl(r) {
-			r = utf8.RuneError
-		}
-		if b.Len()+utf8.RuneLen(r) > maxLoggedUsername {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// loggedUsername is what a failed login's event and log line keep (access.LoggedUsername).
+func loggedUsername(name string) string { return access.LoggedUsername(name) }

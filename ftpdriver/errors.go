@@ -9,6 +9,7 @@ import (
 
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/proxyproto"
 )
 
 // The package's sentinel errors, all here: a handler returns or wraps one of them (or
@@ -47,14 +48,14 @@ var (
 
 	// Connections and logins.
 	errBanned        = access.ErrBanned
-	errTooManyConns  = errors.New("too many connections")
-	errTooManyFromIP = errors.New("too many connections from this address")
+	errTooManyConns  = access.ErrTooManyConnections
+	errTooManyFromIP = access.ErrTooManyFromAddress
 	errTooManyUser   = access.ErrTooManySessions
 	errShuttingDown  = errors.New("server shutting down")
 	errHomeUnusable  = access.ErrHomeUnusable // local disk, not Django
-	errBadUsername   = errors.New("username too long, not UTF-8 or holding control characters")
+	errBadUsername   = access.ErrBadUsername
 	errLineTooLong   = errors.New("control line too long")
-	errProxyHeader   = errors.New("invalid PROXY protocol header")
+	errProxyHeader   = proxyproto.ErrHeader
 )
 
 // SFTP status codes (draft-ietf-secsh-filexfer-02 §7, the version pkg/sftp speaks), for

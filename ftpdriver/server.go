@@ -106,7 +106,7 @@ type Config struct {
 	Metrics *Metrics
 	// Access is the login policy shared with other protocol front ends (SFTP); nil
 	// means New builds one from this Config's HomeRoot, CreateHome, FailedLoginDelay,
-	// MaxLoginAttempts and Ban* fields, which are otherwise only validated (main
+	// MaxLoginAttempts, MaxConnections* and Ban* fields, which are otherwise only validated (main
 	// builds both from the same variables).
 	Access *access.Core
 }
@@ -183,7 +183,6 @@ type Server struct {
 	events EventSink
 	log    *slog.Logger
 	cmds   map[string]*command
-	conns  connLimits
 	pasv   passiveLimits
 	// access is the login policy, shared with other front ends when Config.Access is set.
 	access     *access.Core
@@ -252,6 +251,7 @@ func (c Config) accessConfig() access.Config {
 		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome,
 		FailedLoginDelay: c.FailedLoginDelay, MaxLoginAttempts: c.MaxLoginAttempts,
 		BanThreshold: c.BanThreshold, BanWindow: c.BanWindow, BanTime: c.BanTime,
+		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,
 	}
 }
 
@@ -352,15 +352,17 @@ func (s *Server) admit(sess *session) error {
 	if s.access.Banned(sess.peer) {
 		return errBanned
 	}
-	if err := s.conns.acquire(sess.peer, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerIP); err != nil {
+	release, err := s.access.Connect(sess.peer)
+	if err != nil {
 		return err
 	}
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if s.shuttingDown {
-		s.conns.release(sess.peer)
+		release()
 		return errShuttingDown
 	}
+	sess.releaseConn = release
 	sess.admitted = true
 	sess.live.secure = sess.conn.tls != nil // implicit FTPS
 	s.sessions[sess] = struct{}{}
@@ -372,7 +374,7 @@ func (s *Server) removeSession(sess *session) {
 	if !sess.admitted {
 		return
 	}
-	s.conns.release(sess.peer)
+	sess.releaseConn()
 	s.cfg.Metrics.sessions.Dec()
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()

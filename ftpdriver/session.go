@@ -32,7 +32,8 @@ type session struct {
 	log         *slog.Logger
 	peer        netip.Addr // the client: control peer or PROXY source, unmapped
 	proxyPeer   netip.Addr // the proxy in front, when a PROXY header named the client
-	admitted    bool       // counted by connLimits and known to Shutdown
+	admitted    bool       // counted by the core's connection limits and known to Shutdown
+	releaseConn func()     // uncounts it
 	connectedAt time.Time
 
 	reqUser     string              // from USER, waiting for PASS

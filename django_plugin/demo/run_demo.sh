@@ -20,6 +20,8 @@ if [ -z "${DJFTPD_SECRET:-}" ]; then
 fi
 export DJFTPD_DJANGO_URL=${DJFTPD_DJANGO_URL:-http://127.0.0.1:8000/ftp/}
 export DJFTPD_OPS_LISTEN=${DJFTPD_OPS_LISTEN:-127.0.0.1:9121}
+# SFTP beside FTP; the host key is generated once into the demo's state directory.
+export DJFTPD_SFTP_LISTEN=${DJFTPD_SFTP_LISTEN-127.0.0.1:2222}
 
 cd "$here"
 # The sidecar is not running yet: no cache to purge while the demo users are (re)set.
@@ -50,6 +52,7 @@ djftpd demo is running (Ctrl-C stops it).
   Live sessions: http://127.0.0.1:8000/admin/djftpd/livesession/
   FTP dashboard: http://127.0.0.1:8000/admin/djftpd/ftpevent/
   FTP:           127.0.0.1:2121, homes under $DJFTPD_DEMO_DIR/ftp/
+  SFTP:          127.0.0.1:2222 (same users; keys: manage.py djftpd_keys add alice ~/.ssh/id_ed25519.pub)
   Users:         alice / alice-password (perms elradfmwMT), bob / bob-password (perms elr)
 
 Try:
@@ -57,6 +60,7 @@ Try:
   echo hello > hello.txt && curl -T hello.txt ftp://alice:alice-password@127.0.0.1:2121/
   curl ftp://alice:alice-password@127.0.0.1:2121/hello.txt
   curl -T hello.txt ftp://bob:bob-password@127.0.0.1:2121/    # refused: bob may only read
+  sftp -P 2222 alice@127.0.0.1                                 # password: alice-password
 
 MSG
 # Either process ending ends the demo.

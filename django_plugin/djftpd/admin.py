@@ -21,6 +21,7 @@ from django.http import HttpRequest
 
 from djftpd.conf import app_settings
 from djftpd.models import FTPAccount, FTPEvent
+from djftpd.sshkeys_admin import SSHKeyInline, ssh_keys_summary
 
 User = get_user_model()
 
@@ -42,7 +43,9 @@ class FTPAccountAdmin(admin.ModelAdmin):
     search_fields = (f"user__{User.USERNAME_FIELD}", "home_dir")
     raw_id_fields = ("user",)
     list_select_related = ("user",)
-    readonly_fields = ("created", "updated")
+    readonly_fields = ("created", "updated", "ssh_keys")
+
+    ssh_keys = staticmethod(ssh_keys_summary)
 
 
 class FTPAccountInline(admin.StackedInline):
@@ -63,7 +66,7 @@ def add_inline_to_user_admin(site: admin.AdminSite = admin.site) -> bool:
         return False
 
     class DjftpdUserAdmin(UserAdmin):
-        inlines = (*UserAdmin.inlines, FTPAccountInline)
+        inlines = (*UserAdmin.inlines, FTPAccountInline, SSHKeyInline)
 
     site.unregister(User)
     site.register(User, DjftpdUserAdmin)

@@ -50,7 +50,7 @@ from djftpd.models import (
     FTPEventReceipt,
 )
 from djftpd.signals import EVENT_SIGNALS, SENDER
-from djftpd.signing import ip_address, string
+from djftpd.signing import ip_address, one_of, string
 
 logger = logging.getLogger("djftpd")
 
@@ -137,6 +137,8 @@ def _client_ip(value: Any) -> str:
     return ip_address(string(value).split("%", 1)[0])
 
 
+_protocol = one_of("ftp", "ftps", "sftp")
+
 EVENT_FIELDS = {
     "id": _event_id,
     "type": _event_type,
@@ -165,6 +167,9 @@ class Event:
     to_path: str | None
     bytes: int | None
     duration_ms: int | None
+    #: "ftp", "ftps" or "sftp"; None from a sidecar that does not send it. Optional on the
+    #: wire (DESIGN.md section 10: events carry the protocol).
+    protocol: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Event:
@@ -179,6 +184,11 @@ class Event:
                 values[name] = validate(data[name])
             except ValueError as exc:
                 raise ValueError(f"field {name!r} {exc}") from None
+        if data.get("protocol") is not None:
+            try:
+                values["protocol"] = _protocol(data["protocol"])
+            except ValueError as exc:
+                raise ValueError(f"field 'protocol' {exc}") from None
         event = cls(**values)
         event.stored_time()  # a time the database cannot take fails here, not in an INSERT
         return event
@@ -207,6 +217,7 @@ class Event:
             "client_ip": self.client_ip,
             "session": self.session,
             "time": self.time,
+            "protocol": self.protocol,
         }
 
     def activity_values(self, user: Any, ops: Any) -> tuple[Any, ...]:

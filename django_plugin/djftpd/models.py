@@ -20,6 +20,7 @@ Both tables grow with use; prune them with ``manage.py djftpd_prune_events --old
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -213,3 +214,87 @@ class LiveSession(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+def validate_public_key(value: str) -> None:
+    """An OpenSSH public key djftpd accepts (:mod:`djftpd.sshkeys`)."""
+    from djftpd.sshkeys import InvalidKey, parse_public_key
+
+    try:
+        parse_public_key(value)
+    except InvalidKey as exc:
+        raise ValidationError(str(exc), code="invalid_public_key") from None
+
+
+class SSHKey(models.Model):
+    """An SSH public key a user may log in with over SFTP (the same grant as a password).
+
+    The key is parsed and checked on every save (type, size, encoding); ``type``, ``bits`` and
+    ``fingerprint`` are derived from it. ``enabled=False`` keeps the key but refuses it.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="ssh_keys",
+    )
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    key = models.TextField(
+        _("public key"),
+        validators=[validate_public_key],
+        help_text=_(
+            "One OpenSSH public key line (ssh-ed25519, ecdsa-sha2-nistp256/384/521, "
+            "or ssh-rsa of 2048 bits or more)."
+        ),
+    )
+    type = models.CharField(_("type"), max_length=32, editable=False)
+    bits = models.PositiveIntegerField(_("bits"), editable=False, default=0)
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, editable=False)
+    enabled = models.BooleanField(
+        _("enabled"), default=True, help_text=_("Unticked: logins with this key are refused.")
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("SSH key")
+        verbose_name_plural = _("SSH keys")
+        ordering = ["user", "created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "fingerprint"], name="djftpd_sshkey_user_fingerprint"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.type} {self.fingerprint}".strip()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Parse the key (ValidationError if it is not acceptable) and derive its fields."""
+        from djftpd.sshkeys import InvalidKey, parse_public_key
+
+        try:
+            parsed = parse_public_key(self.key)
+        except InvalidKey as exc:
+            raise ValidationError({"key": str(exc)}, code="invalid_public_key") from None
+        self.key = f"{parsed.line} {parsed.comment}".strip()
+        self.type, self.bits, self.fingerprint = parsed.type, parsed.bits, parsed.fingerprint
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "key" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "type", "bits", "fingerprint"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """A key the user already has is a form error, not a database error."""
+        from djftpd.sshkeys import InvalidKey, parse_public_key
+
+        try:
+            fingerprint = parse_public_key(self.key).fingerprint
+        except InvalidKey:
+            return  # the key field's validator reports it
+        same = SSHKey.objects.filter(user_id=self.user_id, fingerprint=fingerprint)
+        if self.user_id is not None and same.exclude(pk=self.pk).exists():
+            raise ValidationError(
+                {"key": _("This user already has this key.")}, code="duplicate_key"
+            )

@@ -11,7 +11,8 @@ djftpd POSTs, signed like every djftpd request, ``{"username": "alice"}`` to
 ``<url>cache/purge`` once the transaction that changed alice commits, when:
 
 - her password, ``is_active`` or username changes (a ``last_login`` update does not purge),
-- her groups or user permissions change, or her ``FTPAccount`` is saved or deleted,
+- her groups or user permissions change, her ``FTPAccount`` is saved or deleted, or one of
+  her ``SSHKey`` rows is saved or deleted (a key removed or disabled is refused at once),
 - she is deleted;
 
 and ``{"all": true}`` when a group's permissions change or a group's members change from the
@@ -111,7 +112,7 @@ def purge_deleted_user(sender: Any, instance: Any, **kw: Any) -> None:
 
 
 def purge_account_user(sender: Any, instance: Any, **kw: Any) -> None:
-    """post_save and post_delete of FTPAccount."""
+    """post_save and post_delete of FTPAccount and SSHKey."""
     if not sidecar_urls():  # instance.user may cost a query
         return
     try:
@@ -140,7 +141,7 @@ def purge_group_permissions(sender: Any, action: str, **kw: Any) -> None:
 
 def connect() -> None:
     """Connect the receivers (idempotent); called from ``DjftpdConfig.ready()``."""
-    from djftpd.models import FTPAccount
+    from djftpd.models import FTPAccount, SSHKey
 
     user_model = settings.AUTH_USER_MODEL
     pre_save.connect(remember_login_fields, sender=user_model, dispatch_uid="djftpd.pre_save")
@@ -148,6 +149,8 @@ def connect() -> None:
     post_delete.connect(purge_deleted_user, sender=user_model, dispatch_uid="djftpd.delete")
     post_save.connect(purge_account_user, sender=FTPAccount, dispatch_uid="djftpd.account.save")
     post_delete.connect(purge_account_user, sender=FTPAccount, dispatch_uid="djftpd.account.del")
+    post_save.connect(purge_account_user, sender=SSHKey, dispatch_uid="djftpd.sshkey.save")
+    post_delete.connect(purge_account_user, sender=SSHKey, dispatch_uid="djftpd.sshkey.del")
     User = get_user_model()
     for name in ("groups", "user_permissions"):
         field = getattr(User, name, None)

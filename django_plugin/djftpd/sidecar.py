@@ -28,7 +28,13 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from djftpd.conf import app_settings, resolve_listen, resolve_spool_dir, secret_bytes
+from djftpd.conf import (
+    app_settings,
+    resolve_listen,
+    resolve_spool_dir,
+    resolve_state_dir,
+    secret_bytes,
+)
 
 #: Signals passed on to the sidecar while it runs in the foreground.
 # SIGHUP only where it exists (not on Windows), so importing the app never fails.
@@ -136,6 +142,8 @@ def build_env(
     ``DJFTPD_DJANGO_URL`` in ``base`` wins over the default (a project written for djftpd 0.3
     has no setting for it), and so does a ``DJFTPD_SPOOL_DIR`` without ``DJFTPD["SPOOL_DIR"]``;
     without ``DJFTPD["HOME_ROOT"]`` (nor ``DJFTPD_HOME_ROOT`` in ``base``), the home root is ``/``.
+    ``DJFTPD_STATE_DIR`` (where the sidecar keeps its generated SFTP host key) is
+    ``DJFTPD["STATE_DIR"]``'s directory, unless inherited and the setting is not set.
     """
     secret = secret_bytes()
     try:
@@ -170,6 +178,9 @@ def build_env(
     # Events survive a restart by default: a spool under the project's state directory.
     if app_settings.is_set("SPOOL_DIR") or "DJFTPD_SPOOL_DIR" not in env:
         env["DJFTPD_SPOOL_DIR"] = resolve_spool_dir()
+    # The same state directory keeps the SFTP host key generated on first start.
+    if app_settings.is_set("STATE_DIR") or "DJFTPD_STATE_DIR" not in env:
+        env["DJFTPD_STATE_DIR"] = os.path.abspath(resolve_state_dir())
     env.update({str(name): str(value) for name, value in (app_settings.ENV or {}).items()})
     env.update(overrides or {})
     return env

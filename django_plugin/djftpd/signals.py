@@ -26,6 +26,7 @@ add some):
 - ``client_ip`` (str): the FTP client's address.
 - ``session`` (str): the sidecar's id of the FTP session; shared by its events.
 - ``time`` (datetime): when it happened, timezone-aware.
+- ``protocol`` (str | None): ``"ftp"``, ``"ftps"`` or ``"sftp"``; None from an older sidecar.
 
 A receiver that raises is logged (logger ``"djftpd"``, ERROR) and skipped: the other
 receivers and the other events of the batch still run, and the sidecar gets its 200.

@@ -194,6 +194,16 @@ def one_of(*choices: str) -> Validator:
     return validate
 
 
+class Optional:
+    """A field that may be absent: it is then missing from the payload too."""
+
+    def __init__(self, validate: Validator) -> None:
+        self.validate = validate
+
+    def __call__(self, value: Any) -> Any:
+        return self.validate(value)
+
+
 def error_response(status: int, error: str, detail: str | None = None) -> JsonResponse:
     """``{"ok": false, "error": error[, "detail": detail]}`` with ``status``."""
     data: dict[str, Any] = {"ok": False, "error": error}
@@ -233,6 +243,8 @@ def parse_payload(body: bytes, fields: Mapping[str, Validator]) -> dict[str, Any
     payload = {}
     for name, validate in fields.items():
         if name not in data:
+            if isinstance(validate, Optional):
+                continue
             raise BadRequest(f"missing field {name!r}")
         try:
             payload[name] = validate(data[name])

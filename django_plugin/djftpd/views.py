@@ -5,6 +5,7 @@ urlpatterns = [path("ftp/", include("djftpd.urls"))]
 
 # the sidecar then calls, signed:
 # POST /ftp/auth/ {"username", "password", "client_ip", "protocol", "session"}
+#   (or, for an SFTP key login, "public_key": "<authorized_keys line>" instead of "password")
 #   200 {"ok": true, "username", "home", "perms", "welcome", ...}
 #   401 {"ok": false, "error": "invalid_credentials"}
 # POST /ftp/events/ {"events": [{"id", "type", "time", "session", "username", ...}, ...]}
@@ -35,15 +36,17 @@ from djftpd.conf import (
     resolve_welcome,
 )
 from djftpd.events import apply_batch, event_batch
-from djftpd.signing import ip_address, one_of, signed_json_view, string
+from djftpd.signing import Optional, error_response, ip_address, one_of, signed_json_view, string
+from djftpd.sshkeys import mark_key_used, user_for_key
 
 logger = logging.getLogger("djftpd")
 
 AUTH_FIELDS = {
     "username": string,
-    "password": string,
+    "password": Optional(string),
+    "public_key": Optional(string),
     "client_ip": ip_address,
-    "protocol": one_of("ftp", "ftps"),
+    "protocol": one_of("ftp", "ftps", "sftp"),
     "session": string,
 }
 
@@ -126,12 +129,20 @@ def may_use_ftp(user: Any) -> bool:
 @signed_json_view(fields=AUTH_FIELDS, purpose="auth")
 def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     """Check an FTP login with ``authenticate()`` and answer the user's home and perms."""
+    if "password" in payload and "public_key" in payload:
+        return error_response(400, "bad_request", "'password' or 'public_key', not both")
+    if "password" not in payload and "public_key" not in payload:
+        return error_response(400, "bad_request", "missing field 'password'")
     use_client_ip(request, payload["client_ip"])
-    username, password = payload["username"], payload["password"]
-    if "\x00" in username or "\x00" in password:
+    username = payload["username"]
+    secret = payload.get("password", payload.get("public_key", ""))
+    if "\x00" in username or "\x00" in secret:
         # No account can have it, and some databases reject NUL in a query.
         return invalid_credentials()
-    user = authenticate_ftp_login(request, username, password)
+    if "public_key" in payload:
+        user = user_for_key(username, secret)
+    else:
+        user = authenticate_ftp_login(request, username, secret)
     if not may_use_ftp(user):
         return invalid_credentials()
     try:
@@ -152,6 +163,8 @@ def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     ttl = resolve_ttl()
     if ttl is not None:
         grant["ttl"] = ttl
+    if "public_key" in payload:
+        mark_key_used(user, secret)
     return JsonResponse(grant)
 
 

@@ -393,6 +393,7 @@ def test_each_type_sends_its_signal_with_the_documented_kwargs(alice, post_event
                 "client_ip": "192.0.2.10",
                 "session": "s-1",
                 "time": datetime(2026, 11, 25, 15, 4, 5, 123456, tzinfo=timezone.utc),
+                "protocol": None,
             },
         )
     ]

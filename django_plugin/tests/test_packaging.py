@@ -41,11 +41,13 @@ IN_BOTH = {
     "djftpd/migrations/__init__.py",
     "djftpd/migrations/0001_events.py",
     "djftpd/migrations/0002_ftpaccount.py",
+    "djftpd/migrations/0004_sshkey.py",
     "djftpd/management/__init__.py",
     "djftpd/management/commands/__init__.py",
     "djftpd/management/commands/startftpserver.py",
     "djftpd/management/commands/djftpd_check.py",
     "djftpd/management/commands/djftpd_prune_events.py",
+    "djftpd/management/commands/djftpd_keys.py",
     "djftpd/management/commands/djftpd_account.py",
     "djftpd/locale/django.pot",
 }
@@ -119,7 +121,7 @@ import djftpd.admin  # noqa: F401
 
 commands = {n for n, app in get_commands().items() if app == "djftpd"}
 assert commands == {
-    "startftpserver", "djftpd_check", "djftpd_prune_events", "djftpd_account"
+    "startftpserver", "djftpd_check", "djftpd_prune_events", "djftpd_account", "djftpd_keys"
 }, commands
 call_command("check", "--fail-level", "WARNING")
 call_command("migrate", verbosity=0)

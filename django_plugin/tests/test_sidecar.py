@@ -124,6 +124,7 @@ class TestBuildEnv:
             "DJFTPD_HOME_ROOT": "/srv/ftp",
             "DJFTPD_PASSIVE_PORTS": "50000-50099",
             "DJFTPD_SPOOL_DIR": "/srv/site/.djftpd/spool",
+            "DJFTPD_STATE_DIR": "/srv/site/.djftpd",
         }
 
     def test_passes_only_what_the_sidecar_needs(self, settings):
@@ -164,6 +165,21 @@ class TestBuildEnv:
         env = build_env(base=base)
 
         assert env["DJFTPD_SPOOL_DIR"] == expected
+
+    @pytest.mark.parametrize(
+        ("djftpd", "base", "expected"),
+        [
+            ({}, {}, "/srv/site/.djftpd"),
+            ({"STATE_DIR": "/var/lib/site"}, {}, "/var/lib/site"),
+            ({}, {"DJFTPD_STATE_DIR": "/inherited"}, "/inherited"),
+            ({"STATE_DIR": "/set"}, {"DJFTPD_STATE_DIR": "/inherited"}, "/set"),
+        ],
+    )
+    def test_state_dir_for_the_sftp_host_key(self, settings, djftpd, base, expected):
+        settings.BASE_DIR = Path("/srv/site")
+        settings.DJFTPD = {**settings.DJFTPD, **djftpd}
+
+        assert build_env(base=base)["DJFTPD_STATE_DIR"] == expected
 
     def test_spool_dir_without_base_dir_is_the_xdg_state_dir(self, settings, monkeypatch):
         if hasattr(settings, "BASE_DIR"):

@@ -259,8 +259,8 @@ def test_timestamp_within_300_s_is_accepted(alice, post_auth, offset):
             id="integer as client_ip",
         ),
         pytest.param(
-            json.dumps(auth_payload(protocol="sftp")).encode(),
-            "field 'protocol' must be one of 'ftp', 'ftps'",
+            json.dumps(auth_payload(protocol="scp")).encode(),
+            "field 'protocol' must be one of 'ftp', 'ftps', 'sftp'",
             id="unknown protocol",
         ),
         pytest.param(

@@ -36,6 +36,7 @@ def log_event(sender: Any, *, signal: Signal, **kwargs: Any) -> None:
         "to_path": kwargs["to_path"],
         "bytes": kwargs["bytes"],
         "time": kwargs["time"].isoformat(),
+        "protocol": kwargs.get("protocol"),
     }
     with open(settings.DEMO_DIR / "events.log", "a", encoding="utf-8") as log:
         log.write(json.dumps(line) + "\n")
