@@ -12,6 +12,18 @@ all: build
 build:
 	go build -trimpath -o $(BIN) .
 
+# Pinned tools, built once per machine beside Go's build cache (so CI runners that keep
+# the cache keep them too): versitygw, the S3-compatible server the S3 tests start.
+VERSITYGW_VERSION := v1.8.0
+TOOLS_DIR ?= $(shell d=$$(go env GOCACHE) && dirname "$$d")/djftpd-tools
+VERSITYGW := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)/versitygw
+
+.PHONY: tools
+tools: $(VERSITYGW)
+
+$(VERSITYGW):
+	GOBIN=$(dir $@) GOFLAGS=-buildvcs=false go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
 $(VENV)/.installed: django_plugin/pyproject.toml e2e/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
@@ -31,8 +43,8 @@ lint: venv
 	go vet ./...
 	$(VENV)/bin/ruff check django_plugin e2e deploy
 
-test-go:
-	go test -race -count=1 ./...
+test-go: tools
+	DJFTPD_VERSITYGW=$(abspath $(VERSITYGW)) go test -race -count=1 ./...
 
 test-django: venv
 	cd django_plugin && ../$(PYTEST) -q
@@ -81,7 +93,8 @@ test-deploy: venv
 FUZZTIME ?= 3s
 FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
-	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify
+	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify \
+	storage:FuzzObjectKey
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
