@@ -18,6 +18,7 @@ import (
 	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // envPrefix is the prefix of every environment variable djftpd reads.
@@ -40,6 +41,11 @@ type config struct {
 	ImplicitListen      string        `split_words:"true" default:"0.0.0.0:2990" desc:"Implicit FTPS listen address, used when DJFTPD_TLS_MODE=implicit"`
 	CreateHome          bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
 	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
+	Storage             storeLoc      `split_words:"true" default:"local" desc:"Where homes live: local (directories under DJFTPD_HOME_ROOT) or s3://BUCKET[/PREFIX] (a home /alice is keys PREFIX/alice/...; credentials, region and endpoint from the AWS SDK's standard AWS_* variables)"`
+	S3PathStyle         bool          `envconfig:"S3_PATH_STYLE" default:"false" desc:"With s3: address the bucket in the URL path, as most self-hosted S3 servers need"`
+	S3PartSize          int64         `envconfig:"S3_PART_SIZE" default:"8388608" desc:"With s3: bytes per multipart upload part (5 MiB to 5 GiB); an upload holds at most part size x (concurrency+1) in memory"`
+	S3UploadConcurrency int           `envconfig:"S3_UPLOAD_CONCURRENCY" default:"4" desc:"With s3: parts of one upload sent at once (1-64)"`
+	S3RenameDirMax      int           `envconfig:"S3_RENAME_DIR_MAX" default:"1000" desc:"With s3: most objects a directory rename copies; larger directories get 550"`
 	ASCIIConversion     bool          `envconfig:"ASCII_CONVERSION" default:"true" desc:"TYPE A converts line ends (CRLF on the wire, LF on disk) as RFC 959 says; false sends files unchanged in both types"`
 	AuthTimeout         time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
 	CacheTTL            time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
@@ -127,6 +133,16 @@ func (m *uploadMode) Decode(s string) error {
 		return nil
 	}
 	return fmt.Errorf("want atomic or standard, got %q", s)
+}
+
+// storeLoc is a DJFTPD_STORAGE value.
+type storeLoc storage.Location
+
+// Decode implements envconfig.Decoder.
+func (l *storeLoc) Decode(s string) error {
+	loc, err := storage.ParseLocation(s)
+	*l = storeLoc(loc)
+	return err
 }
 
 // tlsMode is one of ftpdriver's TLS modes.
@@ -219,6 +235,9 @@ func (c *config) validate() error {
 	if c.ProxyProtocol && len(c.ProxyTrusted) == 0 {
 		return &configError{"PROXY_TRUSTED", "required when DJFTPD_PROXY_PROTOCOL=true: the balancer's addresses (CIDRs), the only peers whose PROXY header is believed"}
 	}
+	if err := c.validateS3(); err != nil {
+		return err
+	}
 	durations := map[string]time.Duration{
 		"AUTH_TIMEOUT": c.AuthTimeout, "LOGIN_TIMEOUT": c.LoginTimeout,
 		"IDLE_TIMEOUT": c.IdleTimeout, "DATA_TIMEOUT": c.DataTimeout,
@@ -254,6 +273,28 @@ func (c *config) validate() error {
 		}
 	}
 	return nil
+}
+
+func (c *config) validateS3() error {
+	switch {
+	case c.S3PartSize < storage.MinPartSize || c.S3PartSize > storage.MaxPartSize:
+		return &configError{"S3_PART_SIZE", fmt.Sprintf("must be between %d (5 MiB) and %d (5 GiB)", storage.MinPartSize, int64(storage.MaxPartSize))}
+	case c.S3UploadConcurrency < 1 || c.S3UploadConcurrency > 64:
+		return &configError{"S3_UPLOAD_CONCURRENCY", "must be between 1 and 64"}
+	case c.S3RenameDirMax < 1:
+		return &configError{"S3_RENAME_DIR_MAX", "must be at least 1"}
+	}
+	return nil
+}
+
+func (c config) s3() storage.S3Config {
+	return storage.S3Config{
+		PathStyle:    c.S3PathStyle,
+		PartSize:     c.S3PartSize,
+		Concurrency:  c.S3UploadConcurrency,
+		RenameDirMax: c.S3RenameDirMax,
+		HomeRoot:     c.HomeRoot,
+	}
 }
 
 func (c config) djangoClient() djangoclient.Config {

@@ -56,6 +56,11 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log, nil); err != nil {
+		var ce *configError
+		if errors.As(err, &ce) { // found only when checked against the world (S3 bucket)
+			fmt.Fprintln(os.Stderr, "djftpd: "+err.Error())
+			return exitConfig
+		}
 		log.Error("djftpd stopped", "err", err)
 		return exitFault
 	}
@@ -85,6 +90,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 		return fmt.Errorf("django client: %w", err)
 	}
 	reg := newRegistry()
+	store, err := openStorage(ctx, cfg, reg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	var lastOK lastSuccess
 	authCache := cache.New(cfg.cache(), client, log.With("component", "cache"))
 	auth := newInstrumentedAuth(authCache, reg, &lastOK)
@@ -151,7 +161,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 	}
 
 	var ready atomic.Bool
-	opsAPI := &ops{ready: &ready, lastOK: &lastOK, cache: authCache, secret: []byte(cfg.Secret),
+	opsAPI := &ops{ready: &ready, lastOK: &lastOK, cache: authCache, secret: []byte(cfg.Secret), storage: store.String(),
 		registry: reg, log: log.With("component", "ops")}
 	opsSrv := newOpsServer(opsAPI.handler(), defaultOpsLimits)
 	opsDone := make(chan error, 1)

@@ -29,6 +29,8 @@ type ops struct {
 	secret   []byte
 	registry *prometheus.Registry
 	log      *slog.Logger
+	// storage is DJFTPD_STORAGE as /ping names it, for Django's djftpd_check.
+	storage string
 	// badSigLog limits the warnings about refused signatures; nil means the default.
 	badSigLog *logLimiter
 }
@@ -139,7 +141,7 @@ func (o *ops) ping(w http.ResponseWriter, r *http.Request) {
 	if _, ok := o.signedBody(w, r, djangoclient.PurposePing); !ok {
 		return
 	}
-	o.writeSigned(w, r, djangoclient.PurposePing, http.StatusOK, map[string]any{"ok": true})
+	o.writeSigned(w, r, djangoclient.PurposePing, http.StatusOK, map[string]any{"ok": true, "storage": o.storage})
 }
 
 // writeSigned answers a request that verified for purpose with v as JSON, signed as that

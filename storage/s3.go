@@ -92,18 +92,21 @@ func (s *S3) Check(ctx context.Context) error {
 		return nil
 	}
 	var re *awshttp.ResponseError
+	status := 0
 	if errors.As(err, &re) {
-		switch re.HTTPStatusCode() {
-		case http.StatusNotFound:
-			return fmt.Errorf("DJFTPD_STORAGE: bucket %q does not exist: %w", s.loc.Bucket, err)
-		case http.StatusForbidden, http.StatusUnauthorized, http.StatusBadRequest:
-			return fmt.Errorf("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: credentials refused for bucket %q: %w", s.loc.Bucket, err)
-		case http.StatusMovedPermanently:
-			return fmt.Errorf("AWS_REGION: bucket %q is in another region: %w", s.loc.Bucket, err)
-		}
-		return fmt.Errorf("DJFTPD_STORAGE: bucket %q: %w", s.loc.Bucket, err)
+		status = re.HTTPStatusCode()
 	}
-	return fmt.Errorf("AWS_ENDPOINT_URL_S3: S3 endpoint unreachable for bucket %q: %w", s.loc.Bucket, err)
+	switch status {
+	case 0:
+		return fmt.Errorf("AWS_ENDPOINT_URL_S3: S3 endpoint unreachable: %w", err)
+	case http.StatusNotFound:
+		return fmt.Errorf("bucket %q does not exist: %w", s.loc.Bucket, err)
+	case http.StatusForbidden, http.StatusUnauthorized, http.StatusBadRequest:
+		return fmt.Errorf("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: credentials refused for bucket %q: %w", s.loc.Bucket, err)
+	case http.StatusMovedPermanently:
+		return fmt.Errorf("AWS_REGION: bucket %q is in another region: %w", s.loc.Bucket, err)
+	}
+	return fmt.Errorf("bucket %q: %w", s.loc.Bucket, err)
 }
 
 // Home returns the home's view of the bucket. Directories are virtual on S3, so a
