@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from djftpd.conf import secret_bytes
+from djftpd.conf import app_settings, secret_bytes
 from djftpd.receivers import _opener
 from djftpd.signing import (
     SIGNATURE_HEADER,
@@ -26,6 +26,7 @@ from djftpd.signing import (
     sign,
     verify,
 )
+from djftpd.storage import normalise_location
 
 #: Seconds to wait for a sidecar's answer.
 PING_TIMEOUT = 5.0
@@ -36,7 +37,7 @@ MAX_ANSWER = 64 * 1024
 @dataclass(frozen=True)
 class PingResult:
     """``status`` is one of ``ok``, ``secret_mismatch``, ``clock_skew``, ``bad_answer``,
-    ``http_error`` and ``unreachable``; ``detail`` says more, for people."""
+    ``storage_mismatch``, ``http_error`` and ``unreachable``; ``detail`` says more, for people."""
 
     url: str
     status: str
@@ -105,4 +106,21 @@ def ping(base: str, *, secret: bytes | None = None, timeout: float = PING_TIMEOU
         return PingResult(url, "clock_skew", "the answer's timestamp is over 5 minutes off")
     except SignatureError as exc:
         return PingResult(url, "bad_answer", f"the answer is not signed with our secret ({exc})")
+    return _storage_result(url, answer)
+
+
+def _storage_result(url: str, answer: bytes) -> PingResult:
+    """``ok``, or ``storage_mismatch`` when the sidecar keeps homes elsewhere than
+    ``DJFTPD["STORAGE"]`` says (so ``ftp_storage(user)`` would not see uploads)."""
+    try:
+        theirs = json.loads(answer).get("storage")
+    except (ValueError, AttributeError):
+        theirs = None
+    ours = normalise_location(str(app_settings.STORAGE))
+    if isinstance(theirs, str) and theirs != ours:
+        return PingResult(
+            url,
+            "storage_mismatch",
+            f'the sidecar stores homes in {theirs!r}, DJFTPD["STORAGE"] says {ours!r}',
+        )
     return PingResult(url, "ok", "the sidecar shares our secret")
