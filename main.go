@@ -99,6 +99,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 	authCache := cache.New(cfg.cache(), client, log.With("component", "cache"))
 	auth := newInstrumentedAuth(authCache, reg, &lastOK)
 	ftpCfg := cfg.ftp()
+	ftpCfg.Storage = store
 	ftpCfg.Metrics = ftpdriver.NewMetrics(reg)
 	var certs *ftpdriver.CertReloader
 	if ftpCfg.TLSMode != ftpdriver.TLSOff {

@@ -71,16 +71,11 @@ func (s *session) openHome(g djangoclient.Grant) error {
 	if err != nil || !filepath.IsLocal(rel) {
 		return fmt.Errorf("home %q is not inside %q: %w", g.Home, s.srv.cfg.HomeRoot, djangoclient.ErrBadGrant)
 	}
-	if s.srv.cfg.CreateHome {
-		if err := s.srv.homeRoot.MkdirAll(rel, 0o750); err != nil {
-			return fmt.Errorf("create home: %w: %w", djangoclient.ErrBadGrant, err)
-		}
-	}
-	root, err := s.srv.homeRoot.OpenRoot(rel)
+	home, err := s.srv.store.Home(s.ctx(), g.Home, s.srv.cfg.CreateHome)
 	if err != nil {
 		return fmt.Errorf("open home: %w: %w", djangoclient.ErrBadGrant, err)
 	}
-	s.root = root
+	s.fs = home
 	return nil
 }
 

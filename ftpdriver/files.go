@@ -8,14 +8,23 @@ import (
 	"time"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // errIsDir and errNotDir refuse a file command on a directory and the reverse.
 var (
-	errIsDir  = errors.New("is a directory")
-	errNotDir = errors.New("not a directory")
+	errIsDir  = storage.ErrIsDir
+	errNotDir = storage.ErrNotDir
 	errIsHome = errors.New("the home directory itself")
 )
+
+// unsupportedWhy says why object storage refuses a command (README "S3 homes").
+var unsupportedWhy = map[string]string{
+	"APPE":       "an object cannot be appended to",
+	"STOR":       "an object is written whole, an upload cannot resume at a REST offset",
+	"SITE CHMOD": "objects have no permission bits",
+	"MFMT":       "an object's time is when it was written",
+}
 
 // fail answers a failed file operation and logs why.
 func (s *session) fail(cmd, virtual string, err error) {
@@ -25,6 +34,10 @@ func (s *session) fail(cmd, virtual string, err error) {
 		text = "Is a directory"
 	case errors.Is(err, errNotDir):
 		text = "Not a directory"
+	case errors.Is(err, storage.ErrUnsupported):
+		text = cmd + " not supported on object storage: " + unsupportedWhy[cmd]
+	case errors.Is(err, storage.ErrUnavailable):
+		s.log.Error("storage failed", "cmd", cmd, "path", virtual, "err", err)
 	}
 	s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
 	s.reply(code, text)
@@ -43,7 +56,7 @@ func (s *session) handleCWD(param string) {
 	virtual, rel, err := s.resolve(param)
 	if err == nil {
 		var fi fs.FileInfo
-		if fi, err = s.root.Stat(rel); err == nil && !fi.IsDir() {
+		if fi, err = s.fs.Stat(s.ctx(), rel); err == nil && !fi.IsDir() {
 			err = errNotDir
 		}
 	}
@@ -60,7 +73,7 @@ func (s *session) handleCDUP(string) { s.handleCWD("..") }
 func (s *session) handleMKD(param string) {
 	virtual, rel, err := s.resolve(param)
 	if err == nil {
-		err = s.root.Mkdir(rel, 0o750)
+		err = s.fs.Mkdir(s.ctx(), rel)
 	}
 	if err != nil {
 		s.fail("MKD", virtual, err)
@@ -77,13 +90,7 @@ func (s *session) handleRMD(param string) {
 		err = errIsHome
 	}
 	if err == nil {
-		var fi fs.FileInfo
-		if fi, err = s.root.Lstat(rel); err == nil && !fi.IsDir() {
-			err = errNotDir
-		}
-	}
-	if err == nil {
-		err = s.root.Remove(rel)
+		err = s.fs.Rmdir(s.ctx(), rel)
 	}
 	if err != nil {
 		s.fail("RMD", virtual, err)
@@ -98,12 +105,12 @@ func (s *session) handleDELE(param string) {
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
-		if fi, err = s.root.Lstat(rel); err == nil && fi.IsDir() {
+		if fi, err = s.fs.Lstat(s.ctx(), rel); err == nil && fi.IsDir() {
 			err = errIsDir
 		}
 	}
 	if err == nil {
-		err = s.root.Remove(rel)
+		err = s.fs.Remove(s.ctx(), rel)
 	}
 	if err != nil {
 		s.fail("DELE", virtual, err)
@@ -123,7 +130,7 @@ func (s *session) handleRNFR(param string) {
 		err = errIsHome
 	}
 	if err == nil {
-		_, err = s.root.Lstat(rel)
+		_, err = s.fs.Lstat(s.ctx(), rel)
 	}
 	if err != nil {
 		s.fail("RNFR", virtual, err)
@@ -146,7 +153,7 @@ func (s *session) handleRNTO(param string) {
 		err = errIsHome
 	}
 	if err == nil {
-		err = s.root.Rename(fromRel, rel)
+		err = s.fs.Rename(s.ctx(), fromRel, rel)
 	}
 	if err != nil {
 		s.fail("RNTO", virtual, err)
@@ -166,7 +173,7 @@ func (s *session) handleSIZE(param string) {
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
-		if fi, err = s.root.Stat(rel); err == nil && !fi.Mode().IsRegular() {
+		if fi, err = s.fs.Stat(s.ctx(), rel); err == nil && !fi.Mode().IsRegular() {
 			err = errIsDir
 		}
 	}
@@ -181,7 +188,7 @@ func (s *session) handleMDTM(param string) {
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
-		fi, err = s.root.Stat(rel)
+		fi, err = s.fs.Stat(s.ctx(), rel)
 	}
 	if err != nil {
 		s.fail("MDTM", virtual, err)

@@ -1,6 +1,7 @@
 package ftpdriver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -112,7 +113,7 @@ func (s *session) usage(refresh bool) (*userUsage, error) {
 	if u.known && !(refresh && u.active == 0 && time.Since(u.walked) >= every) {
 		return u, nil
 	}
-	total, complete, err := walkUsage(s.root.FS(), maxEntries, budget)
+	total, complete, err := s.homeUsage(maxEntries, budget)
 	if err != nil {
 		return nil, fmt.Errorf("compute usage: %w", err)
 	}
@@ -227,4 +228,20 @@ func (s *session) available() (int64, error) {
 		return 0, fmt.Errorf("statfs: %w", err)
 	}
 	return int64(st.Bavail) * st.Bsize, nil //nolint:gosec // block counts fit in int64
+}
+
+// homeUsage sums the home's file sizes: a walk of a local home, a listing of an object
+// storage one (bounded by maxEntries keys).
+func (s *session) homeUsage(maxEntries int, budget time.Duration) (int64, bool, error) {
+	if root := s.localRoot(); root != nil {
+		return walkUsage(root.FS(), maxEntries, budget)
+	}
+	if u, ok := s.fs.(interface {
+		Usage(ctx context.Context, maxKeys int) (int64, bool, error)
+	}); ok {
+		ctx, cancel := context.WithTimeout(s.ctx(), budget)
+		defer cancel()
+		return u.Usage(ctx, maxEntries)
+	}
+	return 0, false, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // Reply codes, named with their source.
@@ -50,8 +51,18 @@ func loginResult(err error) string {
 // error itself is logged by the caller.
 func fsReply(err error) (code int, text string) {
 	switch {
+	case errors.Is(err, storage.ErrUnavailable):
+		return 451, "Storage unavailable"
 	case errors.Is(err, errBadPath):
 		return statusBadFileName, "File name not allowed"
+	case errors.Is(err, storage.ErrBadName):
+		return statusFileUnavailable, "File name not allowed on this storage"
+	case errors.Is(err, storage.ErrNotEmpty):
+		return statusFileUnavailable, "Directory not empty"
+	case errors.Is(err, storage.ErrTooLarge):
+		return statusFileUnavailable, "Too many objects for this storage (DJFTPD_S3_RENAME_DIR_MAX)"
+	case errors.Is(err, storage.ErrUnsupported):
+		return statusFileUnavailable, "Not supported on this storage"
 	case errors.Is(err, fs.ErrNotExist):
 		return statusFileUnavailable, "No such file or directory"
 	case errors.Is(err, fs.ErrExist):

@@ -22,6 +22,7 @@ import (
 	goftp "goftp.io/server/v2"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // Authenticator answers a login. It returns a Grant, or an error wrapping one of the
@@ -52,6 +53,9 @@ type Config struct {
 	HomeRoot string
 	// CreateHome creates a missing home directory (mode 0750) at login.
 	CreateHome bool
+	// Storage is where homes live (DJFTPD_STORAGE); nil means local directories under
+	// HomeRoot, opened by New.
+	Storage storage.Storage
 	// MaxLineLength bounds one control line, CRLF included; a longer line gets 500 and
 	// the connection is closed.
 	MaxLineLength int
@@ -164,8 +168,10 @@ type Server struct {
 	pasv   passiveLimits
 	users  userSessions
 	defend *defender
-	// homeRoot is DJFTPD_HOME_ROOT, opened once: homes are opened through it.
-	homeRoot *os.Root
+	// store holds the homes: DJFTPD_HOME_ROOT opened once (homes are opened through
+	// it), or the configured storage.
+	store    storage.Storage
+	ownStore bool // opened by New, closed by Shutdown
 
 	proxyWarn warnLimiter // bounds the log lines of the PROXY trust rule
 
@@ -199,12 +205,17 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	if events == nil {
 		events = discardEvents{}
 	}
-	homeRoot, err := openHomeRoot(cfg.HomeRoot, cfg.CreateHome)
-	if err != nil {
-		return nil, err
+	store, own := cfg.Storage, false
+	if store == nil {
+		homeRoot, err := openHomeRoot(cfg.HomeRoot, cfg.CreateHome)
+		if err != nil {
+			return nil, err
+		}
+		store, own = storage.NewLocalAt(cfg.HomeRoot, homeRoot), true
 	}
 	s := &Server{
-		homeRoot:     homeRoot,
+		store:        store,
+		ownStore:     own,
 		cfg:          cfg,
 		auth:         auth,
 		events:       events,
@@ -301,7 +312,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stateMu.Unlock()
 
 	defer s.cancelBase()
-	defer s.homeRoot.Close()
+	if s.ownStore {
+		defer s.store.Close()
+	}
 	select {
 	case <-s.sessionsDone:
 	case <-ctx.Done():

@@ -1,6 +1,7 @@
 package ftpdriver
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	goftp "goftp.io/server/v2"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // errBadPath is a path argument that is not valid UTF-8 or holds a NUL byte.
@@ -41,7 +43,7 @@ type session struct {
 
 	reqUser      string              // from USER, waiting for PASS
 	grant        *djangoclient.Grant // nil until logged in
-	root         *os.Root            // the user's home; every file operation goes through it
+	fs           storage.FS          // the user's home; every file operation goes through it
 	cwd          string              // virtual: "/" is the home
 	renameFrom   string              // relative path from RNFR, for RNTO
 	restOffset   int64               // from REST, used by the next RETR/STOR
@@ -163,8 +165,8 @@ func (s *session) abort() {
 // end releases what the session holds; controlConn.Close calls it once.
 func (s *session) end() {
 	s.closePendingData()
-	if s.root != nil {
-		_ = s.root.Close()
+	if s.fs != nil {
+		_ = s.fs.Close()
 	}
 	if s.countedUser != "" {
 		s.srv.users.release(s.countedUser)
@@ -176,4 +178,17 @@ func (s *session) end() {
 	s.emit(djangoclient.Event{Type: djangoclient.EventDisconnect, DurationMS: &ms})
 	s.log.Info("session end", "duration_ms", ms) // the user is on s.log once logged in
 	s.srv.removeSession(s)
+}
+
+// ctx is the context of the session's storage calls: it ends when a forced shutdown
+// ends the server's.
+func (s *session) ctx() context.Context { return s.srv.baseCtx }
+
+// localRoot is the home's os.Root when it is a local directory, else nil; uploads in
+// place and the usage walk use it.
+func (s *session) localRoot() *os.Root {
+	if l, ok := s.fs.(*storage.LocalFS); ok {
+		return l.Root
+	}
+	return nil
 }

@@ -15,11 +15,12 @@ import (
 	"time"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // uploadTempPrefix names the hidden temporary files of atomic uploads; listings skip
 // them.
-const uploadTempPrefix = ".djftpd-upload-"
+const uploadTempPrefix = storage.UploadTempPrefix
 
 // openingData is the usual 150 text.
 const openingData = "Opening data connection"
@@ -70,6 +71,9 @@ func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time
 	case errors.Is(err, errQuotaExceeded):
 		s.log.Info("upload over quota", attrs...)
 		s.reply(552, "Quota exceeded, upload discarded")
+	case errors.Is(err, storage.ErrUnavailable):
+		s.log.Error("storage failed during transfer", append(attrs, "err", err)...)
+		s.reply(451, "Storage unavailable, transfer aborted")
 	case errors.Is(err, errLocal):
 		s.log.Error("transfer failed", append(attrs, "err", err)...)
 		s.reply(451, "Local error, transfer aborted")
@@ -85,34 +89,36 @@ func transferStarted(err error) bool {
 	return !errors.Is(err, errNoDataChannel) && !errors.Is(err, errTLSRequired) && !errors.Is(err, errFileOpen)
 }
 
-// readDir lists a directory, or the entry itself for a file, without upload temps.
+// readDir lists a directory, or the entry itself for a file, whole: for STAT only
+// (on the control connection); transfers stream with streamList.
 func (s *session) readDir(rel string) ([]fs.FileInfo, error) {
-	fi, err := s.root.Stat(rel)
+	l, err := s.fs.List(s.ctx(), rel)
 	if err != nil {
 		return nil, err
 	}
-	if !fi.IsDir() {
-		return []fs.FileInfo{fi}, nil
-	}
-	f, err := s.root.Open(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	entries, err := f.ReadDir(-1)
-	if err != nil {
-		return nil, err
-	}
-	infos := make([]fs.FileInfo, 0, len(entries))
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), uploadTempPrefix) {
-			continue
+	return storage.ReadAll(s.ctx(), l)
+}
+
+// streamList writes line(fi) for every entry of l, page by page, so a directory of any
+// size is never held in memory whole; it closes l.
+func (s *session) streamList(c net.Conn, l storage.Lister, line func(fs.FileInfo) string) (int64, error) {
+	defer l.Close()
+	w := bufio.NewWriter(c)
+	var n int64
+	for {
+		page, err := l.Next(s.ctx())
+		for _, fi := range page {
+			m, _ := w.WriteString(line(fi))
+			n += int64(m)
 		}
-		if info, err := e.Info(); err == nil {
-			infos = append(infos, info)
+		if errors.Is(err, io.EOF) {
+			return n, w.Flush()
+		}
+		if err != nil {
+			_ = w.Flush()
+			return n, err
 		}
 	}
-	return infos, nil
 }
 
 // listArg drops ls-style options ("-la") that many clients put before the path.
@@ -129,9 +135,9 @@ func (s *session) handleNLST(param string) { s.list("NLST", param, false) }
 
 func (s *session) list(cmd, param string, long bool) {
 	virtual, rel, err := s.resolve(listArg(param))
-	var infos []fs.FileInfo
+	var l storage.Lister
 	if err == nil {
-		infos, err = s.readDir(rel)
+		l, err = s.fs.List(s.ctx(), rel)
 	}
 	if err != nil {
 		s.closePendingData()
@@ -140,19 +146,16 @@ func (s *session) list(cmd, param string, long bool) {
 	}
 	started := time.Now()
 	var n int64
-	err = s.withData(openingData, 0, func(c net.Conn) error {
-		w := bufio.NewWriter(c)
-		now := time.Now()
-		for _, fi := range infos {
-			if long {
-				_, _ = w.WriteString(listLine(fi, now))
-			} else {
-				_, _ = w.WriteString(fi.Name() + "\r\n")
-			}
-		}
-		n = int64(w.Buffered())
-		return w.Flush()
+	now := time.Now()
+	line := func(fi fs.FileInfo) string { return fi.Name() + "\r\n" }
+	if long {
+		line = func(fi fs.FileInfo) string { return listLine(fi, now) }
+	}
+	err = s.withData(openingData, 0, func(c net.Conn) (err error) {
+		n, err = s.streamList(c, l, line)
+		return err
 	})
+	_ = l.Close() // when the data connection never opened
 	s.finishTransfer(cmd, virtual, n, started, err)
 }
 
@@ -160,24 +163,18 @@ func (s *session) handleRETR(param string) {
 	offset := s.restOffset
 	s.restOffset = 0
 	virtual, rel, err := s.resolve(param)
-	var f *os.File
+	var f io.ReadCloser
+	var fi fs.FileInfo
 	if err == nil {
-		f, err = s.root.Open(rel)
-	}
-	if err == nil {
-		var fi fs.FileInfo
-		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		if fi, err = s.fs.Stat(s.ctx(), rel); err == nil && !fi.Mode().IsRegular() {
 			err = errIsDir
 		}
-		if err == nil {
-			err = s.checkRestart(offset, fi.Size())
-		}
-		if err == nil && offset > 0 {
-			_, err = f.Seek(offset, io.SeekStart)
-		}
-		if err != nil {
-			f.Close()
-		}
+	}
+	if err == nil {
+		err = s.checkRestart(offset, fi.Size())
+	}
+	if err == nil {
+		f, err = s.fs.Open(s.ctx(), rel, offset) // local: an *os.File, for sendfile
 	}
 	if err != nil {
 		s.closePendingData()
@@ -194,7 +191,7 @@ func (s *session) handleRETR(param string) {
 			n, cerr = io.Copy(c, newToNetASCII(f))
 			return cerr
 		}
-		// *os.File to *net.TCPConn: io.Copy reaches sendfile(2).
+		// *os.File (local homes) to *net.TCPConn: io.Copy reaches sendfile(2).
 		n, cerr = io.Copy(c, f)
 		return cerr
 	})
@@ -255,15 +252,16 @@ type upload struct {
 	virtual, rel string
 	offset       int64 // REST marker; 0 without
 	appendMode   bool
-	ascii        bool      // TYPE A: CRLF on the wire becomes LF on disk
-	atomic       bool      // a temporary file renamed into place on success
-	existed      bool      // the target was there before
-	oldSize      int64     // its size then
-	oldMtime     time.Time // its modification time then
-	kept         int64     // old bytes that stay: all for APPE, those before the REST marker, none for STOR
-	tmp          string    // the temporary file of an atomic upload
-	f            *os.File  // nil until opened inside the data connection
-	n            int64     // bytes received
+	ascii        bool           // TYPE A: CRLF on the wire becomes LF on disk
+	atomic       bool           // a temporary file renamed into place on success
+	existed      bool           // the target was there before
+	oldSize      int64          // its size then
+	oldMtime     time.Time      // its modification time then
+	kept         int64          // old bytes that stay: all for APPE, those before the REST marker, none for STOR
+	tmp          string         // the temporary file of an atomic upload
+	f            *os.File       // nil until opened inside the data connection (local homes)
+	remote       storage.Upload // the upload of a home in object storage, else nil
+	n            int64          // bytes received
 }
 
 // newUpload checks an upload before any reply: it only reads the file system.
@@ -288,12 +286,15 @@ func (s *session) newUpload(param string, appendMode bool) (*upload, error) {
 	}
 	// What can be refused is refused here, before 150: after it, RFC 959 allows
 	// only transfer failures.
-	if dir, err := s.root.Stat(path.Dir(up.rel)); err != nil {
+	if err := s.canUpload(up); err != nil {
+		return up, err
+	}
+	if dir, err := s.fs.Stat(s.ctx(), path.Dir(up.rel)); err != nil {
 		return up, err
 	} else if !dir.IsDir() {
 		return up, errNotDir
 	}
-	fi, serr := s.root.Lstat(up.rel)
+	fi, serr := s.fs.Lstat(s.ctx(), up.rel)
 	switch {
 	case serr == nil && fi.IsDir():
 		return up, errIsDir
@@ -305,7 +306,7 @@ func (s *session) newUpload(param string, appendMode bool) (*upload, error) {
 	if err := s.checkRestart(up.offset, up.oldSize); err != nil {
 		return up, err
 	}
-	up.atomic = s.srv.cfg.AtomicUploads && !up.appendMode && up.offset == 0
+	up.atomic = s.srv.cfg.AtomicUploads && !up.appendMode && up.offset == 0 || s.localRoot() == nil
 	switch {
 	case up.appendMode:
 		up.kept = up.oldSize
@@ -315,27 +316,47 @@ func (s *session) newUpload(param string, appendMode bool) (*upload, error) {
 	return up, nil
 }
 
+// canUpload refuses what the home's storage cannot do: appending, writing from a
+// REST marker (object storage writes whole objects).
+func (s *session) canUpload(up *upload) error {
+	c := s.fs.Capabilities()
+	switch {
+	case up.appendMode && !c.Append:
+		return fmt.Errorf("append: %w", storage.ErrUnsupported)
+	case up.offset > 0 && !c.Resume:
+		return fmt.Errorf("resume at an offset: %w", storage.ErrUnsupported)
+	}
+	return nil
+}
+
 // openUpload opens the file an upload writes, once the data connection is up. In
 // place, the file is not truncated here: old bytes go only as new ones replace them.
+// A home in object storage gets a streamed upload, visible only once committed.
 func (s *session) openUpload(up *upload) error {
+	root := s.localRoot()
+	if root == nil {
+		var err error
+		up.remote, err = s.fs.Create(s.ctx(), up.rel, storage.CreateOptions{Atomic: true})
+		return err
+	}
 	var err error
 	switch {
 	case up.appendMode:
-		up.f, err = s.root.OpenFile(up.rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		up.f, err = root.OpenFile(up.rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	case up.atomic:
 		tmp := path.Join(path.Dir(up.rel), uploadTempPrefix+randomHex(8)+".part")
-		if up.f, err = s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err == nil {
+		if up.f, err = root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err == nil {
 			up.tmp = tmp
 		}
 	case up.offset > 0:
-		if up.f, err = s.root.OpenFile(up.rel, os.O_WRONLY, 0); err == nil {
+		if up.f, err = root.OpenFile(up.rel, os.O_WRONLY, 0); err == nil {
 			if _, err = up.f.Seek(up.offset, io.SeekStart); err != nil {
 				up.f.Close()
 				up.f = nil
 			}
 		}
 	default:
-		up.f, err = s.root.OpenFile(up.rel, os.O_WRONLY|os.O_CREATE, 0o640)
+		up.f, err = root.OpenFile(up.rel, os.O_WRONLY|os.O_CREATE, 0o640)
 	}
 	return err
 }
@@ -345,9 +366,13 @@ func (s *session) openUpload(up *upload) error {
 // it, reaches splice(2). Not io.Copy: it would ask the TCPConn to WriteTo the file
 // first, which falls back to a 32 KiB read loop.
 func (up *upload) receive(c io.Reader, q *quotaGuard) error {
+	var dst io.ReaderFrom = up.f
+	if up.remote != nil {
+		dst = writerReaderFrom{up.remote}
+	}
 	if q == nil {
 		var err error
-		up.n, err = up.f.ReadFrom(c)
+		up.n, err = dst.ReadFrom(c)
 		return err
 	}
 	for {
@@ -355,13 +380,21 @@ func (up *upload) receive(c io.Reader, q *quotaGuard) error {
 			return endOfData(c)
 		}
 		lr := &io.LimitedReader{R: c, N: q.free}
-		n, err := up.f.ReadFrom(lr)
+		n, err := dst.ReadFrom(lr)
 		up.n += n
 		q.free -= n
 		if err != nil || lr.N > 0 { // an error, or the end of the data before the limit
 			return err
 		}
 	}
+}
+
+// writerReaderFrom reads into an upload of object storage through a plain copy
+// buffer (no splice: the bytes go to the network again).
+type writerReaderFrom struct{ w io.Writer }
+
+func (w writerReaderFrom) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{w.w}, r)
 }
 
 // endOfData is nil when the client has no byte more to send, errQuotaExceeded if it has.
@@ -381,6 +414,9 @@ func endOfData(c io.Reader) error {
 // usage record: bytes actually written count, whatever the outcome.
 func (s *session) endUpload(up *upload, q *quotaGuard, err error) error {
 	size := up.oldSize // the target's size afterwards
+	if up.remote != nil {
+		size, err = settleRemote(up, err)
+	}
 	if up.f != nil {
 		if up.atomic {
 			size, err = s.commitTemp(up, err)
@@ -397,18 +433,31 @@ func (s *session) endUpload(up *upload, q *quotaGuard, err error) error {
 	return err
 }
 
+// settleRemote commits a complete upload to object storage, else aborts it: nothing
+// is visible of an upload that failed, and no multipart upload stays pending.
+func settleRemote(up *upload, err error) (int64, error) {
+	if err == nil {
+		if err = up.remote.Commit(); err == nil {
+			return up.n, nil
+		}
+		return up.oldSize, fmt.Errorf("commit upload: %w", err)
+	}
+	_ = up.remote.Abort()
+	return up.oldSize, err
+}
+
 // commitTemp renames a complete atomic upload into place, else removes it.
 func (s *session) commitTemp(up *upload, err error) (int64, error) {
 	if cerr := up.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%w: close: %w", errLocal, cerr)
 	}
 	if err == nil {
-		if rerr := s.root.Rename(up.tmp, up.rel); rerr != nil {
+		if rerr := s.localRoot().Rename(up.tmp, up.rel); rerr != nil {
 			err = fmt.Errorf("%w: commit upload: %w", errLocal, rerr)
 		}
 	}
 	if err != nil {
-		_ = s.root.Remove(up.tmp)
+		_ = s.localRoot().Remove(up.tmp)
 		return up.oldSize, err
 	}
 	return up.n, nil
@@ -444,10 +493,10 @@ func (s *session) settleInPlace(up *upload, err error) (int64, error) {
 	}
 	switch {
 	case remove:
-		_ = s.root.Remove(up.rel)
+		_ = s.localRoot().Remove(up.rel)
 		size = 0
 	case overQuota && up.appendMode:
-		_ = s.root.Chtimes(up.rel, time.Time{}, up.oldMtime)
+		_ = s.localRoot().Chtimes(up.rel, time.Time{}, up.oldMtime)
 	}
 	return size, err
 }

@@ -41,7 +41,13 @@ func NewLocal(dir string, create bool) (*Local, error) {
 	return &Local{dir: dir, root: root}, nil
 }
 
+// NewLocalAt is NewLocal over a root already open on dir; Close closes it.
+func NewLocalAt(dir string, root *os.Root) *Local { return &Local{dir: dir, root: root} }
+
 func (l *Local) String() string { return "local" }
+
+// Capabilities of a local file system: everything.
+func (l *Local) Capabilities() Capabilities { return (*LocalFS)(nil).Capabilities() }
 
 // Close closes the root; homes opened from it stay usable until closed.
 func (l *Local) Close() error { return l.root.Close() }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -29,6 +30,8 @@ const (
 	// s3ReadTimeout cuts a connection that delivers no byte this long, so a stalled
 	// service fails the command (451) instead of hanging it.
 	s3ReadTimeout = 30 * time.Second
+	// s3MaxBackoff bounds the wait between retries of one request.
+	s3MaxBackoff = time.Second
 )
 
 // S3Config is what djftpd adds to the AWS SDK's own configuration (credentials,
@@ -71,7 +74,12 @@ func NewS3(ctx context.Context, loc Location, c S3Config) (*S3, error) {
 	if awsCfg.Region == "" {
 		return nil, errors.New("AWS_REGION: missing; the S3 client needs a region (us-east-1 suits most self-hosted servers)")
 	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = c.PathStyle })
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.UsePathStyle = c.PathStyle
+		// Retries as configured (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE), but never waiting
+		// long between them: a client waits for the reply of each FTP command.
+		o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, s3MaxBackoff)
+	})
 	return &S3{client: client, loc: loc, cfg: c}, nil
 }
 
@@ -79,6 +87,9 @@ func NewS3(ctx context.Context, loc Location, c S3Config) (*S3, error) {
 func (s *S3) Client() *s3.Client { return s.client }
 
 func (s *S3) String() string { return s.loc.String() }
+
+// Capabilities of object storage: see S3FS.Capabilities.
+func (s *S3) Capabilities() Capabilities { return (*S3FS)(nil).Capabilities() }
 
 func (s *S3) Close() error { return nil }
 

@@ -340,3 +340,13 @@ func (i *s3Info) Mode() fs.FileMode {
 	}
 	return 0o640
 }
+
+// Usage sums the sizes of every object in the home, reading at most maxKeys keys;
+// complete is false when it stopped there (the figure is then a lower bound).
+func (h *S3FS) Usage(ctx context.Context, maxKeys int) (total int64, complete bool, err error) {
+	err = h.walk(ctx, h.home, maxKeys, func(o types.Object) { total += aws.ToInt64(o.Size) })
+	if errors.Is(err, ErrTooLarge) {
+		return total, false, nil
+	}
+	return total, err == nil, err
+}

@@ -55,6 +55,8 @@ type Storage interface {
 	Home(ctx context.Context, home string, create bool) (FS, error)
 	// String names the storage as DJFTPD_STORAGE does ("local", "s3://bucket/prefix").
 	String() string
+	// Capabilities are those of every home, as FS.Capabilities.
+	Capabilities() Capabilities
 	Close() error
 }
 
