@@ -5,7 +5,8 @@ BIN    := bin/djftpd
 PIP    := $(VENV)/bin/pip
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: all build venv demo test test-go test-django test-django-newest test-e2e lint fuzz clean dist
+.PHONY: all build venv demo test test-go test-django test-django-postgres test-django-mariadb \
+	test-django-newest test-e2e test-deploy deploy-tools lint fuzz clean dist
 
 all: build
 
@@ -46,7 +47,11 @@ lint: venv
 test-go: tools
 	DJFTPD_VERSITYGW=$(abspath $(VERSITYGW)) go test -race -count=1 ./...
 
-test-django: venv
+# The Django suites (default, django-axes, custom user model), run from django_plugin/.
+DJANGO_SUITES := ../$(PYTEST) -q && ../$(PYTEST) -q --ds tests.settings_axes tests/axes && \
+	../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
+
+test-django: venv test-django-postgres test-django-mariadb
 	cd django_plugin && ../$(PYTEST) -q
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_axes tests/axes
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
@@ -54,6 +59,14 @@ test-django: venv
 	  --check --dry-run --settings tests.settings
 	cd django_plugin && PYTHONPATH=. ../$(VENV)/bin/python -m django makemigrations \
 	  --check --dry-run --settings tests.settings_custom_user
+
+# The same suites on a throwaway PostgreSQL / MariaDB server that tests/dbserver.py starts
+# (temporary directory, private socket and port) and stops (about half a minute each).
+test-django-postgres: venv
+	cd django_plugin && ../$(VENV)/bin/python tests/dbserver.py postgresql -- sh -c '$(DJANGO_SUITES)'
+
+test-django-mariadb: venv
+	cd django_plugin && ../$(VENV)/bin/python tests/dbserver.py mariadb -- sh -c '$(DJANGO_SUITES)'
 
 # Django 6.x needs Python >= 3.12: the newest Django gets a venv of its own on the newest
 # Python found (PATH, then pyenv's versions); the main venv runs the newest Django for its Python.
@@ -83,10 +96,32 @@ test-django-newest: $(VENV_NEWEST)/.installed
 test-e2e: build venv
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
 
-# Offline checks of deploy/: Kubernetes manifests, Dockerfile, compose file, systemd unit.
-test-deploy: venv
+# Offline checks of deploy/: kustomize manifests, the Helm chart, Dockerfile, compose file,
+# systemd unit. helm and kustomize (the components need kustomize v3.7+, newer than the
+# kubectl 1.20 Debian ships) are built from source once into a cache beside Go's build cache
+# (a few minutes each on a fresh machine; reused by every later run and checkout on the
+# machine), and rebuilt only when a cached binary is not the pinned version.
+HELM_VERSION      ?= v3.22.0
+KUSTOMIZE_VERSION ?= v5.5.0
+TOOLS_BIN         ?= $(abspath $(dir $(shell go env GOCACHE))/djftpd-tools/bin)
+
+# $(call go-tool,binary,module,package,version): go install unless the binary is that version.
+define go-tool
+	@if [ "$$(go version -m $(TOOLS_BIN)/$(1) 2>/dev/null | awk '$$1 == "mod" && $$2 == "$(2)" {print $$3}')" = "$(4)" ]; then \
+	  echo "$(1) $(4): $(TOOLS_BIN)/$(1)"; \
+	else \
+	  echo "building $(1) $(4) into $(TOOLS_BIN) (once per machine, a few minutes)"; \
+	  mkdir -p $(TOOLS_BIN) && GOBIN=$(TOOLS_BIN) go install $(3)@$(4); \
+	fi
+endef
+
+deploy-tools:
+	$(call go-tool,helm,helm.sh/helm/v3,helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
+	$(call go-tool,kustomize,sigs.k8s.io/kustomize/kustomize/v5,sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+test-deploy: venv deploy-tools
 	$(PIP) install --quiet -r deploy/requirements.txt
-	$(PYTEST) -q deploy
+	PATH="$(TOOLS_BIN):$$PATH" HELM=$(TOOLS_BIN)/helm $(PYTEST) -q deploy
 
 # Every fuzz target of a parser of untrusted input, FUZZTIME each (make test: 3s; the
 # corpora found are kept in testdata/fuzz/ and run as seeds by plain go test).
@@ -95,6 +130,8 @@ FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
 	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify \
 	storage:FuzzObjectKey
+# Live sessions: the ops listener's /sessions and /sessions/close bodies, and the page cursor.
+FUZZ_TARGETS += .:FuzzOpsSessionsRequests ftpdriver:FuzzParseCursor
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -114,6 +151,12 @@ dist: venv
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o dist/djftpd-$$(go env GOOS)-$$(go env GOARCH) .
 	cd dist && sha256sum * > SHA256SUMS
 	@ls -l dist
+
+# The Django app's translation template, djftpd/locale/django.pot (and any .po files there),
+# from the source; needs GNU gettext. tests/test_i18n.py fails while it is stale.
+.PHONY: messages
+messages: venv
+	cd django_plugin/djftpd && ../../$(VENV)/bin/django-admin makemessages --all --keep-pot --no-location
 
 clean:
 	rm -rf bin dist $(VENV) $(VENV_NEWEST) .demo

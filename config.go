@@ -32,7 +32,7 @@ type config struct {
 	SecretFile          string        `split_words:"true" desc:"File holding the shared secret; a trailing newline is ignored"`
 	HomeRoot            string        `split_words:"true" required:"true" desc:"Absolute directory every home Django returns must be inside"`
 	Listen              string        `split_words:"true" default:"0.0.0.0:2121" desc:"FTP control listen address"`
-	PassivePorts        portRange     `split_words:"true" default:"30000-30099" desc:"Passive data port range, inclusive"`
+	PassivePorts        portRange     `split_words:"true" default:"50000-50099" desc:"Passive data port range, inclusive (outside the Kubernetes NodePort range 30000-32767)"`
 	PublicHost          string        `split_words:"true" desc:"IPv4 address announced in PASV replies; set it behind NAT or in Kubernetes"`
 	OpsListen           string        `split_words:"true" default:"127.0.0.1:9121" desc:"HTTP listen address for /healthz and /readyz"`
 	TLSMode             tlsMode       `split_words:"true" default:"off" desc:"FTPS: off, explicit (AUTH TLS offered), required (TLS before login and PROT P for data) or implicit"`
@@ -87,7 +87,7 @@ func (p *portRange) Decode(s string) error {
 	minPort, err1 := strconv.Atoi(strings.TrimSpace(lo))
 	maxPort, err2 := strconv.Atoi(strings.TrimSpace(hi))
 	if err1 != nil || err2 != nil || minPort < 1 || maxPort > 65535 || minPort > maxPort {
-		return fmt.Errorf("want a port range like 30000-30099, got %q", s)
+		return fmt.Errorf("want a port range like 50000-50099, got %q", s)
 	}
 	p.Min, p.Max = minPort, maxPort
 	return nil

@@ -45,11 +45,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "0.0.0.0:2121" || c.PassivePorts != (portRange{30000, 30099}) || c.UploadMode != "atomic" {
+	if c.Listen != "0.0.0.0:2121" || c.PassivePorts != (portRange{50000, 50099}) || c.UploadMode != "atomic" {
 		t.Fatalf("defaults = %+v", c)
 	}
 	f := c.ftp()
-	if f.PassivePortMin != 30000 || !f.AtomicUploads || !f.CreateHome {
+	if f.PassivePortMin != 50000 || !f.AtomicUploads || !f.CreateHome {
 		t.Fatalf("ftp config = %+v", f)
 	}
 	if !c.cache().PerIP {

@@ -162,7 +162,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 	}
 
 	var ready atomic.Bool
-	opsAPI := &ops{ready: &ready, lastOK: &lastOK, cache: authCache, secret: []byte(cfg.Secret), storage: store.String(),
+	opsAPI := &ops{ready: &ready, lastOK: &lastOK, cache: authCache, sessions: srv, secret: []byte(cfg.Secret), storage: store.String(),
 		registry: reg, log: log.With("component", "ops")}
 	opsSrv := newOpsServer(opsAPI.handler(), defaultOpsLimits)
 	opsDone := make(chan error, 1)

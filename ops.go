@@ -26,6 +26,7 @@ type ops struct {
 	ready    *atomic.Bool // the FTP listeners accept connections
 	lastOK   *lastSuccess // when Django last answered
 	cache    purger
+	sessions liveSessions // nil: /sessions and /sessions/close are not served
 	secret   []byte
 	registry *prometheus.Registry
 	log      *slog.Logger
@@ -83,6 +84,10 @@ func (o *ops) handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/cache/purge", o.purge)
 	mux.HandleFunc("/ping", o.ping)
+	if o.sessions != nil {
+		mux.HandleFunc("/sessions", o.listSessions)
+		mux.HandleFunc("/sessions/close", o.closeSessions)
+	}
 	return mux
 }
 
@@ -108,7 +113,7 @@ func (o *ops) signedBody(w http.ResponseWriter, r *http.Request, purpose djangoc
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, djangoclient.MaxBodyBytes+1))
 	if err != nil || len(body) > djangoclient.MaxBodyBytes {
-		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"ok": false, "error": "too_large"})
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"ok": false, "error": "request_too_large"})
 		return nil, false
 	}
 	err = djangoclient.Verify(o.secret, purpose, r.Header.Get(djangoclient.HeaderTimestamp),

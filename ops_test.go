@@ -94,7 +94,7 @@ func TestCachePurge(t *testing.T) {
 		{"neither", `{}`, true, goodSecret, now, 400, "bad_request"},
 		{"both", `{"username": "a", "all": true}`, true, goodSecret, now, 400, "bad_request"},
 		{"empty user", `{"username": ""}`, true, goodSecret, now, 400, "bad_request"},
-		{"too large", `{"username": "` + strings.Repeat("a", 70000) + `"}`, true, goodSecret, now, 413, "too_large"},
+		{"too large", `{"username": "` + strings.Repeat("a", 70000) + `"}`, true, goodSecret, now, 413, "request_too_large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

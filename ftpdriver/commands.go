@@ -118,6 +118,7 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		// RNTO must come right after a successful RNFR, which sets this again.
 		s.renameFrom = ""
 	}
+	defer s.publishCommand(verb)()
 	letters := commandPerms[permKey(verb, param)]
 	switch {
 	case (verb == "USER" || verb == "PASS") && s.srv.cfg.TLSMode == TLSRequired && s.conn.tls == nil:

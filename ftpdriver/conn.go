@@ -181,13 +181,13 @@ type sessionAddr struct {
 func (c *controlConn) Read(p []byte) (int, error) {
 	srv := c.sess.srv
 	srv.stateMu.RLock()
-	shutting := srv.shuttingDown
-	if !shutting {
+	stop := c.sess.stopText()
+	if stop == "" {
 		_ = c.raw.SetReadDeadline(c.sess.readDeadline())
 	}
 	srv.stateMu.RUnlock()
-	if shutting {
-		c.sess.reply(421, "Server shutting down, closing control connection")
+	if stop != "" {
+		c.sess.reply(421, stop)
 		return 0, io.EOF
 	}
 
@@ -213,10 +213,10 @@ func (c *controlConn) Read(p []byte) (int, error) {
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
 		srv.stateMu.RLock()
-		shutting = srv.shuttingDown
+		stop = c.sess.stopText()
 		srv.stateMu.RUnlock()
-		if shutting {
-			c.sess.reply(421, "Server shutting down, closing control connection")
+		if stop != "" {
+			c.sess.reply(421, stop)
 		} else {
 			c.sess.log.Info("control connection timed out", "logged_in", c.sess.grant != nil)
 			c.sess.reply(421, "Timeout, closing control connection")

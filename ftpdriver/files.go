@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -164,12 +165,12 @@ func (s *session) handleRNTO(param string) {
 	s.reply(250, "Rename successful")
 }
 
+// asciiSizeLimit bounds the file SIZE reads through in TYPE A to count its line ends.
+const asciiSizeLimit = 16 << 20
+
+// handleSIZE answers the octets a RETR would send (RFC 3659 4): in TYPE A the size after
+// line-end conversion, counted by reading the file, up to asciiSizeLimit; above it 550.
 func (s *session) handleSIZE(param string) {
-	if s.asciiType {
-		// The size on the wire in TYPE A would need the whole file read (proftpd's way).
-		s.reply(550, "SIZE not allowed in ASCII mode")
-		return
-	}
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
@@ -181,7 +182,30 @@ func (s *session) handleSIZE(param string) {
 		s.fail("SIZE", virtual, err)
 		return
 	}
+	if s.asciiType {
+		s.sizeASCII(virtual, rel, fi.Size())
+		return
+	}
 	s.reply(213, strconv.FormatInt(fi.Size(), 10))
+}
+
+// sizeASCII answers SIZE in TYPE A: the file's size with every bare LF counted twice.
+func (s *session) sizeASCII(virtual, rel string, size int64) {
+	if size > asciiSizeLimit {
+		s.reply(550, "SIZE not allowed in ASCII mode for files over 16 MiB; send TYPE I")
+		return
+	}
+	f, err := s.fs.Open(s.ctx(), rel, 0)
+	var n int64
+	if err == nil {
+		n, err = io.Copy(io.Discard, newToNetASCII(io.LimitReader(f, asciiSizeLimit)))
+		f.Close()
+	}
+	if err != nil {
+		s.fail("SIZE", virtual, err)
+		return
+	}
+	s.reply(213, strconv.FormatInt(n, 10))
 }
 
 func (s *session) handleMDTM(param string) {

@@ -15,6 +15,7 @@ type Metrics struct {
 	transferBytes     *prometheus.CounterVec // direction
 	transfers         *prometheus.CounterVec // direction, result
 	transferDurations *prometheus.HistogramVec
+	sessionsClosed    *prometheus.CounterVec // reason
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -41,8 +42,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "djftpd", Name: "transfer_duration_seconds", Help: "Duration of transfers.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"direction"}),
+		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "sessions_closed_total",
+			Help: "Sessions ended by the server, by reason (admin: POST /sessions/close).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.sessions, m.connsRefused, m.logins, m.transferBytes, m.transfers, m.transferDurations)
+	reg.MustRegister(m.sessions, m.connsRefused, m.logins, m.transferBytes, m.transfers, m.transferDurations, m.sessionsClosed)
+	m.sessionsClosed.WithLabelValues("admin")
 	for _, r := range []string{"ok", "invalid_credentials", "unavailable", "rejected"} {
 		m.logins.WithLabelValues(r)
 	}

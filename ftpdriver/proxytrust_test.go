@@ -255,6 +255,7 @@ func (rc *rawConn) expect150(cmd string) {
 func TestProxyConfigNeedsTrusted(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
+	cfg.HomeRoot = t.TempDir()
 	cfg.ProxyProtocol = true
 	if _, err := New(cfg, &fakeAuth{}, nil, nil); err == nil || !strings.Contains(err.Error(), "trusted") {
 		t.Fatalf("New with PROXY on and no trusted peers: %v", err)

@@ -347,6 +347,7 @@ func (s *Server) admit(sess *session) error {
 		return errShuttingDown
 	}
 	sess.admitted = true
+	sess.live.secure = sess.conn.tls != nil // implicit FTPS
 	s.sessions[sess] = struct{}{}
 	s.cfg.Metrics.sessions.Inc()
 	return nil

@@ -58,6 +58,8 @@ type session struct {
 	mlstFacts    map[string]bool // OPTS MLST selection; nil means every fact
 	hashName     string          // OPTS HASH selection; empty means SHA-256
 
+	live liveState // what the ops listener's /sessions sees (sessions.go)
+
 	dataMu   sync.Mutex
 	dataConn net.Conn // open data connection, for abort on forced shutdown
 }
@@ -148,6 +150,9 @@ func (s *session) resolve(arg string) (virtual, rel string, err error) {
 func (s *session) setDataConn(c net.Conn) {
 	s.dataMu.Lock()
 	s.dataConn = c
+	if c != nil && s.live.kicked.Load() {
+		_ = c.Close() // closed by an administrator just before the transfer began
+	}
 	s.dataMu.Unlock()
 }
 

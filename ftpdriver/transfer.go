@@ -183,6 +183,8 @@ func (s *session) handleRETR(param string) {
 	}
 	defer f.Close()
 	started := time.Now()
+	osf, _ := f.(*os.File)                                // progress of live sessions: local homes only
+	defer s.trackTransfer("RETR", virtual, osf, offset)() // before f.Close
 	var n int64
 	ascii := s.asciiType
 	err = s.withData(openingData, 0, func(c net.Conn) error {
@@ -230,6 +232,7 @@ func (s *session) store(cmd, param, prelim string, appendMode bool) {
 		if err := s.openUpload(up); err != nil {
 			return fmt.Errorf("%w: %w", errFileOpen, err)
 		}
+		defer s.trackTransfer(cmd, up.virtual, up.f, up.kept)()
 		var src io.Reader = c
 		if up.ascii {
 			src = newFromNetASCII(c)

@@ -54,8 +54,16 @@ func TestTypeAConvertsLineEnds(t *testing.T) {
 	if got, code := transferOn(t, ts, rc, "RETR unix.txt", nil); code != 226 || string(got) != "a\r\nb\r\n" {
 		t.Fatalf("RETR in TYPE A = %d %q, want CRLF line ends", code, got)
 	}
-	if code, msg := rc.cmd("SIZE unix.txt"); code != 550 || msg != "SIZE not allowed in ASCII mode" {
-		t.Fatalf("SIZE in TYPE A = %d %q", code, msg)
+	// RFC 3659 4: SIZE is what RETR would send, so in TYPE A with the CRs added.
+	if code, msg := rc.cmd("SIZE unix.txt"); code != 213 || msg != "6" {
+		t.Fatalf("SIZE in TYPE A = %d %q, want 213 6", code, msg)
+	}
+	big := filepath.Join(ts.home, "big.txt")
+	if err := os.WriteFile(big, make([]byte, asciiSizeLimit+1), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := rc.cmd("SIZE big.txt"); code != 550 {
+		t.Fatalf("SIZE in TYPE A of a file over the limit = %d, want 550", code)
 	}
 	if code, _ := rc.cmd("REST 1"); code != 350 {
 		t.Fatal("REST refused")

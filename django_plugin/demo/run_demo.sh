@@ -66,7 +66,7 @@ trap stop INT TERM EXIT
 
 "$venv/bin/gunicorn" demo.wsgi --bind 127.0.0.1:8000 --workers 2 --access-logfile - &
 pids+=($!)
-"$venv/bin/python" manage.py startftpserver --listen 127.0.0.1:2121 --passive-ports 30000-30099 &
+"$venv/bin/python" manage.py startftpserver --listen 127.0.0.1:2121 --passive-ports 50000-50099 &
 pids+=($!)
 
 for _ in $(seq 1 100); do
@@ -76,7 +76,9 @@ done
 cat <<MSG
 
 djftpd demo is running (Ctrl-C stops it).
-  Django admin:  http://127.0.0.1:8000/admin/   (alice / alice-password)
+  Django admin:  http://127.0.0.1:8000/admin/   (admin / admin-password)
+  Live sessions: http://127.0.0.1:8000/admin/djftpd/livesession/
+  FTP dashboard: http://127.0.0.1:8000/admin/djftpd/ftpevent/
   FTP:           127.0.0.1:2121, homes under ${DJFTPD_STORAGE_SHOWN:-$DJFTPD_DEMO_DIR/ftp/}
   Users:         alice / alice-password (perms elradfmwMT), bob / bob-password (perms elr)
 

@@ -1,11 +1,13 @@
 """Admin pages of djftpd: FTP accounts, and the FTP activity log, read-only.
 
 FTP accounts are edited on their own page and, when the project uses Django's default user
-admin (``django.contrib.auth.admin.UserAdmin``), inline on each user's page too.
+admin (``django.contrib.auth.admin.UserAdmin``), inline on each user's page too, unless
+``DJFTPD["USER_ADMIN_INLINE"]`` is False.
 
 Staff with the ``djftpd.view_ftpevent`` permission can browse it (filters by type, date and
-user; search by username and path). Nobody can add or edit an event; superusers may delete
-some, though ``manage.py djftpd_prune_events`` is the usual way to trim the log.
+user; search by username and path). Nobody can add or edit an event; superusers and staff
+with ``djftpd.delete_ftpevent`` may delete some, though ``manage.py djftpd_prune_events`` is
+the usual way to trim the log.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
+from djftpd.conf import app_settings
 from djftpd.models import FTPAccount, FTPEvent
 
 User = get_user_model()
@@ -54,8 +57,9 @@ class FTPAccountInline(admin.StackedInline):
 
 def add_inline_to_user_admin(site: admin.AdminSite = admin.site) -> bool:
     """Show :class:`FTPAccountInline` on the user pages when ``site`` uses Django's own
-    ``UserAdmin``, unchanged; a project's custom user admin is left alone. True if added."""
-    if type(site._registry.get(User)) is not UserAdmin:
+    ``UserAdmin``, unchanged, and ``DJFTPD["USER_ADMIN_INLINE"]`` is on; a project's custom
+    user admin is left alone. True if added."""
+    if not app_settings.USER_ADMIN_INLINE or type(site._registry.get(User)) is not UserAdmin:
         return False
 
     class DjftpdUserAdmin(UserAdmin):
@@ -100,4 +104,9 @@ class FTPEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_superuser)
+        """``djftpd.delete_ftpevent``, as for any model (superusers have every permission)."""
+        return super().has_delete_permission(request, obj)
+
+
+# The live sessions page (admin_live.py): registered with the admin site on import.
+from djftpd import admin_live  # noqa: E402, F401

@@ -7,6 +7,7 @@ INSTALLED_APPS = [
 """
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DjftpdConfig(AppConfig):
@@ -15,7 +16,7 @@ class DjftpdConfig(AppConfig):
 
     name = "djftpd"
     default_auto_field = "django.db.models.BigAutoField"
-    verbose_name = "djftpd FTP server"
+    verbose_name = _("djftpd FTP server")
 
     def ready(self) -> None:
         from djftpd import checks, legacy, receivers, signals  # noqa: F401  (checks register)

@@ -5,33 +5,46 @@
         HINT: Generate one with: python -c "import secrets; print(secrets.token_hex(32))"
 
 Ids are stable: E001 secret missing, E002 secret too short, E003 invalid permission letters,
-E004 URLs not mounted, W001 a djftpd 0.3 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` (the
-sidecar then accepts any absolute home), W012 an ``ftp_handler`` attribute djftpd ignores; with
-``check --deploy`` also W010 plain FTP beyond loopback, W011 FTPS off, W013 no
+E004 URLs not mounted, E005 no home source at all (every login refused), W001 a djftpd 0.3
+setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` while HOME_DIR or get_ftp_home_dir gives homes
+(the sidecar then accepts any absolute home), W003 ``DJFTPD["SIDECAR_URLS"]`` set empty (no
+cache purge is sent), W004 SIDECAR_URLS unset and no fixed ops port to default to, W005 a key
+of ``DJFTPD`` that djftpd does not know (a typo), W006 the host of ``DJFTPD["DJANGO_URL"]``
+not in ALLOWED_HOSTS (every login would get 400), W007 SECURE_SSL_REDIRECT would redirect the
+sidecar's plain-HTTP requests (301), W012 an ``ftp_handler`` attribute djftpd
+ignores; with ``check --deploy`` also W010 plain FTP beyond loopback, W011 FTPS off, W013 no
 ``REQUIRE_PERMISSION`` (a password alone opens FTP, whatever MFA the site has).
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 from django.urls import NoReverseMatch, reverse
 
 from djftpd.conf import (
+    DEFAULTS,
     LEGACY,
     MISSING,
     PERM_LETTERS,
     app_settings,
     canonical_perms,
+    has_home_source,
     legacy_setting,
     legacy_settings_in_use,
     resolve_listen,
     secret_bytes,
 )
+from djftpd.sidecar_client import local_sidecar_url, ops_listen
 
 MIN_SECRET_BYTES = 32
 
@@ -46,6 +59,19 @@ class Messages:
         'DJFTPD["HOME_ROOT"] is not set: startftpserver gives the sidecar DJFTPD_HOME_ROOT="/", '
         "so any absolute home is accepted."
     )
+    NO_SIDECAR_URLS = (
+        'DJFTPD["SIDECAR_URLS"] is empty: no sidecar is told to purge its login cache, so a '
+        "changed password or a deactivated user keeps working over FTP until the cache expires."
+    )
+    NO_LOCAL_SIDECAR = (
+        'DJFTPD["SIDECAR_URLS"] is not set and the sidecar\'s ops listener ({listen!r}) has no '
+        "fixed port to default to: no cache purge is sent."
+    )
+    UNKNOWN_KEY = 'DJFTPD["{key}"] is not a djftpd setting; it is ignored.'
+    NO_HOME_SOURCE = (
+        'No home directory source is set (DJFTPD["HOME_ROOT"], DJFTPD["HOME_DIR"] or '
+        "get_ftp_home_dir): every FTP login is refused."
+    )
     PLAIN_FTP_EXPOSED = (
         "startftpserver listens on {listen}, beyond loopback, and TLS is {mode!r}: FTP clients "
         "may send passwords in clear text."
@@ -55,6 +81,14 @@ class Messages:
     NO_FTP_PERMISSION_REQUIRED = (
         'DJFTPD["REQUIRE_PERMISSION"] is not set: every active user can log in over FTP with '
         "a password alone, bypassing any second factor (django-otp, allauth MFA)."
+    )
+    DJANGO_URL_HOST_NOT_ALLOWED = (
+        "The sidecar reaches Django at {url}, but its host {host!r} is not in ALLOWED_HOSTS: "
+        "every FTP login would get 400 Bad Request."
+    )
+    DJANGO_URL_REDIRECTED = (
+        "The sidecar reaches Django at {url} over plain HTTP, and SECURE_SSL_REDIRECT would "
+        "answer its POSTs with 301: every FTP login would fail."
     )
 
 
@@ -75,6 +109,22 @@ class Hints:
         'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp"; the '
         "sidecar then refuses any home outside it."
     )
+    NO_SIDECAR_URLS = (
+        "List the ops URL of every sidecar replica, e.g. "
+        '"SIDECAR_URLS": ["http://127.0.0.1:9121/"], or remove the key to use the local '
+        'sidecar startftpserver starts; if no purge is wanted, add "djftpd.W003" to '
+        "SILENCED_SYSTEM_CHECKS."
+    )
+    NO_LOCAL_SIDECAR = (
+        'Set DJFTPD["SIDECAR_URLS"] to the ops URL of every sidecar replica, or give '
+        'DJFTPD["OPS_LISTEN"] a fixed "host:port".'
+    )
+    UNKNOWN_KEY = "The settings are listed in djftpd.conf.DEFAULTS and the README."
+    UNKNOWN_KEY_NEAR = 'Did you mean DJFTPD["{near}"]?'
+    NO_HOME_SOURCE = (
+        'Set DJFTPD["HOME_ROOT"] to the directory holding every home, e.g. "/srv/ftp": each '
+        'user gets HOME_ROOT/<username>, or what DJFTPD["HOME_DIR"] gives inside it.'
+    )
     PLAIN_FTP_EXPOSED = (
         'Set DJFTPD["TLS_MODE"] = "required" with DJFTPD["TLS_CERT"]/["TLS_KEY"], or listen on '
         "127.0.0.1 behind a TLS-terminating proxy."
@@ -89,6 +139,14 @@ class Hints:
         'Set DJFTPD["REQUIRE_PERMISSION"] = "djftpd.use_ftp" and grant it to the users (or '
         "groups) that may use FTP."
     )
+    DJANGO_URL_HOST_NOT_ALLOWED = (
+        'Add {host!r} to ALLOWED_HOSTS, or set DJFTPD["DJANGO_URL"] to a URL whose host is '
+        "allowed (the sidecar sends that host in its requests)."
+    )
+    DJANGO_URL_REDIRECTED = (
+        'Exempt the djftpd URLs, e.g. SECURE_REDIRECT_EXEMPT = [r"^{path}"], or give the sidecar '
+        'an https:// DJFTPD["DJANGO_URL"].'
+    )
 
 
 class Codes:
@@ -96,12 +154,18 @@ class Codes:
     SECRET_TOO_SHORT = "djftpd.E002"
     PERMS_INVALID = "djftpd.E003"
     URLS_NOT_MOUNTED = "djftpd.E004"
+    NO_HOME_SOURCE = "djftpd.E005"
+    NO_SIDECAR_URLS = "djftpd.W003"
+    NO_LOCAL_SIDECAR = "djftpd.W004"
+    UNKNOWN_KEY = "djftpd.W005"
     LEGACY_SETTING = "djftpd.W001"
     HOME_ROOT_UNSET = "djftpd.W002"
     PLAIN_FTP_EXPOSED = "djftpd.W010"
     TLS_OFF = "djftpd.W011"
     LEGACY_HANDLER_ATTRIBUTE = "djftpd.W012"
     NO_FTP_PERMISSION_REQUIRED = "djftpd.W013"
+    DJANGO_URL_HOST_NOT_ALLOWED = "djftpd.W006"
+    DJANGO_URL_REDIRECTED = "djftpd.W007"
 
 
 @register(Tags.security)
@@ -176,8 +240,32 @@ def check_legacy_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckM
 def check_home_root(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if app_settings.HOME_ROOT:
         return []
+    if not has_home_source():
+        # Setting HOME_ROOT, as the hint says, also settles W002: one message.
+        return [Error(Messages.NO_HOME_SOURCE, hint=Hints.NO_HOME_SOURCE, id=Codes.NO_HOME_SOURCE)]
     return [
         CheckWarning(Messages.HOME_ROOT_UNSET, hint=Hints.HOME_ROOT_UNSET, id=Codes.HOME_ROOT_UNSET)
+    ]
+
+
+@register(Tags.security)
+def check_sidecar_urls(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if app_settings.is_set("SIDECAR_URLS"):
+        if app_settings.SIDECAR_URLS:
+            return []
+        return [
+            CheckWarning(
+                Messages.NO_SIDECAR_URLS, hint=Hints.NO_SIDECAR_URLS, id=Codes.NO_SIDECAR_URLS
+            )
+        ]
+    if local_sidecar_url():
+        return []
+    return [
+        CheckWarning(
+            Messages.NO_LOCAL_SIDECAR.format(listen=ops_listen()),
+            hint=Hints.NO_LOCAL_SIDECAR,
+            id=Codes.NO_LOCAL_SIDECAR,
+        )
     ]
 
 
@@ -233,6 +321,22 @@ def check_ftp_permission_required(app_configs: Any = None, **kwargs: Any) -> lis
 
 
 @register(Tags.compatibility)
+def check_unknown_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        keys = list(app_settings.user_settings)
+    except ImproperlyConfigured:
+        return []  # DJFTPD is not a dict: reported when it is read
+    warnings: list[CheckMessage] = []
+    for key in sorted((key for key in keys if key not in DEFAULTS), key=str):
+        near = difflib.get_close_matches(str(key).upper(), list(DEFAULTS), n=1)
+        hint = Hints.UNKNOWN_KEY_NEAR.format(near=near[0]) if near else Hints.UNKNOWN_KEY
+        warnings.append(
+            CheckWarning(Messages.UNKNOWN_KEY.format(key=key), hint=hint, id=Codes.UNKNOWN_KEY)
+        )
+    return warnings
+
+
+@register(Tags.compatibility)
 def check_legacy_handler_attributes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """pyftpdlib handler attributes the sidecar ignores, each named once (W012)."""
     from djftpd.legacy import IGNORED_ATTRIBUTES, ignored_attributes, legacy_handler
@@ -249,3 +353,60 @@ def check_legacy_handler_attributes(app_configs: Any = None, **kwargs: Any) -> l
         )
         for name in ignored_attributes(handler)
     ]
+
+
+def _django_url_parts() -> tuple[str, str, str] | None:
+    """(scheme, host as ALLOWED_HOSTS sees it, path) of DJFTPD["DJANGO_URL"]; None if unusable."""
+    try:
+        parts = urlsplit(str(app_settings.DJANGO_URL))
+        hostname = parts.hostname
+    except ValueError:
+        return None
+    if not hostname:
+        return None
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return parts.scheme, host, parts.path or "/"
+
+
+def django_url_problems() -> list[CheckMessage]:
+    """What stops the sidecar's requests from reaching the djftpd views: a host Django would
+    refuse (400) or an HTTPS redirect (301). Shared by the check and ``djftpd_check``."""
+    parts = _django_url_parts()
+    if parts is None:
+        return []
+    scheme, host, path = parts
+    url = str(app_settings.DJANGO_URL)
+    problems: list[CheckMessage] = []
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # Django's own DEBUG default
+    if not validate_host(host, allowed):
+        problems.append(
+            CheckWarning(
+                Messages.DJANGO_URL_HOST_NOT_ALLOWED.format(url=url, host=host),
+                hint=Hints.DJANGO_URL_HOST_NOT_ALLOWED.format(host=host),
+                id=Codes.DJANGO_URL_HOST_NOT_ALLOWED,
+            )
+        )
+    redirecting = (
+        scheme == "http"
+        and getattr(settings, "SECURE_SSL_REDIRECT", False)
+        and "django.middleware.security.SecurityMiddleware" in getattr(settings, "MIDDLEWARE", [])
+    )
+    exempt = [re.compile(r) for r in getattr(settings, "SECURE_REDIRECT_EXEMPT", [])]
+    endpoints = [(path.rstrip("/") + "/" + name).lstrip("/") for name in ("auth/", "events/")]
+    if redirecting and any(not any(p.search(e) for p in exempt) for e in endpoints):
+        problems.append(
+            CheckWarning(
+                Messages.DJANGO_URL_REDIRECTED.format(url=url),
+                hint=Hints.DJANGO_URL_REDIRECTED.format(path=path.lstrip("/")),
+                id=Codes.DJANGO_URL_REDIRECTED,
+            )
+        )
+    return problems
+
+
+@register(Tags.security)
+def check_django_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The sidecar's requests must reach the views: W006 (host), W007 (HTTPS redirect)."""
+    return django_url_problems()

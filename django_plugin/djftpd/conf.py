@@ -30,6 +30,7 @@ the user's ``FTPAccount`` -> ``DJFTPD`` value -> legacy setting -> default::
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Callable
 from functools import cache
@@ -42,6 +43,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 SETTINGS_NAME = "DJFTPD"
+
+logger = logging.getLogger("djftpd")
 
 #: Every permission letter djftpd knows (pyftpdlib's), in canonical order (DESIGN.md section 4).
 PERM_LETTERS = "elradfmwMT"
@@ -70,15 +73,18 @@ DEFAULTS: dict[str, Any] = {
     # loopback, as djftpd 0.3 (FTP_ADDRESS "127.0.0.1"); the port is 2121, not 0.3's 21, so the
     # sidecar needs no root. Serve other hosts by setting it (check --deploy: W010, W011).
     "LISTEN": "127.0.0.1:2121",
-    # Passive data port range announced by the sidecar.
-    "PASSIVE_PORTS": "30000-30099",
+    # Passive data port range announced by the sidecar (the binary's default, outside the
+    # Kubernetes NodePort range 30000-32767).
+    "PASSIVE_PORTS": "50000-50099",
     # Address announced in PASV replies (set it behind NAT or in Kubernetes); None: unset.
     "PUBLIC_HOST": None,
     # Path of the djftpd binary; None: $DJFTPD_BINARY, then "djftpd" on PATH.
     "SIDECAR_BINARY": None,
     # Ops base URLs of the running sidecars ("http://127.0.0.1:9121/"), told to purge their
-    # auth cache when a user or FTP account changes.
-    "SIDECAR_URLS": [],
+    # auth cache when a user or FTP account changes. None: the ops listener of the sidecar
+    # startftpserver starts (DJFTPD_OPS_LISTEN, default 127.0.0.1:9121); [] sends no purge
+    # (check djftpd.W003).
+    "SIDECAR_URLS": None,
     # Permission a user needs to log in, e.g. "djftpd.use_ftp"; None: every active user.
     "REQUIRE_PERMISSION": None,
     # Ops listener "host:port" of the sidecar (/healthz, /metrics); None: the sidecar's default.
@@ -103,6 +109,8 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE": "local",
     # Extra environment variables for the sidecar, e.g. {"DJFTPD_TLS_MODE": "explicit"}.
     "ENV": {},
+    # Show the FTP account inline on the user admin page (Django's own UserAdmin only).
+    "USER_ADMIN_INLINE": True,
 }
 
 #: Welcome text when neither DJFTPD["WELCOME"] nor FTP_WELCOME_MSG is set (djftpd 0.3's text).
@@ -233,6 +241,27 @@ class NoSafeHome(Exception):
     """The username cannot be turned into a home by a template: refuse the login."""
 
 
+class HomeNotConfigured(NoSafeHome, ImproperlyConfigured):
+    """The settings give no valid home (none set, relative, outside HOME_ROOT, a bad
+    template): a fault of the site, logged at ERROR when raised. The auth view refuses the
+    login like any NoSafeHome (401), never a 500; code expecting ImproperlyConfigured still
+    gets one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        logger.error("djftpd: %s Logins needing this home are refused until it is fixed.", message)
+
+
+def has_home_source() -> bool:
+    """Whether the settings give every user a home: HOME_ROOT, HOME_DIR or djftpd 0.3's
+    get_ftp_home_dir (check djftpd.E005 when none is)."""
+    return bool(
+        app_settings.HOME_ROOT
+        or app_settings.HOME_DIR is not None
+        or legacy_setting("get_ftp_home_dir") is not MISSING
+    )
+
+
 def ftp_account(user: Any) -> Any:
     """The user's :class:`~djftpd.models.FTPAccount`, or None when there is none."""
     if user is None or getattr(user, "pk", None) is None:
@@ -249,7 +278,8 @@ def resolve_home(user: Any) -> str:
     ``FTPAccount.home_dir`` -> ``DJFTPD["HOME_DIR"]`` (callable(user) or ``"{username}"``
     template) -> legacy ``get_ftp_home_dir(username)`` -> ``HOME_ROOT/<username>``. Raises
     :class:`NoSafeHome` when a template would need an unsafe username (``..``, a slash), and
-    ImproperlyConfigured when the result is relative or outside ``HOME_ROOT``.
+    :class:`HomeNotConfigured` (a NoSafeHome and an ImproperlyConfigured) when there is no
+    home source or the result is relative or outside ``HOME_ROOT``.
     """
     username = user.get_username()
     home_dir = app_settings.HOME_DIR
@@ -267,7 +297,7 @@ def resolve_home(user: Any) -> str:
         template = os.path.join(app_settings.HOME_ROOT, "{username}")
         source, home = 'DJFTPD["HOME_ROOT"]', _fill_template(template, username)
     else:
-        raise ImproperlyConfigured(
+        raise HomeNotConfigured(
             'Set DJFTPD["HOME_ROOT"] (or DJFTPD["HOME_DIR"]) so djftpd can give each user a home.'
         )
     return _checked_home(home, source)
@@ -279,21 +309,21 @@ def _fill_template(template: str, username: str) -> str:
     try:
         return template.format(username=username)
     except (KeyError, IndexError, ValueError) as exc:
-        raise ImproperlyConfigured(
+        raise HomeNotConfigured(
             f'DJFTPD["HOME_DIR"] {template!r} is not a valid "{{username}}" template.'
         ) from exc
 
 
 def _checked_home(home: Any, source: str) -> str:
-    """``home`` normalised; ImproperlyConfigured unless absolute and inside HOME_ROOT."""
+    """``home`` normalised; HomeNotConfigured unless absolute and inside HOME_ROOT."""
     if not isinstance(home, str | os.PathLike) or not os.path.isabs(home):
-        raise ImproperlyConfigured(f"{source} must give an absolute path, got {home!r}.")
+        raise HomeNotConfigured(f"{source} must give an absolute path, got {home!r}.")
     home = os.path.normpath(os.fspath(home))
     root = app_settings.HOME_ROOT
     if root and not os.path.isabs(root):
-        raise ImproperlyConfigured(f'DJFTPD["HOME_ROOT"] must be an absolute path, got {root!r}.')
+        raise HomeNotConfigured(f'DJFTPD["HOME_ROOT"] must be an absolute path, got {root!r}.')
     if root and os.path.commonpath([home, os.path.normpath(root)]) != os.path.normpath(root):
-        raise ImproperlyConfigured(
+        raise HomeNotConfigured(
             f'{source} gave {home!r}, which is outside DJFTPD["HOME_ROOT"] {root!r}.'
         )
     return home

@@ -4,12 +4,16 @@ The ``events`` view does, for one signed ``{"events": [...]}`` body (DESIGN.md s
 
     from djftpd.events import apply_batch, event_batch
 
-    events = event_batch(data["events"])   # ValueError when any event is invalid
-    apply_batch(events)                     # receipts (+ activity log) in one transaction,
-                                            # then, on commit, one signal per new event
+    items = event_batch(data["events"])    # ValueError unless a list of at most MAX_BATCH
+    result = apply_batch(items)            # each valid event: receipt (+ activity log) in one
+                                           # transaction, then on commit its signal
+    result.accepted, result.rejected       # 2, [{"id": "ev-3", "error": "field 'time' ..."}]
 
-Delivery is at-least-once, so :func:`apply_batch` is idempotent by event id: an id that has a
-:class:`~djftpd.models.FTPEventReceipt` is skipped, whether or not the activity log is on.
+Each event stands alone: one that is invalid (or that the database refuses) is rejected with
+a short reason and the others are stored, so one bad event never blocks delivery. Delivery is
+at-least-once, so :func:`apply_batch` is idempotent by event id: an id that has a
+:class:`~djftpd.models.FTPEventReceipt` is skipped, neither stored nor signalled again nor
+rejected, whether or not the activity log is on.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    models,
+    router,
+    transaction,
+)
 from django.db.models.constants import OnConflict
+from django.utils.timezone import get_default_timezone, make_naive
 from django.utils.timezone import now as django_now
 
 from djftpd.conf import app_settings
@@ -94,8 +109,18 @@ def _count(value: Any) -> int:
     return value
 
 
-def _event_id(value: Any) -> str:
+def text(value: Any) -> str:
+    """A string without NUL: no database column can keep one (PostgreSQL refuses it, the
+    others cut or mangle it), and no file or user name has one. Other control characters
+    are legal in file names and kept."""
     value = string(value)
+    if "\x00" in value:
+        raise ValueError("must not contain NUL")
+    return value
+
+
+def _event_id(value: Any) -> str:
+    value = text(value)
     if not 0 < len(value) <= EVENT_ID_MAX_LENGTH:
         raise ValueError(f"must be 1 to {EVENT_ID_MAX_LENGTH} characters")
     return value
@@ -116,11 +141,11 @@ EVENT_FIELDS = {
     "id": _event_id,
     "type": _event_type,
     "time": rfc3339,
-    "session": string,
-    "username": _optional(string),
+    "session": text,
+    "username": _optional(text),
     "client_ip": _client_ip,
-    "path": _optional(string),
-    "to_path": _optional(string),
+    "path": _optional(text),
+    "to_path": _optional(text),
     "bytes": _optional(_count),
     "duration_ms": _optional(_count),
 }
@@ -154,7 +179,20 @@ class Event:
                 values[name] = validate(data[name])
             except ValueError as exc:
                 raise ValueError(f"field {name!r} {exc}") from None
-        return cls(**values)
+        event = cls(**values)
+        event.stored_time()  # a time the database cannot take fails here, not in an INSERT
+        return event
+
+    def stored_time(self) -> datetime:
+        """``time`` as a DateTimeField keeps it: aware (UTC) with ``USE_TZ``, else naive in
+        ``TIME_ZONE``, as Django stores every datetime then (an aware one is refused by
+        SQLite and MySQL). ValueError when it falls outside years 1 to 9999 there."""
+        try:
+            if settings.USE_TZ:
+                return self.time.astimezone(timezone.utc)
+            return make_naive(self.time, get_default_timezone())
+        except (OverflowError, ValueError):
+            raise ValueError("field 'time' is out of range") from None
 
     def signal_kwargs(self, user: Any) -> dict[str, Any]:
         """The keyword arguments of this event's signal (see :mod:`djftpd.signals`)."""
@@ -177,7 +215,7 @@ class Event:
         return (
             self.id,
             self.type,
-            ops.adapt_datetimefield_value(self.time),
+            ops.adapt_datetimefield_value(self.stored_time()),
             self.session[:SESSION_MAX_LENGTH],
             (self.username or "")[:USERNAME_MAX_LENGTH],
             user.pk if user is not None else None,
@@ -189,24 +227,52 @@ class Event:
         )
 
 
-def event_batch(value: Any) -> list[Event]:
-    """Validate the ``events`` list of a request: every event or none (ValueError)."""
+def event_batch(value: Any) -> list[Any]:
+    """Validate the ``events`` list of a request as a whole (ValueError): a list of at most
+    MAX_BATCH items. Its events are validated one by one by :func:`parse_batch`."""
     if not isinstance(value, list):
         raise ValueError("must be a list")
     if len(value) > MAX_BATCH:
         raise ValueError(f"has more than {MAX_BATCH} events")
+    return value
+
+
+#: One rejected event in the answer: ``{"id": <its id, "" without one>, "error": <reason>}``.
+Rejection = dict[str, str]
+
+
+def rejection(item: Any, error: str) -> Rejection:
+    """The answer's entry for an event not stored; the reason is a fixed text (no input)."""
+    item_id = item.get("id") if isinstance(item, dict) else None
+    return {"id": item_id if isinstance(item_id, str) else "", "error": error}
+
+
+def parse_batch(items: Sequence[Any]) -> tuple[list[Event], list[Rejection]]:
+    """The valid events of ``items``, each id once (a repeated id is a redelivery: kept
+    once, not rejected), and a rejection for each invalid one."""
     events: list[Event] = []
+    rejected: list[Rejection] = []
     seen: set[str] = set()
-    for index, item in enumerate(value):
+    for item in items:
         try:
             event = Event.from_json(item)
         except ValueError as exc:
-            raise ValueError(f"item {index}: {exc}") from None
-        if event.id in seen:
-            raise ValueError(f"item {index}: duplicate id")
-        seen.add(event.id)
-        events.append(event)
-    return events
+            rejected.append(rejection(item, str(exc)))
+            continue
+        if event.id not in seen:
+            seen.add(event.id)
+            events.append(event)
+    return events, rejected
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What :func:`apply_batch` did: ``accepted`` events (stored now or before), ``new`` of
+    them stored now, and the ``rejected`` ones, never stored."""
+
+    accepted: int
+    new: int
+    rejected: list[Rejection]
 
 
 def users_by_username(usernames: Iterable[str | None]) -> dict[str, Any]:
@@ -294,6 +360,29 @@ def record(events: Sequence[Event], users: dict[str, Any]) -> list[Event]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+#: Database errors that say "not now" (connection lost, deadlock, timeout), not "never this
+#: event": the batch is answered 503 and retried, never rejected (the sidecar drops those).
+UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def record_each(
+    events: Sequence[Event], users: dict[str, Any]
+) -> tuple[list[Event], list[Rejection]]:
+    """Store events one by one, each in its own transaction (a savepoint inside the request's
+    one): the new ones, and a rejection for each the database refuses."""
+    new: list[Event] = []
+    rejected: list[Rejection] = []
+    for event in events:
+        try:
+            new += record([event], users)
+        except UNAVAILABLE:
+            raise
+        except DatabaseError as exc:
+            logger.error("djftpd: the database refused event %s (%s); rejected", event.id, exc)
+            rejected.append({"id": event.id, "error": "refused by the database"})
+    return new, rejected
+
+
 def send_signals(events: Iterable[Event], users: dict[str, Any]) -> None:
     """Send each event's signal to every receiver; a receiver that raises is logged and
     skipped, so the other receivers and events still run."""
@@ -311,13 +400,25 @@ def send_signals(events: Iterable[Event], users: dict[str, Any]) -> None:
                 )
 
 
-def apply_batch(events: Sequence[Event]) -> int:
-    """Record a validated batch and, once it is committed, signal its new events.
+def apply_batch(items: Sequence[Any]) -> BatchResult:
+    """Record the valid events of a batch and, once committed, signal the new ones.
 
-    Returns how many events were new.
+    The batch is stored in one transaction; when the database refuses it, event by event, so
+    only the events it refuses are rejected. Raises OperationalError or InterfaceError
+    (:data:`UNAVAILABLE`) when the database cannot be used at all: nothing is stored then.
     """
+    events, rejected = parse_batch(items)
+    for entry in rejected:
+        logger.warning("djftpd: event %r rejected: %s", entry["id"], entry["error"])
     users = users_by_username(event.username for event in events)
-    new = record(events, users)
+    try:
+        new = record(events, users)
+    except UNAVAILABLE:
+        raise
+    except DatabaseError as exc:
+        logger.warning("djftpd: storing %d events failed (%s); one by one", len(events), exc)
+        new, refused = record_each(events, users)
+        rejected += refused
     if new:
         transaction.on_commit(lambda: send_signals(new, users))
-    return len(new)
+    return BatchResult(accepted=len(items) - len(rejected), new=len(new), rejected=rejected)

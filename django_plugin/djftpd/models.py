@@ -36,21 +36,21 @@ USERNAME_MAX_LENGTH = 255
 
 def validate_perms(value: str) -> None:
     """Only permission letters known to djftpd (pyftpdlib's ``elradfmwMT``)."""
-    from djftpd.conf import canonical_perms
+    from djftpd.conf import PERM_LETTERS
 
-    try:
-        canonical_perms(value)
-    except ValueError as exc:
-        message = str(exc)
+    unknown = "".join(sorted(set(value) - set(PERM_LETTERS)))
+    if unknown:
         raise ValidationError(
-            f"{message[:1].upper()}{message[1:]}.", code="invalid_perms"
-        ) from None
+            _("Unknown permission letters %(letters)s."),
+            code="invalid_perms",
+            params={"letters": repr(unknown)},
+        )
 
 
 def validate_absolute(value: str) -> None:
     """An absolute path."""
     if not os.path.isabs(value):
-        raise ValidationError("Must be an absolute path.", code="relative_path")
+        raise ValidationError(_("Must be an absolute path."), code="relative_path")
 
 
 class FTPAccount(models.Model):
@@ -115,10 +115,12 @@ class FTPAccount(models.Model):
         if self.home_dir and root and os.path.isabs(self.home_dir):
             home, root = os.path.normpath(self.home_dir), os.path.normpath(root)
             if os.path.commonpath([home, root]) != root:
-                raise ValidationError(
-                    {"home_dir": f'Must be inside {root} (DJFTPD["HOME_ROOT"]).'},
+                error = ValidationError(
+                    _('Must be inside %(root)s (DJFTPD["HOME_ROOT"]).'),
                     code="outside_home_root",
+                    params={"root": root},
                 )
+                raise ValidationError({"home_dir": error})
 
 
 class FTPEvent(models.Model):
@@ -187,6 +189,27 @@ class FTPEventReceipt(models.Model):
     class Meta:
         verbose_name = _("FTP event receipt")
         verbose_name_plural = _("FTP event receipts")
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class LiveSession(models.Model):
+    """Not a table: the admin's "Live sessions" page (``djftpd.admin_live``), which asks the
+    sidecars, hangs on it, and its permissions are defined here: ``djftpd.view_session`` to
+    see who is connected, ``djftpd.close_session`` to disconnect them."""
+
+    id = models.CharField(_("session"), max_length=SESSION_MAX_LENGTH, primary_key=True)
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_session", _("Can see live FTP sessions")),
+            ("close_session", _("Can disconnect live FTP sessions")),
+        ]
+        verbose_name = _("live session")
+        verbose_name_plural = _("live sessions")
 
     def __str__(self) -> str:
         return self.id

@@ -5,6 +5,8 @@ password or a deactivated account would keep working until the entry expires. Wi
 
     DJFTPD = {..., "SIDECAR_URLS": ["http://127.0.0.1:9121/"]}   # each sidecar's ops listener
 
+(unset, the one sidecar ``startftpserver`` starts on this host: see :func:`sidecar_urls`)
+
 djftpd POSTs, signed like every djftpd request, ``{"username": "alice"}`` to
 ``<url>cache/purge`` once the transaction that changed alice commits, when:
 
@@ -19,10 +21,7 @@ never raised into the code that saved the user.
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
 from functools import partial
 from typing import Any
 
@@ -32,29 +31,14 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, Obje
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
-from djftpd.conf import app_settings, secret_bytes
-from djftpd.signing import sign
+from djftpd import sidecar_client
+from djftpd.conf import secret_bytes
+from djftpd.sidecar_client import sidecar_urls
 
 logger = logging.getLogger("djftpd")
 
-#: Seconds to wait for each sidecar.
-PURGE_TIMEOUT = 2.0
 #: The user fields whose change makes a cached login wrong (plus USERNAME_FIELD).
 WATCHED_FIELDS = ("password", "is_active")
-
-# No proxies from the environment and no redirects: the ops URL is called as configured.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def sidecar_urls() -> list[str]:
-    """``DJFTPD["SIDECAR_URLS"]`` as a list (a single string is accepted too)."""
-    urls = app_settings.SIDECAR_URLS or []
-    return [urls] if isinstance(urls, str) else [str(url) for url in urls]
-
-
-def purge_url(base: str) -> str:
-    """The purge endpoint under a sidecar's ops base URL."""
-    return base.rstrip("/") + "/cache/purge"
 
 
 def send_purge(payload: dict[str, Any]) -> None:
@@ -67,27 +51,8 @@ def send_purge(payload: dict[str, Any]) -> None:
     except ImproperlyConfigured:
         logger.error('djftpd: cannot purge the sidecar cache: DJFTPD["SECRET"] is not set')
         return
-    body = json.dumps(payload).encode()
     for base in urls:
-        url = purge_url(base)
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                **sign(body, secret, purpose="cache-purge"),
-            },
-        )
-        try:
-            with _opener.open(request, timeout=PURGE_TIMEOUT) as response:
-                response.read(65536)
-        except urllib.error.HTTPError as exc:
-            logger.error("djftpd: cache purge %s at %s answered %s", payload, url, exc.code)
-        except (OSError, ValueError) as exc:
-            logger.warning("djftpd: cache purge %s at %s failed: %s", payload, url, exc)
-        else:
-            logger.debug("djftpd: cache purge %s sent to %s", payload, url)
+        sidecar_client.purge(base, payload, secret=secret)
 
 
 def schedule_purge(payload: dict[str, Any]) -> None:
@@ -118,6 +83,8 @@ def _is_column(model: Any, name: str) -> bool:
 
 def remember_login_fields(sender: Any, instance: Any, update_fields: Any = None, **kw: Any) -> None:
     """pre_save of the user model: note the usernames to purge if a watched field changes."""
+    if not sidecar_urls():  # nowhere to send a purge: spare the query
+        return
     username_field = sender.USERNAME_FIELD
     watched = {*WATCHED_FIELDS, username_field}
     if instance.pk is None or (update_fields is not None and not watched & set(update_fields)):
@@ -145,6 +112,8 @@ def purge_deleted_user(sender: Any, instance: Any, **kw: Any) -> None:
 
 def purge_account_user(sender: Any, instance: Any, **kw: Any) -> None:
     """post_save and post_delete of FTPAccount."""
+    if not sidecar_urls():  # instance.user may cost a query
+        return
     try:
         user = instance.user
     except ObjectDoesNotExist:

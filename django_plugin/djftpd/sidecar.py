@@ -31,7 +31,10 @@ from django.core.exceptions import ImproperlyConfigured
 from djftpd.conf import app_settings, resolve_listen, resolve_spool_dir, secret_bytes
 
 #: Signals passed on to the sidecar while it runs in the foreground.
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# SIGHUP only where it exists (not on Windows), so importing the app never fails.
+FORWARDED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 INSTALL_HINT = (
     "Build it with `make build` in the djftpd repository, or install it with "

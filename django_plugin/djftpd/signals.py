@@ -11,8 +11,9 @@ time, djftpd sends the matching signal once, after the batch is committed::
         if user is not None:
             Upload.objects.create(owner=user, path=path, size=bytes)
 
-Every signal is sent with ``sender="djftpd"`` and these keyword arguments (accept
-``**kwargs`` too: later releases may add some):
+Every signal is sent with ``sender=Sidecar`` (the class :class:`Sidecar` below, as Django's own
+signals send a class) and these keyword arguments (accept ``**kwargs`` too: later releases may
+add some):
 
 - ``event_id`` (str): the event's unique id; a redelivered event fires no signal twice.
 - ``username`` (str | None): the FTP user; None before login (``connect``), the name typed by
@@ -78,5 +79,18 @@ EVENT_SIGNALS: dict[str, Signal] = {
     "directory_deleted": ftp_directory_deleted,
 }
 
+
+class Sidecar:
+    """The sender of every djftpd signal: the FTP sidecar that reported the event.
+
+    Never instantiated; a receiver may filter on it::
+
+        ftp_login.connect(on_login, sender=Sidecar)
+
+    (The 1.0.0.dev snapshots sent the string ``"djftpd"``; a receiver connected with that
+    sender no longer matches.)
+    """
+
+
 #: The sender of every djftpd signal.
-SENDER = "djftpd"
+SENDER = Sidecar

@@ -8,7 +8,8 @@ urlpatterns = [path("ftp/", include("djftpd.urls"))]
 #   200 {"ok": true, "username", "home", "perms", "welcome", ...}
 #   401 {"ok": false, "error": "invalid_credentials"}
 # POST /ftp/events/ {"events": [{"id", "type", "time", "session", "username", ...}, ...]}
-#   200 {"accepted": n}
+#   200 {"accepted": n, "rejected": [{"id": "<event id>", "error": "<short reason>"}, ...]}
+#   503 {"ok": false, "error": "database_unavailable"}
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from djftpd.compat import login_not_required
 from djftpd.conf import (
     NoSafeHome,
     account_disabled,
@@ -117,6 +120,8 @@ def may_use_ftp(user: Any) -> bool:
     return not permission or user.has_perm(permission)
 
 
+# Machine endpoints: the sidecar has no session, its requests are signed instead.
+@login_not_required
 @csrf_exempt
 @signed_json_view(fields=AUTH_FIELDS, purpose="auth")
 def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
@@ -150,15 +155,28 @@ def auth(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     return JsonResponse(grant)
 
 
+@login_not_required
 @csrf_exempt
 @signed_json_view(fields=EVENTS_FIELDS, purpose="events")
 def events(request: HttpRequest, payload: dict[str, Any]) -> HttpResponse:
     """Apply a batch of FTP events: record each new one, then send its signal.
 
-    The batch is validated whole first (one bad event: 400, nothing applied). Events seen
-    before count as accepted but fire nothing, so the sidecar may deliver again safely.
+    Each event stands alone: an invalid one, or one the database refuses, is listed in
+    "rejected" (the sidecar does not send it again) and the others are stored; a well-signed
+    batch is never a 500. Events seen before count as accepted but fire nothing, so the
+    sidecar may deliver again safely. A database that cannot be used at all answers 503 and
+    rejects nothing: the sidecar keeps the batch and retries.
     """
     batch = payload["events"]
-    new = apply_batch(batch)
-    logger.debug("djftpd: %d events received, %d new", len(batch), new)
-    return JsonResponse({"accepted": len(batch)})
+    try:
+        result = apply_batch(batch)
+    except (OperationalError, InterfaceError) as exc:
+        logger.error("djftpd: database unavailable, %d events to be retried: %s", len(batch), exc)
+        return JsonResponse({"ok": False, "error": "database_unavailable"}, status=503)
+    logger.debug(
+        "djftpd: %d events received, %d new, %d rejected",
+        len(batch),
+        result.new,
+        len(result.rejected),
+    )
+    return JsonResponse({"accepted": result.accepted, "rejected": result.rejected})

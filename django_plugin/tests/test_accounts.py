@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from djftpd.admin import FTPAccountInline, add_inline_to_user_admin
 from djftpd.conf import resolve_home, resolve_perms, resolve_welcome
 from djftpd.models import FTPAccount
 
@@ -127,6 +131,17 @@ class TestAdmin:
 
         assert page.status_code == 200
         assert "ftp_account-TOTAL_FORMS" in page.content.decode()
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_inline_can_be_turned_off(self, djftpd, enabled):
+        djftpd(USER_ADMIN_INLINE=enabled)
+        site = admin.AdminSite(name="inline-test")
+        site.register(get_user_model(), UserAdmin)
+
+        added = add_inline_to_user_admin(site)
+
+        assert added is enabled
+        assert (FTPAccountInline in site._registry[get_user_model()].inlines) is enabled
 
     def test_inline_saves_an_account(self, admin_client, alice):
         url = reverse("admin:auth_user_change", args=[alice.pk])

@@ -78,3 +78,14 @@ def test_staff_with_view_permission_may_only_view(viewer, upload):
     assert viewer.get(reverse("admin:djftpd_ftpevent_changelist")).status_code == 200
     assert viewer.post(delete_url, {"post": "yes"}).status_code == 403
     assert FTPEvent.objects.exists()
+
+
+def test_staff_with_delete_permission_may_delete(viewer, django_user_model, upload):
+    staff = django_user_model.objects.get(username="viewer")
+    staff.user_permissions.add(Permission.objects.get(codename="delete_ftpevent"))
+    delete_url = reverse("admin:djftpd_ftpevent_delete", args=[upload.pk])
+
+    response = viewer.post(delete_url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not FTPEvent.objects.exists()

@@ -208,7 +208,7 @@ def test_stale_request_is_reported_as_clock_skew(start_server, urls, secret, mon
     urls(start_server(secret))
     # Our clock in 1970: the signature is right, its age is not (the sidecar's 403).
     monkeypatch.setattr(
-        "djftpd.ops.sign", lambda body, key, purpose: sign(body, key, 1, purpose=purpose)
+        "djftpd.sidecar_client.sign", lambda body, key, purpose: sign(body, key, 1, purpose=purpose)
     )
 
     _, err, error = run()
@@ -239,7 +239,20 @@ def test_missing_secret(urls, settings):
     assert "Cannot ping the sidecars" in err
 
 
-def test_no_sidecar_urls_is_a_warning_only():
+def test_without_sidecar_urls_the_local_sidecar_is_pinged(start_server, settings, secret):
+    server = start_server(secret)
+    port = server.url.rsplit(":", 1)[1].rstrip("/")
+    settings.DJFTPD = {**settings.DJFTPD, "OPS_LISTEN": f"0.0.0.0:{port}"}
+
+    out, err, error = run()
+
+    assert error is None, err
+    assert f"{server.url}ping: ok" in out
+
+
+def test_empty_sidecar_urls_is_a_warning_only(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": []}
+
     out, err, error = run()
 
     assert error is None, err
@@ -266,3 +279,24 @@ def test_sidecar_storing_where_we_say_is_ok(start_server, urls, secret, settings
 
     assert error is None, err
     assert f"{server.url}ping: ok" in out
+
+
+def test_a_django_url_the_sidecar_cannot_use_fails_in_words(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": []}
+    settings.ALLOWED_HOSTS = ["www.example.com"]
+
+    _, err, exc = run()
+
+    assert exc is not None
+    assert exc.returncode == 1
+    assert "Django URL: The sidecar reaches Django at http://127.0.0.1:8000/ftp/" in err
+    assert "host '127.0.0.1' is not in ALLOWED_HOSTS: every FTP login would get 400" in err
+
+
+def test_a_usable_django_url_is_reported(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": []}
+
+    out, _, exc = run()
+
+    assert exc is None
+    assert "Django URL http://127.0.0.1:8000/ftp/: host allowed, not redirected." in out

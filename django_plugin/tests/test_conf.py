@@ -44,10 +44,10 @@ def djftpd(settings):
 
 class TestAppSettings:
     def test_follows_override_settings(self):
-        assert app_settings.PASSIVE_PORTS == "30000-30099"
+        assert app_settings.PASSIVE_PORTS == "50000-50099"
         with override_settings(DJFTPD={"PASSIVE_PORTS": "40000-40009"}):
             assert app_settings.PASSIVE_PORTS == "40000-40009"
-        assert app_settings.PASSIVE_PORTS == "30000-30099"
+        assert app_settings.PASSIVE_PORTS == "50000-50099"
 
     def test_follows_the_settings_fixture(self, djftpd):
         djftpd(DJANGO_URL="http://django:8000/ftp/")

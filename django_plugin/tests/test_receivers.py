@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-from djftpd import receivers
+from djftpd import sidecar_client
 from djftpd.models import FTPAccount
 from djftpd.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.conftest import purges
@@ -137,14 +137,76 @@ def test_group_side_changes_purge_everyone(alice, sidecar, sidecar_urls, committ
     assert [body for _, body in purges(sidecar)] == [{"all": True}] * 4
 
 
-def test_without_sidecar_urls_nothing_is_scheduled(
-    alice, sidecar, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("empty", [[], "", None])
+def test_with_empty_sidecar_urls_nothing_is_scheduled(
+    alice, sidecar, settings, django_capture_on_commit_callbacks, empty
 ):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": empty}
+
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         alice.set_password("new")
         alice.save()
 
     assert (callbacks, sidecar.requests) == ([], [])
+
+
+def test_without_sidecar_urls_user_save_queries_nothing_more(
+    alice, settings, django_assert_num_queries
+):
+    settings.DJFTPD = {**settings.DJFTPD, "SIDECAR_URLS": []}
+    alice.set_password("new")
+
+    with django_assert_num_queries(1):  # the UPDATE; no read of the old row
+        alice.save()
+
+
+def test_without_sidecar_urls_the_local_sidecar_is_purged(alice, sidecar, settings, committed):
+    """Issue 12 item 6: SIDECAR_URLS defaulted to [], so a project that did not set it never
+    purged and a changed password kept working over FTP for the cache TTL (and the stale
+    hour). The default is now the ops listener that startftpserver starts."""
+    port = sidecar.url.rsplit(":", 1)[1].rstrip("/")
+    settings.DJFTPD = {**settings.DJFTPD, "OPS_LISTEN": f"127.0.0.1:{port}"}
+    assert "SIDECAR_URLS" not in settings.DJFTPD
+
+    with committed():
+        alice.set_password("new")
+        alice.save()
+
+    assert purges(sidecar) == [("/cache/purge", {"username": "alice"})]
+
+
+@pytest.mark.parametrize(
+    ("djftpd", "env", "urls"),
+    [
+        ({}, {}, ["http://127.0.0.1:9121/"]),
+        ({"OPS_LISTEN": "127.0.0.1:9200"}, {}, ["http://127.0.0.1:9200/"]),
+        ({"OPS_LISTEN": "0.0.0.0:9200"}, {}, ["http://127.0.0.1:9200/"]),
+        ({"OPS_LISTEN": ":9200"}, {}, ["http://127.0.0.1:9200/"]),
+        ({"OPS_LISTEN": "[::]:9200"}, {}, ["http://[::1]:9200/"]),
+        ({"OPS_LISTEN": "[::1]:9200"}, {}, ["http://[::1]:9200/"]),
+        ({"OPS_LISTEN": "ops.internal:9200"}, {}, ["http://ops.internal:9200/"]),
+        ({}, {"DJFTPD_OPS_LISTEN": "127.0.0.1:9300"}, ["http://127.0.0.1:9300/"]),
+        ({"ENV": {"DJFTPD_OPS_LISTEN": "127.0.0.1:9400"}, "OPS_LISTEN": "127.0.0.1:9200"}, {},
+         ["http://127.0.0.1:9400/"]),
+        ({"OPS_LISTEN": "127.0.0.1:0"}, {}, []),
+        ({"OPS_LISTEN": "no port"}, {}, []),
+        ({"SIDECAR_URLS": ["http://10.0.0.7:9121/"]}, {}, ["http://10.0.0.7:9121/"]),
+    ],
+    ids=["default", "OPS_LISTEN", "any IPv4", "no host", "any IPv6", "IPv6", "name",
+         "environment", "ENV wins", "port 0", "junk", "explicit"],
+)  # fmt: skip
+def test_default_sidecar_urls_follow_the_ops_listen_of_startftpserver(
+    settings, monkeypatch, djftpd, env, urls
+):
+    """The same address startftpserver gives the sidecar as DJFTPD_OPS_LISTEN (the
+    environment, then OPS_LISTEN, then ENV), reached on loopback when it listens on all
+    addresses; none when no port can be known."""
+    monkeypatch.delenv("DJFTPD_OPS_LISTEN", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings.DJFTPD = {"SECRET": settings.DJFTPD["SECRET"], **djftpd}
+
+    assert sidecar_client.sidecar_urls() == urls
 
 
 def test_refusal_is_logged_not_raised(alice, sidecar, sidecar_urls, committed, caplog):
@@ -170,7 +232,7 @@ def test_unreachable_sidecar_is_logged_not_raised(alice, settings, committed, ca
 
 
 def test_slow_sidecar_times_out(alice, sidecar, sidecar_urls, committed, caplog, monkeypatch):
-    monkeypatch.setattr(receivers, "PURGE_TIMEOUT", 0.2)
+    monkeypatch.setattr(sidecar_client, "PURGE_TIMEOUT", 0.2)
     sidecar.delay = 1.0
     started = time.monotonic()
 

@@ -122,7 +122,7 @@ class TestBuildEnv:
             "DJFTPD_SECRET": settings.DJFTPD["SECRET"],
             "DJFTPD_LISTEN": "127.0.0.1:2121",
             "DJFTPD_HOME_ROOT": "/srv/ftp",
-            "DJFTPD_PASSIVE_PORTS": "30000-30099",
+            "DJFTPD_PASSIVE_PORTS": "50000-50099",
             "DJFTPD_SPOOL_DIR": "/srv/site/.djftpd/spool",
         }
 
@@ -284,7 +284,7 @@ class TestStartftpserver:
         assert f"Starting {binary} on 127.0.0.1:2999" in out
         assert "DJFTPD_LISTEN=127.0.0.1:2999\n" in out
         assert "DJFTPD_PUBLIC_HOST=h\n" in out
-        assert "DJFTPD_PASSIVE_PORTS=30000-30099\n" in out
+        assert "DJFTPD_PASSIVE_PORTS=50000-50099\n" in out
         assert "DJFTPD_HOME_ROOT=/srv/ftp\n" in out
         assert "DJFTPD_OPS_LISTEN=<unset>\n" in out
 

@@ -19,9 +19,18 @@ from djftpd.signing import (
     verify,
 )
 
-VECTOR = json.loads(
-    (Path(__file__).parent / "../../testdata/signing_vector.json").read_text(encoding="utf-8")
-)
+
+def shared_vector(name: str) -> dict:
+    """A test vector shared with the Go tests: the repository's testdata/ in a checkout, the
+    copy the sdist build puts in tests/vectors/ in an unpacked sdist."""
+    here = Path(__file__).parent
+    for candidate in (here / "vectors" / name, here.parent.parent / "testdata" / name):
+        if candidate.exists():
+            return json.loads(candidate.read_text(encoding="utf-8"))
+    raise FileNotFoundError(f"shared test vector {name} (testdata/ or tests/vectors/)")
+
+
+VECTOR = shared_vector("signing_vector.json")
 
 
 def test_sign_reproduces_the_shared_vector():
@@ -49,11 +58,7 @@ def test_verify_accepts_the_shared_vector():
     )
 
 
-ANSWER_VECTOR = json.loads(
-    (Path(__file__).parent / "../../testdata/answer_signing_vector.json").read_text(
-        encoding="utf-8"
-    )
-)
+ANSWER_VECTOR = shared_vector("answer_signing_vector.json")
 
 
 def test_sign_answer_reproduces_the_shared_vector():

@@ -7,6 +7,8 @@ do): ``AUTH_USER_MODEL`` is fixed when Django starts.
 
 from __future__ import annotations
 
+import json
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from django.conf import settings as django_settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
 from django.urls import reverse
 
 from djftpd.admin import FTPAccountAdmin, add_inline_to_user_admin
@@ -152,3 +155,13 @@ def test_ftp_account_admin_searches_by_email(alice, client):
     assert EMAIL in response.content.decode()
     response = client.get(reverse("admin:djftpd_ftpaccount_change", args=[alice.ftp_account.pk]))
     assert response.status_code == 200
+
+
+def test_account_command_finds_the_user_by_email(alice):
+    out = StringIO()
+
+    call_command("djftpd_account", "create", EMAIL, "--perms", "elr", verbosity=0)
+    call_command("djftpd_account", "list", "--format", "json", stdout=out)
+
+    assert FTPAccount.objects.get(user=alice).perms == "elr"
+    assert [row["username"] for row in json.loads(out.getvalue())] == [EMAIL]

@@ -3,6 +3,7 @@ sidecar (``DJFTPD["SIDECAR_URLS"]``, or the URLs given)::
 
     $ python manage.py djftpd_check
     System checks of djftpd: no errors.
+    Django URL http://127.0.0.1:8000/ftp/: host allowed, not redirected.
     http://127.0.0.1:9121/ping: ok (the sidecar shares our secret)
     http://10.0.0.7:9121/ping: secret mismatch (the sidecar refused our signature (403): ...)
 
@@ -17,9 +18,9 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser, SystemCheckError
 
-from djftpd.conf import secret_bytes
-from djftpd.ops import PING_TIMEOUT, ping
-from djftpd.receivers import sidecar_urls
+from djftpd.checks import django_url_problems
+from djftpd.conf import app_settings, secret_bytes
+from djftpd.sidecar_client import PING_TIMEOUT, ping, sidecar_urls
 
 LABELS = {
     "ok": "ok",
@@ -45,7 +46,8 @@ class Command(BaseCommand):
             "urls",
             nargs="*",
             metavar="URL",
-            help='Ops base URLs of the sidecars (default: DJFTPD["SIDECAR_URLS"]).',
+            help='Ops base URLs of the sidecars (default: DJFTPD["SIDECAR_URLS"], or when unset '
+            "the local sidecar's ops listener).",
         )
         parser.add_argument(
             "--timeout",
@@ -63,6 +65,7 @@ class Command(BaseCommand):
             failures += 1
         else:
             self.stdout.write("System checks of djftpd: no errors.")
+        failures += self.report_django_url()
 
         urls = options["urls"] or sidecar_urls()
         if not urls:
@@ -82,6 +85,18 @@ class Command(BaseCommand):
 
         if failures:
             raise CommandError(f"djftpd_check: {failures} problem(s) found.", returncode=1)
+
+    def report_django_url(self) -> int:
+        """Whether the sidecar's requests can reach the djftpd views (checks W006, W007): a
+        refused host or an HTTPS redirect fails every FTP login, so each counts as a problem."""
+        problems = django_url_problems()
+        for problem in problems:
+            self.stderr.write(self.style.ERROR(f"Django URL: {problem.msg} {problem.hint}"))
+        if not problems:
+            self.stdout.write(
+                f"Django URL {app_settings.DJANGO_URL}: host allowed, not redirected."
+            )
+        return len(problems)
 
     def ping_all(self, urls: list[str], secret: bytes, timeout: float) -> int:
         failed = 0

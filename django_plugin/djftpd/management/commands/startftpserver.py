@@ -1,6 +1,6 @@
 """Run the djftpd sidecar in the foreground, configured from the Django settings::
 
-    $ python manage.py startftpserver --listen 0.0.0.0:2121 --passive-ports 30000-30099 \
+    $ python manage.py startftpserver --listen 0.0.0.0:2121 --passive-ports 50000-50099 \
           --tls-cert /etc/ftp/cert.pem --tls-key /etc/ftp/key.pem --tls-mode explicit
 
 It forwards SIGINT/SIGTERM/SIGHUP to the sidecar and exits with the sidecar's exit code.

@@ -3,6 +3,10 @@
 $ python manage.py demo_users
 alice: created (superuser, password alice-password)
 bob: created (password bob-password)
+admin: created (superuser, password admin-password)
+
+``admin`` is the demo's admin login (http://127.0.0.1:8000/admin/: live FTP sessions, the FTP
+dashboard above the event list).
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from django.core.management.base import BaseCommand
 DEMO_USERS = {
     "alice": ("alice-password", True),
     "bob": ("bob-password", False),
+    "admin": ("admin-password", True),
 }
 
 
 class Command(BaseCommand):
-    help = "Create the demo users alice (superuser) and bob, or reset them if they exist."
+    help = (
+        "Create the demo users alice (superuser), bob and admin (superuser), or reset them "
+        "if they exist."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
