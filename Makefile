@@ -18,6 +18,8 @@ build:
 VERSITYGW_VERSION := v1.8.0
 TOOLS_DIR ?= $(shell d=$$(go env GOCACHE) && dirname "$$d")/djftpd-tools
 VERSITYGW := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)/versitygw
+# The Go, Django and e2e tests find it here (DJFTPD_SKIP_S3=1 lets them skip without it).
+export DJFTPD_VERSITYGW := $(abspath $(VERSITYGW))
 
 .PHONY: tools
 tools: $(VERSITYGW)
@@ -45,13 +47,13 @@ lint: venv
 	$(VENV)/bin/ruff check django_plugin e2e deploy
 
 test-go: tools
-	DJFTPD_VERSITYGW=$(abspath $(VERSITYGW)) go test -race -count=1 ./...
+	go test -race -count=1 ./...
 
 # The Django suites (default, django-axes, custom user model), run from django_plugin/.
 DJANGO_SUITES := ../$(PYTEST) -q && ../$(PYTEST) -q --ds tests.settings_axes tests/axes && \
 	../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
 
-test-django: venv test-django-postgres test-django-mariadb
+test-django: venv tools test-django-postgres test-django-mariadb
 	cd django_plugin && ../$(PYTEST) -q
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_axes tests/axes
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
@@ -93,7 +95,7 @@ test-django-newest: $(VENV_NEWEST)/.installed
 	cd django_plugin && PYTHONPATH=. ../$(VENV_NEWEST)/bin/python -m django makemigrations \
 	  --check --dry-run --settings tests.settings
 
-test-e2e: build venv
+test-e2e: build venv tools
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
 
 # Offline checks of deploy/: kustomize manifests, the Helm chart, Dockerfile, compose file,
