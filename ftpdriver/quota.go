@@ -218,10 +218,16 @@ func (s *session) addUsage(delta int64) {
 }
 
 // available is what AVBL reports: the quota left, else the file system's free space.
+// errNoFreeSpaceFigure: a home in object storage has no free space of its own.
+var errNoFreeSpaceFigure = errors.New("no free space figure")
+
 func (s *session) available() (int64, error) {
 	left, err := s.quotaLeft()
 	if err != nil || left >= 0 {
 		return left, err
+	}
+	if s.localRoot() == nil {
+		return 0, errNoFreeSpaceFigure
 	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(s.grant.Home, &st); err != nil {

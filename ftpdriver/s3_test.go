@@ -227,3 +227,34 @@ func TestS3ClientKilledMidUpload(t *testing.T) {
 		t.Fatalf("half.bin: %v, want no object", err)
 	}
 }
+
+// TestS3QuotaAndAVBL: usage on S3 is summed by listing at login and kept up by
+// uploads; AVBL answers from the quota, and says why without one.
+func TestS3QuotaAndAVBL(t *testing.T) {
+	ts := newS3TestServer(t)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	if code, msg := rc.cmd("AVBL"); code != 550 || !strings.Contains(msg, "object storage has no fixed size") {
+		t.Fatalf("AVBL without quota: %d %s", code, msg)
+	}
+	if _, err := ts.gw.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(storagetest.Bucket),
+		Key: aws.String("ftp" + ts.home + "/old.bin"), Body: bytes.NewReader(make([]byte, 300))}); err != nil {
+		t.Fatal(err)
+	}
+	ts.withQuota(1000)
+	c := ts.client(t, "alice", "alice-pw")
+	if err := c.Stor("new.bin", bytes.NewReader(make([]byte, 200))); err != nil {
+		t.Fatal(err)
+	}
+	rc2 := ts.dial(t)
+	rc2.login("alice", "alice-pw")
+	if code, msg := rc2.cmd("AVBL"); code != 213 || msg != "500" {
+		t.Fatalf("AVBL with 1000 quota, 500 used: %d %s", code, msg)
+	}
+	if err := c.Stor("over.bin", bytes.NewReader(make([]byte, 600))); err == nil || !strings.Contains(err.Error(), "552") {
+		t.Fatalf("upload over quota: %v, want 552", err)
+	}
+	if _, err := ts.object("over.bin"); err == nil {
+		t.Fatal("an upload over quota left an object")
+	}
+}

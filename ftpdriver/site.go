@@ -181,6 +181,10 @@ func (s *session) handleAVBL(param string) {
 		return
 	}
 	free, err := s.available()
+	if errors.Is(err, errNoFreeSpaceFigure) {
+		s.reply(550, "No free space figure: object storage has no fixed size and no quota is set")
+		return
+	}
 	if err != nil {
 		s.log.Error("available space", "err", err)
 		s.reply(550, "Cannot determine available space")
