@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,72 @@ def test_django_reads_an_ftp_upload_through_ftp_storage(s3_stack: Stack):
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines()[-1] == "uploaded over FTP"
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def sidecar_pid(stack: Stack) -> int:
+    """The djftpd process startftpserver runs (itself, or its child)."""
+    assert stack.sidecar is not None
+    pid = stack.sidecar.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0]) if children else pid
+
+
+def test_one_gib_stor_keeps_rss_growth_under_64_mib(s3_stack: Stack, s3):
+    """Parts go out as they fill: memory is bounded by part size x (concurrency + 1)."""
+    pid = sidecar_pid(s3_stack)
+    before = rss_kib(pid)
+    peak = before
+    chunk = bytes(1 << 20)
+    ftp = client(s3_stack)
+
+    def blocks():
+        nonlocal peak
+        for i in range(1024):
+            if i % 16 == 0:
+                peak = max(peak, rss_kib(pid))
+            yield chunk
+
+    class Stream(io.RawIOBase):
+        def __init__(self) -> None:
+            self.it = blocks()
+
+        def read(self, n: int = -1) -> bytes:
+            return next(self.it, b"")
+
+    ftp.storbinary("STOR gib.bin", Stream(), blocksize=1 << 20)
+    peak = max(peak, rss_kib(pid))
+    assert ftp.size("gib.bin") == 1 << 30
+    ftp.delete("gib.bin")
+    ftp.quit()
+    growth_mib = (peak - before) / 1024
+    print(f"sidecar RSS {before // 1024} MiB before, peak {peak // 1024} MiB")
+    assert growth_mib < 64, f"RSS grew {growth_mib:.0f} MiB for a 1 GiB STOR"
+    assert pending_uploads(s3) == []
+
+
+def test_two_sidecars_on_one_bucket_see_each_other(s3_stack: Stack):
+    """Replicas share the bucket: what one receives, the other lists and serves at once."""
+    other = replace(
+        s3_stack, processes=[], ftp_port=0, ops_port=0, sidecar=None, django=None
+    )
+    try:
+        other.start_sidecar(DJFTPD_SPOOL_DIR=str(s3_stack.workdir / "spool-other"))
+        one, two = client(s3_stack), client(other)
+        one.storbinary("STOR shared.txt", io.BytesIO(b"from one"))
+        assert "shared.txt" in two.nlst()
+        buf = io.BytesIO()
+        two.retrbinary("RETR shared.txt", buf.write)
+        assert buf.getvalue() == b"from one"
+        two.delete("shared.txt")
+        assert "shared.txt" not in one.nlst()
+        one.quit()
+        two.quit()
+    finally:
+        other.stop()

@@ -258,3 +258,41 @@ func TestS3QuotaAndAVBL(t *testing.T) {
 		t.Fatal("an upload over quota left an object")
 	}
 }
+
+// TestS3DownMidTransferIs451: S3 stopping during a STOR fails the transfer with 451 (no
+// object appears); once S3 is back, the next upload works.
+func TestS3DownMidTransferIs451(t *testing.T) {
+	ts := newS3TestServer(t)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	_ = rc.c.SetDeadline(time.Now().Add(time.Minute))
+	dial := rc.epsvData(t, ts.addr)
+	if err := rc.tp.PrintfLine("STOR cut.bin"); err != nil {
+		t.Fatal(err)
+	}
+	c := dial()
+	rc.expect(150)
+	if _, err := c.Write(bytes.Repeat([]byte("x"), 6<<20)); err != nil { // the first part
+		t.Fatal(err)
+	}
+	ts.gw.Stop()
+	// The next parts fail; the server stops reading, so this write may block or fail.
+	go func() {
+		_, _ = c.Write(bytes.Repeat([]byte("y"), 16<<20))
+		c.Close()
+	}()
+	if code, msg := rc.read(); code != 451 || !strings.Contains(msg, "Storage unavailable") {
+		t.Fatalf("STOR with S3 gone: %d %s, want 451 Storage unavailable", code, msg)
+	}
+	c.Close()
+	if err := ts.gw.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.object("cut.bin"); err == nil {
+		t.Fatal("the cut upload left an object")
+	}
+	cl := ts.client(t, "alice", "alice-pw")
+	if err := cl.Stor("after.bin", strings.NewReader("back")); err != nil {
+		t.Fatalf("STOR after S3 came back: %v", err)
+	}
+}
