@@ -413,3 +413,30 @@ func TestConformanceCapabilities(t *testing.T) {
 		}
 	})
 }
+
+// TestS3HomeWithoutCreate: a home that holds nothing does not exist unless created.
+func TestS3HomeWithoutCreate(t *testing.T) {
+	gw := storagetest.Start(t)
+	gw.Env(t)
+	st, err := storage.NewS3(context.Background(), storage.Location{Kind: "s3", Bucket: storagetest.Bucket},
+		storage.S3Config{PathStyle: true, HomeRoot: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Home(context.Background(), "/nobody", false); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Home of an empty prefix without create: %v, want ErrNotExist", err)
+	}
+	h, err := st.Home(context.Background(), "/nobody", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Mkdir(context.Background(), "d"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Home(context.Background(), "/nobody", false); err != nil {
+		t.Fatalf("Home of a prefix holding a directory: %v", err)
+	}
+	if _, err := st.Home(context.Background(), "/../etc", true); !errors.Is(err, storage.ErrBadName) {
+		t.Fatalf("Home outside the root: %v, want ErrBadName", err)
+	}
+}

@@ -129,8 +129,12 @@ func (s *S3) Home(ctx context.Context, home string, create bool) (FS, error) {
 	}
 	h := &S3FS{s: s, home: prefix}
 	if !create && prefix != "" {
-		if _, err := h.Stat(ctx, "."); err != nil {
-			return nil, fmt.Errorf("open home: %w", err)
+		n, err := h.countUnder(ctx, prefix, 1)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("open home %s: %w", home, err)
+		case n == 0:
+			return nil, fmt.Errorf("open home %s: %w", home, fs.ErrNotExist)
 		}
 	}
 	return h, nil

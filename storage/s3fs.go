@@ -68,14 +68,14 @@ func (h *S3FS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 			return nil, err
 		}
 	}
-	if name == "." && h.home == "" {
-		return dirInfo("/"), nil
+	if name == "." { // the home is there, even empty
+		return dirInfo("."), nil
 	}
 	n, err := h.countUnder(ctx, dirPrefix(key), 1)
 	switch {
 	case err != nil:
 		return nil, err
-	case n == 0 && name != ".":
+	case n == 0:
 		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	}
 	return dirInfo(path.Base(name)), nil

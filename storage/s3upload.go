@@ -132,6 +132,9 @@ func (u *s3Upload) sendPart() error {
 	select {
 	case u.slots <- struct{}{}:
 	case <-u.ctx.Done():
+		if err := u.failed(); err != nil {
+			return err // a part failed and cancelled the others: that is the cause
+		}
 		return u.ctx.Err()
 	}
 	buf, num := u.buf, u.next
