@@ -193,6 +193,10 @@ func (s *session) handleRETR(param string) {
 			n, cerr = io.Copy(c, newToNetASCII(f))
 			return cerr
 		}
+		if osf == nil { // a stream from object storage: large copies, fewer syscalls
+			n, cerr = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{f}, make([]byte, remoteCopyBuffer))
+			return cerr
+		}
 		// *os.File (local homes) to *net.TCPConn: io.Copy reaches sendfile(2).
 		n, cerr = io.Copy(c, f)
 		return cerr
@@ -397,8 +401,11 @@ func (up *upload) receive(c io.Reader, q *quotaGuard) error {
 type writerReaderFrom struct{ w io.Writer }
 
 func (w writerReaderFrom) ReadFrom(r io.Reader) (int64, error) {
-	return io.Copy(struct{ io.Writer }{w.w}, r)
+	return io.CopyBuffer(struct{ io.Writer }{w.w}, struct{ io.Reader }{r}, make([]byte, remoteCopyBuffer))
 }
+
+// remoteCopyBuffer is the copy buffer of a transfer to or from object storage.
+const remoteCopyBuffer = 256 << 10
 
 // endOfData is nil when the client has no byte more to send, errQuotaExceeded if it has.
 func endOfData(c io.Reader) error {
