@@ -6,15 +6,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
@@ -52,7 +53,7 @@ type config struct {
 	CacheNegativeTTL    time.Duration `split_words:"true" default:"5s" desc:"How long a refused username+password pair is cached"`
 	CacheStaleTTL       time.Duration `split_words:"true" default:"1h" desc:"How long past its TTL a cached login is still used while Django is unreachable (0 = never)"`
 	CachePerIP          bool          `split_words:"true" default:"true" desc:"Cache logins per client address, so Django's IP-based decisions (lockouts, allow-lists) apply to each new address; false: one cached login serves every address"`
-	SpoolDir            string        `split_words:"true" desc:"Directory of the event spool, where events wait while Django is unreachable (survives restarts); empty keeps them in memory only"`
+	SpoolDir            string        `split_words:"true" desc:"Directory of the event spool, the on-disk log every event goes through until Django acknowledges it; file events are fsync'd there before the final reply, so they survive a crash. Empty keeps events in memory only (lost on a crash)"`
 	SpoolMaxBytes       int64         `split_words:"true" default:"67108864" desc:"Largest size of the event spool in bytes; when full the oldest events are dropped and counted"`
 	LoginTimeout        time.Duration `split_words:"true" default:"60s" desc:"Close a connection that has not logged in this long after connecting"`
 	IdleTimeout         time.Duration `split_words:"true" default:"5m" desc:"Close a control connection idle this long (never during a transfer)"`
@@ -126,14 +127,7 @@ func (l *prefixList) Decode(s string) error {
 type uploadMode string
 
 // Decode implements envconfig.Decoder.
-func (m *uploadMode) Decode(s string) error {
-	switch s {
-	case "atomic", "standard":
-		*m = uploadMode(s)
-		return nil
-	}
-	return fmt.Errorf("want atomic or standard, got %q", s)
-}
+func (m *uploadMode) Decode(s string) error { return oneOf(m, s, "atomic", "standard") }
 
 // storeLoc is a DJFTPD_STORAGE value.
 type storeLoc storage.Location
@@ -150,25 +144,29 @@ type tlsMode ftpdriver.TLSMode
 
 // Decode implements envconfig.Decoder.
 func (m *tlsMode) Decode(s string) error {
-	switch t := ftpdriver.TLSMode(s); t {
-	case ftpdriver.TLSOff, ftpdriver.TLSExplicit, ftpdriver.TLSRequired, ftpdriver.TLSImplicit:
-		*m = tlsMode(t)
-		return nil
-	}
-	return fmt.Errorf("want off, explicit, required or implicit, got %q", s)
+	return oneOf(m, s, tlsMode(ftpdriver.TLSOff), tlsMode(ftpdriver.TLSExplicit),
+		tlsMode(ftpdriver.TLSRequired), tlsMode(ftpdriver.TLSImplicit))
 }
 
 // logFormat is "text" or "json".
 type logFormat string
 
 // Decode implements envconfig.Decoder.
-func (f *logFormat) Decode(s string) error {
-	switch s {
-	case "text", "json":
-		*f = logFormat(s)
+func (f *logFormat) Decode(s string) error { return oneOf(f, s, "text", "json") }
+
+// oneOf sets *dst to s when s is one of allowed, else says what is allowed
+// ("want a, b or c").
+func oneOf[T ~string](dst *T, s string, allowed ...T) error {
+	if slices.Contains(allowed, T(s)) {
+		*dst = T(s)
 		return nil
 	}
-	return fmt.Errorf("want text or json, got %q", s)
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	last := len(names) - 1
+	return fmt.Errorf("want %s or %s, got %q", strings.Join(names[:last], ", "), names[last], s)
 }
 
 // configError names the variable at fault; main prints it on one line and exits 2.
@@ -192,7 +190,26 @@ func loadConfig() (config, error) {
 	return c, c.validate()
 }
 
+// validate checks the configuration: first what only main uses (the secret file,
+// listen addresses, certificate files, the spool, the shutdown grace), then each
+// package's Config through its own Validate, naming the variable of a field at fault.
 func (c *config) validate() error {
+	if err := c.readSecret(); err != nil {
+		return err
+	}
+	if err := c.validateOwn(); err != nil {
+		return err
+	}
+	for _, check := range []func() error{c.djangoClient().Validate, c.ftp().Validate} {
+		if err := check(); err != nil {
+			return fieldError(err)
+		}
+	}
+	return nil
+}
+
+// readSecret loads DJFTPD_SECRET_FILE into Secret and requires one of the two.
+func (c *config) readSecret() error {
 	if c.SecretFile != "" {
 		b, err := os.ReadFile(c.SecretFile)
 		if err != nil {
@@ -200,19 +217,14 @@ func (c *config) validate() error {
 		}
 		c.Secret = strings.TrimRight(string(b), "\r\n")
 	}
-	switch {
-	case c.Secret == "":
+	if c.Secret == "" {
 		return &configError{"SECRET", "missing: set DJFTPD_SECRET or DJFTPD_SECRET_FILE to the secret in Django's DJFTPD[\"SECRET\"]"}
-	case len(c.Secret) < 32:
-		return &configError{"SECRET", fmt.Sprintf("must be at least 32 bytes, got %d", len(c.Secret))}
 	}
-	u, err := url.Parse(c.DjangoURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &configError{"DJANGO_URL", "want an absolute http(s) URL such as http://127.0.0.1:8000/ftp/"}
-	}
-	if !filepath.IsAbs(c.HomeRoot) {
-		return &configError{"HOME_ROOT", "must be an absolute directory"}
-	}
+	return nil
+}
+
+// validateOwn checks the variables no package's Config validates.
+func (c *config) validateOwn() error {
 	if c.TLSMode != tlsMode(ftpdriver.TLSOff) {
 		if c.TLSCert == "" {
 			return &configError{"TLS_CERT", "required when DJFTPD_TLS_MODE is not off"}
@@ -226,53 +238,26 @@ func (c *config) validate() error {
 			return &configError{key, fmt.Sprintf("want host:port, got %q", addr)}
 		}
 	}
-	if c.PublicHost != "" {
-		ip, err := netip.ParseAddr(c.PublicHost)
-		if err != nil || !ip.Is4() {
-			return &configError{"PUBLIC_HOST", "must be an IPv4 address (PASV cannot announce a name or IPv6)"}
-		}
+	if _, err := netip.ParseAddr(c.PublicHost); c.PublicHost != "" && err != nil {
+		return &configError{"PUBLIC_HOST", "must be an IPv4 address (PASV cannot announce a name or IPv6)"}
 	}
-	if c.ProxyProtocol && len(c.ProxyTrusted) == 0 {
-		return &configError{"PROXY_TRUSTED", "required when DJFTPD_PROXY_PROTOCOL=true: the balancer's addresses (CIDRs), the only peers whose PROXY header is believed"}
-	}
-	if err := c.validateS3(); err != nil {
-		return err
-	}
-	durations := map[string]time.Duration{
-		"AUTH_TIMEOUT": c.AuthTimeout, "LOGIN_TIMEOUT": c.LoginTimeout,
-		"IDLE_TIMEOUT": c.IdleTimeout, "DATA_TIMEOUT": c.DataTimeout,
-		"TLS_HANDSHAKE_TIMEOUT": c.TLSHandshakeTimeout,
-	}
-	for key, d := range durations {
-		if d <= 0 {
+	// The packages read zero as "use the default"; from the environment it is a mistake.
+	for key, d := range map[string]time.Duration{"AUTH_TIMEOUT": c.AuthTimeout, "TLS_HANDSHAKE_TIMEOUT": c.TLSHandshakeTimeout} {
+		if d == 0 {
 			return &configError{key, "must be a positive duration such as 30s"}
 		}
 	}
+	if c.ShutdownGrace < 0 {
+		return &configError{"SHUTDOWN_GRACE", "must not be negative"}
+	}
+	// The event queue's settings: checked here until djangoclient.EventsConfig has a Validate.
 	if c.SpoolDir != "" && !filepath.IsAbs(c.SpoolDir) {
 		return &configError{"SPOOL_DIR", "must be an absolute directory"}
 	}
 	if c.SpoolMaxBytes < djangoclient.MinSpoolMaxBytes {
 		return &configError{"SPOOL_MAX_BYTES", fmt.Sprintf("must be at least %d", djangoclient.MinSpoolMaxBytes)}
 	}
-	if c.MaxLineLength < 64 {
-		return &configError{"MAX_LINE_LENGTH", "must be at least 64"}
-	}
-	if c.MaxLoginAttempts < 1 {
-		return &configError{"MAX_LOGIN_ATTEMPTS", "must be at least 1"}
-	}
-	for key, n := range map[string]int{"MAX_CONNECTIONS": c.MaxConnections, "MAX_CONNECTIONS_PER_IP": c.MaxConnectionsPerIP, "MAX_PASSIVE_PER_IP": c.MaxPassivePerIP, "BAN_THRESHOLD": c.BanThreshold} {
-		if n < 0 {
-			return &configError{key, "must not be negative"}
-		}
-	}
-	if c.BanThreshold > 0 {
-		for key, d := range map[string]time.Duration{"BAN_WINDOW": c.BanWindow, "BAN_TIME": c.BanTime} {
-			if d <= 0 {
-				return &configError{key, "must be a positive duration when DJFTPD_BAN_THRESHOLD is set"}
-			}
-		}
-	}
-	return nil
+	return c.validateS3()
 }
 
 func (c *config) validateS3() error {
@@ -297,12 +282,54 @@ func (c config) s3() storage.S3Config {
 	}
 }
 
+// fieldVars names the variable each package Config field comes from: the one place
+// that knows both.
+var fieldVars = map[string]string{
+	"djangoclient.BaseURL": "DJANGO_URL", "djangoclient.Secret": "SECRET",
+	"djangoclient.HomeRoot": "HOME_ROOT", "djangoclient.Timeout": "AUTH_TIMEOUT",
+	"ftpdriver.PassivePortMin": "PASSIVE_PORTS", "ftpdriver.HomeRoot": "HOME_ROOT",
+	"ftpdriver.PublicHost": "PUBLIC_HOST", "ftpdriver.MaxLineLength": "MAX_LINE_LENGTH",
+	"ftpdriver.LoginTimeout": "LOGIN_TIMEOUT", "ftpdriver.IdleTimeout": "IDLE_TIMEOUT",
+	"ftpdriver.DataTimeout": "DATA_TIMEOUT", "ftpdriver.FailedLoginDelay": "FAILED_LOGIN_DELAY",
+	"ftpdriver.MaxLoginAttempts": "MAX_LOGIN_ATTEMPTS", "ftpdriver.MaxConnections": "MAX_CONNECTIONS",
+	"ftpdriver.MaxConnectionsPerIP": "MAX_CONNECTIONS_PER_IP", "ftpdriver.MaxPassivePerIP": "MAX_PASSIVE_PER_IP",
+	"ftpdriver.BanThreshold": "BAN_THRESHOLD", "ftpdriver.BanWindow": "BAN_WINDOW", "ftpdriver.BanTime": "BAN_TIME",
+	"ftpdriver.ProxyTrusted": "PROXY_TRUSTED", "ftpdriver.TLSHandshakeTimeout": "TLS_HANDSHAKE_TIMEOUT",
+	"ftpdriver.TLSMode": "TLS_MODE",
+}
+
+// fieldError turns a package's ConfigError into a configError naming the variable.
+func fieldError(err error) error {
+	var key, reason string
+	var de *djangoclient.ConfigError
+	var fe *ftpdriver.ConfigError
+	switch {
+	case errors.As(err, &de):
+		key, reason = fieldVars["djangoclient."+de.Field], de.Reason
+	case errors.As(err, &fe):
+		key, reason = fieldVars["ftpdriver."+fe.Field], fe.Reason
+	}
+	if key == "" {
+		return err // a field fieldVars misses: TestEveryVariableValidated catches it
+	}
+	return &configError{key, reason}
+}
+
 func (c config) djangoClient() djangoclient.Config {
 	return djangoclient.Config{
 		BaseURL:  c.DjangoURL,
 		Secret:   []byte(c.Secret),
 		HomeRoot: c.HomeRoot,
 		Timeout:  c.AuthTimeout,
+	}
+}
+
+// access is the login policy every protocol front end shares.
+func (c config) access() access.Config {
+	return access.Config{
+		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome,
+		FailedLoginDelay: c.FailedLoginDelay, MaxLoginAttempts: c.MaxLoginAttempts,
+		BanThreshold: c.BanThreshold, BanWindow: c.BanWindow, BanTime: c.BanTime,
 	}
 }
 

@@ -191,3 +191,74 @@ func TestREADMEConfigTable(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestEveryVariableValidated: every variable has a row here, and each row's invalid
+// value fails loadConfig (exit 2) with an error naming that variable, whichever
+// package's Config the value ends up in. A row with no value is a variable every
+// value of which loads (a failure to use it names it at start).
+func TestEveryVariableValidated(t *testing.T) {
+	explicit := map[string]string{"DJFTPD_TLS_MODE": "explicit", "DJFTPD_TLS_CERT": "/c.pem", "DJFTPD_TLS_KEY": "/k.pem"}
+	bad := map[string]map[string]string{
+		"DJANGO_URL": {"DJFTPD_DJANGO_URL": "ftp://x/"}, "SECRET": {"DJFTPD_SECRET": "short"},
+		"SECRET_FILE": {"DJFTPD_SECRET_FILE": "/nonexistent"}, "HOME_ROOT": {"DJFTPD_HOME_ROOT": "rel"},
+		"LISTEN": {"DJFTPD_LISTEN": "2121"}, "PASSIVE_PORTS": {"DJFTPD_PASSIVE_PORTS": "x"},
+		"PUBLIC_HOST": {"DJFTPD_PUBLIC_HOST": "name"}, "OPS_LISTEN": {"DJFTPD_OPS_LISTEN": "x"},
+		"TLS_MODE":        {"DJFTPD_TLS_MODE": "maybe"},
+		"TLS_CERT":        with(explicit, "DJFTPD_TLS_CERT", ""),
+		"TLS_KEY":         with(explicit, "DJFTPD_TLS_KEY", ""),
+		"IMPLICIT_LISTEN": {"DJFTPD_IMPLICIT_LISTEN": "x"}, "CREATE_HOME": {"DJFTPD_CREATE_HOME": "maybe"},
+		"UPLOAD_MODE": {"DJFTPD_UPLOAD_MODE": "fast"}, "ASCII_CONVERSION": {"DJFTPD_ASCII_CONVERSION": "maybe"},
+		"AUTH_TIMEOUT": {"DJFTPD_AUTH_TIMEOUT": "-1s"}, "CACHE_TTL": {"DJFTPD_CACHE_TTL": "x"},
+		"CACHE_NEGATIVE_TTL": {"DJFTPD_CACHE_NEGATIVE_TTL": "x"}, "CACHE_STALE_TTL": {"DJFTPD_CACHE_STALE_TTL": "x"},
+		"CACHE_PER_IP": {"DJFTPD_CACHE_PER_IP": "x"}, "SPOOL_DIR": {"DJFTPD_SPOOL_DIR": "rel"},
+		"SPOOL_MAX_BYTES": {"DJFTPD_SPOOL_MAX_BYTES": "1"}, "LOGIN_TIMEOUT": {"DJFTPD_LOGIN_TIMEOUT": "-1s"},
+		"IDLE_TIMEOUT": {"DJFTPD_IDLE_TIMEOUT": "0s"}, "DATA_TIMEOUT": {"DJFTPD_DATA_TIMEOUT": "-1s"},
+		"MAX_LINE_LENGTH": {"DJFTPD_MAX_LINE_LENGTH": "10"}, "FAILED_LOGIN_DELAY": {"DJFTPD_FAILED_LOGIN_DELAY": "-1s"},
+		"MAX_LOGIN_ATTEMPTS": {"DJFTPD_MAX_LOGIN_ATTEMPTS": "0"}, "MAX_CONNECTIONS": {"DJFTPD_MAX_CONNECTIONS": "-1"},
+		"MAX_CONNECTIONS_PER_IP": {"DJFTPD_MAX_CONNECTIONS_PER_IP": "-1"}, "MAX_PASSIVE_PER_IP": {"DJFTPD_MAX_PASSIVE_PER_IP": "-1"},
+		"BAN_THRESHOLD": {"DJFTPD_BAN_THRESHOLD": "-1"}, "BAN_WINDOW": {"DJFTPD_BAN_WINDOW": "0s"},
+		"BAN_TIME": {"DJFTPD_BAN_TIME": "-1s"}, "PROXY_PROTOCOL": {"DJFTPD_PROXY_PROTOCOL": "x"},
+		"PROXY_TRUSTED": {"DJFTPD_PROXY_TRUSTED": "x"}, "TLS_HANDSHAKE_TIMEOUT": {"DJFTPD_TLS_HANDSHAKE_TIMEOUT": "0s"},
+		"SHUTDOWN_GRACE": {"DJFTPD_SHUTDOWN_GRACE": "-1s"}, "LOG_FORMAT": {"DJFTPD_LOG_FORMAT": "xml"},
+		"LOG_LEVEL": {"DJFTPD_LOG_LEVEL": "loud"}, "XFERLOG": nil,
+		"STORAGE": {"DJFTPD_STORAGE": "gs://media"}, "S3_PATH_STYLE": {"DJFTPD_S3_PATH_STYLE": "maybe"},
+		"S3_PART_SIZE": {"DJFTPD_S3_PART_SIZE": "1"}, "S3_UPLOAD_CONCURRENCY": {"DJFTPD_S3_UPLOAD_CONCURRENCY": "0"},
+		"S3_RENAME_DIR_MAX": {"DJFTPD_S3_RENAME_DIR_MAX": "0"},
+	}
+	var c config
+	var buf bytes.Buffer
+	if err := envconfig.Usagef(envPrefix, &c, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range strings.Fields(buf.String()) {
+		name := strings.TrimPrefix(key, envPrefix+"_")
+		env, ok := bad[name]
+		if !ok {
+			t.Errorf("%s has no row: give it an invalid value, or nil if every value loads", key)
+			continue
+		}
+		if env == nil {
+			continue
+		}
+		setEnv(t, env)
+		_, err := loadConfig()
+		if err == nil || !strings.HasPrefix(err.Error(), key+": ") && !strings.Contains(err.Error(), key+" ") {
+			t.Errorf("%v: error %v, want one naming %s", env, err, key)
+			continue // run would serve
+		}
+		if code := run(nil); code != exitConfig {
+			t.Errorf("%v: exit %d, want %d", env, code, exitConfig)
+		}
+	}
+}
+
+// with is m plus key=value.
+func with(m map[string]string, key, value string) map[string]string {
+	out := map[string]string{key: value}
+	for k, v := range m {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
+}

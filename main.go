@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,10 +18,13 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // eventsFlushTimeout bounds the last delivery of events at shutdown; what Django has
@@ -85,144 +89,204 @@ func newLogger(cfg config) *slog.Logger {
 // serve wires the pieces, serves until ctx is cancelled, then drains. listening, if
 // not nil, is told the FTP and ops addresses once both accept connections.
 func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp, ops net.Addr)) error {
+	sc := &sidecar{cfg: cfg, log: log}
+	defer sc.close()
+	if err := sc.build(); err != nil {
+		return err
+	}
+	if err := sc.listen(); err != nil {
+		return err
+	}
+	sc.start(ctx)
+	if listening != nil {
+		listening(sc.ftpLn.Addr(), sc.opsLn.Addr())
+	}
+	log.Info("djftpd listening", "ftp", sc.ftpLn.Addr().String(), "ops", sc.opsLn.Addr().String(),
+		"django", cfg.DjangoURL, "passive_ports", fmt.Sprintf("%d-%d", cfg.PassivePorts.Min, cfg.PassivePorts.Max))
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	case serveErr = <-sc.ftpDone:
+		sc.ftpDone <- serveErr
+	case serveErr = <-sc.opsDone:
+		sc.opsDone <- serveErr
+	}
+	return firstError([]error{serveErr, sc.drain()})
+}
+
+// sidecar is what serve wires together, in the order build, listen, start, drain.
+type sidecar struct {
+	cfg    config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	cache  *cache.Cache
+	auth   *cache.Instrumented
+	access *access.Core            // the login policy FTP (and SFTP) share
+	store  storage.Storage         // where homes live (DJFTPD_STORAGE)
+	certs  *ftpdriver.CertReloader // nil without TLS
+	events *djangoclient.EventQueue
+	ftp    *ftpdriver.Server
+	ready  atomic.Bool
+
+	closers                      []io.Closer // listeners and the xferlog, closed at the end
+	ftpLn, implicitLn, opsLn     net.Listener
+	opsSrv                       *http.Server
+	ftpDone, opsDone, eventsDone chan error
+	ftpServers                   int // how many Serve calls send to ftpDone
+}
+
+// build makes the Django client, the cache, the event queue and the FTP server.
+func (sc *sidecar) build() error {
+	cfg, log := sc.cfg, sc.log
 	client, err := djangoclient.New(cfg.djangoClient(), log.With("component", "djangoclient"))
 	if err != nil {
 		return fmt.Errorf("django client: %w", err)
 	}
-	reg := newRegistry()
-	store, err := openStorage(ctx, cfg, reg)
-	if err != nil {
+	sc.reg = newRegistry()
+	if sc.store, err = openStorage(context.Background(), cfg, sc.reg); err != nil {
 		return err
 	}
-	defer store.Close()
-	var lastOK lastSuccess
-	authCache := cache.New(cfg.cache(), client, log.With("component", "cache"))
-	auth := newInstrumentedAuth(authCache, reg, &lastOK)
+	sc.closers = append(sc.closers, sc.store)
+	sc.cache = cache.New(cfg.cache(), client, log.With("component", "cache"))
+	sc.auth = cache.NewInstrumented(sc.cache, sc.reg)
+	accessCfg := cfg.access()
+	accessCfg.Log = log.With("component", "access")
+	accessCfg.Storage = sc.store
+	if sc.access, err = access.New(accessCfg, sc.auth); err != nil {
+		return fmt.Errorf("login policy: %w", err)
+	}
+	sc.closers = append(sc.closers, sc.access)
 	ftpCfg := cfg.ftp()
-	ftpCfg.Storage = store
-	ftpCfg.Metrics = ftpdriver.NewMetrics(reg)
-	var certs *ftpdriver.CertReloader
+	ftpCfg.Metrics = ftpdriver.NewMetrics(sc.reg)
+	ftpCfg.Access = sc.access
 	if ftpCfg.TLSMode != ftpdriver.TLSOff {
-		if certs, err = ftpdriver.NewCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+		if sc.certs, err = ftpdriver.NewCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return fmt.Errorf("DJFTPD_TLS_CERT/DJFTPD_TLS_KEY: %w", err)
 		}
-		ftpCfg.TLS = certs.TLSConfig()
+		ftpCfg.TLS = sc.certs.TLSConfig()
 	}
-	events, err := client.NewEventQueue(cfg.events(), log.With("component", "events"))
-	if err != nil {
+	if sc.events, err = client.NewEventQueue(cfg.events(), log.With("component", "events")); err != nil {
 		return fmt.Errorf("DJFTPD_SPOOL_DIR: %w", err)
 	}
-	registerEventMetrics(reg, events)
+	registerEventMetrics(sc.reg, sc.events)
 	if cfg.Xferlog != "" {
 		f, err := os.OpenFile(cfg.Xferlog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
 			return fmt.Errorf("DJFTPD_XFERLOG: %w", err)
 		}
-		defer f.Close()
+		sc.closers = append(sc.closers, f)
 		ftpCfg.XferLog = ftpdriver.NewXferLog(f)
 	}
-	srv, err := ftpdriver.New(ftpCfg, auth, events, log.With("component", "ftp"))
-	if err != nil {
+	if sc.ftp, err = ftpdriver.New(ftpCfg, sc.auth, sc.events, log.With("component", "ftp")); err != nil {
 		return fmt.Errorf("ftp server: %w", err)
 	}
+	return nil
+}
 
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
+// listen opens the FTP, implicit FTPS and ops listeners, each error naming its variable.
+func (sc *sidecar) listen() error {
 	listen := func(key, addr string) (net.Listener, error) {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen on DJFTPD_%s: %w", key, err)
 		}
-		listeners = append(listeners, l)
+		sc.closers = append(sc.closers, l)
 		return l, nil
 	}
-	ln, err := listen("LISTEN", cfg.Listen)
-	if err != nil {
+	var err error
+	if sc.ftpLn, err = listen("LISTEN", sc.cfg.Listen); err != nil {
 		return err
 	}
-	var implicitLn net.Listener
-	if ftpCfg.TLSMode == ftpdriver.TLSImplicit {
-		if implicitLn, err = listen("IMPLICIT_LISTEN", cfg.ImplicitListen); err != nil {
+	if sc.cfg.ftp().TLSMode == ftpdriver.TLSImplicit {
+		if sc.implicitLn, err = listen("IMPLICIT_LISTEN", sc.cfg.ImplicitListen); err != nil {
 			return err
 		}
 	}
-	opsLn, err := listen("OPS_LISTEN", cfg.OpsListen)
-	if err != nil {
-		return err
-	}
-	if certs != nil {
+	sc.opsLn, err = listen("OPS_LISTEN", sc.cfg.OpsListen)
+	return err
+}
+
+// start runs the certificate reloader, the ops server, the event queue and the FTP
+// servers, each in a goroutine that drain waits for (the reloader ends with ctx).
+func (sc *sidecar) start(ctx context.Context) {
+	if sc.certs != nil {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go reloadOnHUP(ctx, hup, certs, log)
+		sc.closers = append(sc.closers, closerFunc(func() error { signal.Stop(hup); return nil }))
+		go reloadOnHUP(ctx, hup, sc.certs, sc.log)
 	}
+	opsAPI := &ops{ready: &sc.ready, lastOK: sc.auth.Health(), cache: sc.cache, sessions: sc.ftp, secret: []byte(sc.cfg.Secret), storage: sc.store.String(),
+		registry: sc.reg, log: sc.log.With("component", "ops")}
+	sc.opsSrv = newOpsServer(opsAPI.handler(), defaultOpsLimits)
+	sc.opsDone = make(chan error, 1)
+	go func() { sc.opsDone <- sc.opsSrv.Serve(limitListener(sc.opsLn, defaultOpsLimits.maxConns)) }()
 
-	var ready atomic.Bool
-	opsAPI := &ops{ready: &ready, lastOK: &lastOK, cache: authCache, sessions: srv, secret: []byte(cfg.Secret), storage: store.String(),
-		registry: reg, log: log.With("component", "ops")}
-	opsSrv := newOpsServer(opsAPI.handler(), defaultOpsLimits)
-	opsDone := make(chan error, 1)
-	go func() { opsDone <- opsSrv.Serve(limitListener(opsLn, defaultOpsLimits.maxConns)) }()
+	sc.eventsDone = make(chan error, 1)
+	go func() { sc.eventsDone <- sc.events.Run(context.WithoutCancel(ctx)) }()
 
-	eventsDone := make(chan error, 1)
-	go func() { eventsDone <- events.Run(context.WithoutCancel(ctx)) }()
-
-	ftpDone := make(chan error, 2)
-	ftpServers := 1
-	go func() { ftpDone <- srv.Serve(context.WithoutCancel(ctx), ln) }()
-	if implicitLn != nil {
-		ftpServers++
-		go func() { ftpDone <- srv.ServeImplicit(context.WithoutCancel(ctx), implicitLn) }()
+	sc.ftpDone = make(chan error, 2)
+	sc.ftpServers = 1
+	go func() { sc.ftpDone <- sc.ftp.Serve(context.WithoutCancel(ctx), sc.ftpLn) }()
+	if sc.implicitLn != nil {
+		sc.ftpServers++
+		go func() { sc.ftpDone <- sc.ftp.ServeImplicit(context.WithoutCancel(ctx), sc.implicitLn) }()
 	}
-	ready.Store(true)
-	if listening != nil {
-		listening(ln.Addr(), opsLn.Addr())
-	}
-	log.Info("djftpd listening", "ftp", ln.Addr().String(), "ops", opsLn.Addr().String(),
-		"django", cfg.DjangoURL, "passive_ports", fmt.Sprintf("%d-%d", cfg.PassivePorts.Min, cfg.PassivePorts.Max))
+	sc.ready.Store(true)
+}
 
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
-	case serveErr = <-ftpDone:
-		ftpDone <- serveErr
-	case serveErr = <-opsDone:
-		opsDone <- serveErr
-	}
-	ready.Store(false)
-	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+// drain stops in dependency order: FTP sessions (within the grace), then the events
+// they queued (delivered or spooled), then the ops server. It returns the first
+// serving error.
+func (sc *sidecar) drain() error {
+	sc.ready.Store(false)
+	graceCtx, cancel := context.WithTimeout(context.Background(), sc.cfg.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(graceCtx); err != nil {
-		log.Warn("ftp shutdown", "err", err)
+	if err := sc.ftp.Shutdown(graceCtx); err != nil {
+		sc.log.Warn("ftp shutdown", "err", err)
 	}
-	for range ftpServers {
-		if err := <-ftpDone; err != nil && serveErr == nil {
-			serveErr = err
-		}
+	var errs []error
+	for range sc.ftpServers {
+		errs = append(errs, <-sc.ftpDone)
 	}
 	// Every session has ended: its last events are queued. Deliver them, or spool them.
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), eventsFlushTimeout)
 	defer cancelFlush()
-	if err := events.Close(flushCtx); err != nil {
-		log.Error("events not delivered at shutdown", "err", err)
+	if err := sc.events.Close(flushCtx); err != nil {
+		sc.log.Error("events not delivered at shutdown", "err", err)
 	}
-	if err := <-eventsDone; err != nil && serveErr == nil {
-		serveErr = err
+	errs = append(errs, <-sc.eventsDone)
+	if err := sc.opsSrv.Shutdown(graceCtx); err != nil {
+		sc.log.Warn("ops shutdown", "err", err)
 	}
-	if err := opsSrv.Shutdown(graceCtx); err != nil {
-		log.Warn("ops shutdown", "err", err)
+	if err := <-sc.opsDone; !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
 	}
-	if err := <-opsDone; err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
-		serveErr = err
-	}
-	log.Info("djftpd stopped")
-	return serveErr
+	sc.log.Info("djftpd stopped")
+	return firstError(errs)
 }
+
+// close releases what build and listen opened, last opened first.
+func (sc *sidecar) close() {
+	for i := len(sc.closers) - 1; i >= 0; i-- {
+		_ = sc.closers[i].Close()
+	}
+}
+
+// firstError is the first non-nil error, or nil.
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closerFunc makes a function an io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // reloadOnHUP reloads the TLS certificate on each SIGHUP until ctx ends.
 func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, certs *ftpdriver.CertReloader, log *slog.Logger) {

@@ -111,6 +111,7 @@ func TestServeWiring(t *testing.T) {
 		"djftpd_sessions ",
 		"djftpd_events_poison_dropped_total 0\n",
 		"djftpd_events_rejected_total 0\n",
+		"djftpd_event_spool_torn_bytes_total 0\n",
 		"djftpd_connections_refused_total",
 		"process_resident_memory_bytes",
 	} {

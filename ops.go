@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/loglimit"
 )
 
 // purger forgets cached logins; *cache.Cache is one.
@@ -23,8 +25,8 @@ type purger interface {
 
 // ops serves the operations endpoints (DESIGN.md §7).
 type ops struct {
-	ready    *atomic.Bool // the FTP listeners accept connections
-	lastOK   *lastSuccess // when Django last answered
+	ready    *atomic.Bool  // the FTP listeners accept connections
+	lastOK   *cache.Health // how Django has been answering
 	cache    purger
 	sessions liveSessions // nil: /sessions and /sessions/close are not served
 	secret   []byte
@@ -33,38 +35,19 @@ type ops struct {
 	// storage is DJFTPD_STORAGE as /ping names it, for Django's djftpd_check.
 	storage string
 	// badSigLog limits the warnings about refused signatures; nil means the default.
-	badSigLog *logLimiter
+	badSigLog *loglimit.Limiter
 }
 
 // badSignatureLogInterval: at most one warning about refused signatures per interval, with
 // the count of the ones not logged.
 const badSignatureLogInterval = 10 * time.Second
 
-// readyStale is how long after Django's last answer /readyz still trusts it; past it,
-// /readyz reports not ready only if Django's last answer is older and a login failed
-// since (an idle sidecar with a healthy Django stays ready).
-const readyStale = 5 * time.Minute
-
-// lastSuccess records when Django last answered and when a call last failed.
-type lastSuccess struct {
-	ok, failed atomic.Int64 // unix nanoseconds
-}
-
-func (l *lastSuccess) mark(t time.Time)       { l.ok.Store(t.UnixNano()) }
-func (l *lastSuccess) markFailed(t time.Time) { l.failed.Store(t.UnixNano()) }
-
-// healthy: no failure since the last answer, or the last answer is recent.
-func (l *lastSuccess) healthy(now time.Time) bool {
-	ok, failed := l.ok.Load(), l.failed.Load()
-	return failed <= ok || now.UnixNano()-ok < int64(readyStale)
-}
-
 // handler routes /healthz (the process runs), /readyz (the FTP listeners accept
 // connections and Django answers), /metrics, and the signed POSTs /cache/purge and
 // /ping (Django's djftpd_check: do both sides share the secret?).
 func (o *ops) handler() http.Handler {
 	if o.badSigLog == nil {
-		o.badSigLog = &logLimiter{interval: badSignatureLogInterval}
+		o.badSigLog = &loglimit.Limiter{Interval: badSignatureLogInterval}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -75,7 +58,7 @@ func (o *ops) handler() http.Handler {
 			http.Error(w, "not ready: FTP listener not accepting", http.StatusServiceUnavailable)
 			return
 		}
-		if !o.lastOK.healthy(time.Now()) {
+		if !o.lastOK.Healthy(time.Now()) {
 			http.Error(w, "not ready: Django has not answered recently", http.StatusServiceUnavailable)
 			return
 		}
@@ -133,7 +116,7 @@ func (o *ops) signedBody(w http.ResponseWriter, r *http.Request, purpose djangoc
 // warnBadSignature logs a refused signature at WARN, rate limited: anyone reaching the port
 // can send them, so they must not flood the log; a real secret mismatch still shows at once.
 func (o *ops) warnBadSignature(r *http.Request, err error) {
-	ok, suppressed := o.badSigLog.allow(time.Now())
+	ok, suppressed := o.badSigLog.Allow(time.Now())
 	if !ok {
 		return
 	}

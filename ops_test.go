@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
@@ -32,7 +33,7 @@ func newOps(t *testing.T) (*httptest.Server, *recordPurges, *atomic.Bool) {
 	t.Helper()
 	var ready atomic.Bool
 	p := &recordPurges{}
-	o := &ops{ready: &ready, lastOK: &lastSuccess{}, cache: p, secret: []byte(goodSecret),
+	o := &ops{ready: &ready, lastOK: &cache.Health{}, cache: p, secret: []byte(goodSecret),
 		registry: newRegistry(), log: discardLogger()}
 	srv := httptest.NewServer(o.handler())
 	t.Cleanup(srv.Close)
@@ -150,27 +151,6 @@ func TestPing(t *testing.T) {
 	}
 }
 
-func TestReadyFollowsDjango(t *testing.T) {
-	now := time.Now()
-	var l lastSuccess
-	if !l.healthy(now) {
-		t.Fatal("a sidecar that never asked Django is not ready")
-	}
-	l.mark(now.Add(-time.Hour))
-	l.markFailed(now.Add(-time.Minute))
-	if l.healthy(now) {
-		t.Fatal("ready although Django failed after its last answer an hour ago")
-	}
-	l.mark(now)
-	if !l.healthy(now) {
-		t.Fatal("not ready after Django answered")
-	}
-	l.markFailed(now.Add(time.Second))
-	if !l.healthy(now.Add(time.Second)) {
-		t.Fatal("one failure right after an answer made it unready")
-	}
-}
-
 // signedPost sends body to url signed for purpose; it returns the answer and the request's
 // signature.
 func signedPost(t *testing.T, url string, purpose djangoclient.Purpose, body string) (*http.Response, string) {
@@ -258,7 +238,7 @@ func (b *lockedBuffer) String() string {
 // time but logged once, at WARN, not once per request at ERROR.
 func TestOpsBadSignatureLogRateLimited(t *testing.T) {
 	var logs lockedBuffer
-	o := &ops{ready: &atomic.Bool{}, lastOK: &lastSuccess{}, cache: &recordPurges{}, secret: []byte(goodSecret),
+	o := &ops{ready: &atomic.Bool{}, lastOK: &cache.Health{}, cache: &recordPurges{}, secret: []byte(goodSecret),
 		registry: newRegistry(), log: slog.New(slog.NewTextHandler(&logs, nil))}
 	srv := httptest.NewServer(o.handler())
 	t.Cleanup(srv.Close)
@@ -283,7 +263,7 @@ func startOpsServer(t *testing.T, lim opsLimits) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &ops{ready: &atomic.Bool{}, lastOK: &lastSuccess{}, cache: &recordPurges{}, secret: []byte(goodSecret),
+	o := &ops{ready: &atomic.Bool{}, lastOK: &cache.Health{}, cache: &recordPurges{}, secret: []byte(goodSecret),
 		registry: newRegistry(), log: discardLogger()}
 	srv := newOpsServer(o.handler(), lim)
 	done := make(chan error, 1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -641,7 +642,7 @@ def strace_counts(s: Server, sub: str, args: list[str]) -> dict:
 # ---------------------------------------------------------------- main
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--size-mib", type=int, default=512)
@@ -649,20 +650,20 @@ def main() -> int:
     ap.add_argument("--no-vsftpd", action="store_true")
     ap.add_argument("--hold", action="store_true",
                     help="start the servers, write .work/run/servers.json, wait for Ctrl-C")
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def prerequisites_missing() -> bool:
+    """Says what bench/setup.sh has not built yet, if anything."""
     for p in (FTPB, DJFTPD, VENV_BENCH / "python", VENV_PYFTPD / "python", VENV_DJFS / "python"):
         if not p.exists():
             print(f"bench: {p} missing: run bench/setup.sh (make bench does)", file=sys.stderr)
-            return 2
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            return True
+    return False
 
-    if RUN.exists():
-        shutil.rmtree(RUN)
-    RUN.mkdir(parents=True)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    info: dict = {
+
+def machine_info(a: argparse.Namespace) -> dict:
+    return {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
                    f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
@@ -674,11 +675,10 @@ def main() -> int:
         "reps": a.reps, "size_mib": a.size_mib, "notes": {},
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
     }
-    servers: dict[str, Server] = {}
-    gunicorn: Proc | None = None
-    size = a.size_mib
 
-    figures = [
+
+def all_figures(size: int) -> list[Figure]:
+    return [
         Figure("retr", f"RETR {size} MiB, plain", "MB/s", True,
                ["djftpd", "vsftpd", "pyftpdlib", "django-ftpserver"],
                {"vsftpd": "≥ 1", "pyftpdlib": "≥ 1.5"}),
@@ -705,153 +705,207 @@ def main() -> int:
                skipped={"django-ftpserver": "not run: 1,000 PBKDF2 logins ≈ 7 min, and its "
                                             "pyftpdlib max_cons is 512"}),
     ]
+
+
+def start_servers(a: argparse.Namespace, big: Path, cert: Path, key: Path,
+                  info: dict) -> tuple[dict[str, Server], Proc]:
+    """Starts every server of the comparison; vsftpd is skipped with a note if it cannot run."""
+    log("starting servers")
+    servers: dict[str, Server] = {}
+    servers["djftpd"], gunicorn = start_djftpd(big, cert, key, info)
+    servers["pyftpdlib"] = start_pyftpdlib(big, None, None, "pyftpdlib")
+    servers["pyftpdlib-tls"] = start_pyftpdlib(big, cert, key, "pyftpdlib-tls")
+    servers["django-ftpserver"] = start_djftpserver(big, info)
+    if a.no_vsftpd:
+        info["notes"]["vsftpd"] = "skipped (--no-vsftpd)"
+    else:
+        try:
+            servers["vsftpd"] = start_vsftpd(big, cert, key)
+            ftpbench("logins", servers["vsftpd"], "-max", "1", "-duration", "5s")
+        except Exception as e:  # noqa: BLE001
+            info["notes"]["vsftpd"] = f"skipped: {e}"
+            log(f"vsftpd cannot run, skipped: {e}")
+            if "vsftpd" in servers:
+                servers.pop("vsftpd").proc.stop()
+    for s in servers.values():
+        if s.notes:
+            info["notes"][s.name] = "; ".join(s.notes)
+    log("servers up: " + ", ".join(f"{n}:{s.port}" for n, s in servers.items()))
+    return servers, gunicorn
+
+
+def hold(servers: dict[str, Server], gunicorn: Proc | None) -> None:
+    """--hold: leaves the servers up for manual runs until Ctrl-C."""
+    (RUN / "servers.json").write_text(json.dumps(
+        {n: {"port": s.port, "pid": s.server_pid(), "user": s.user} for n, s in
+         servers.items()} | {"gunicorn_pid": gunicorn.popen.pid if gunicorn else None}))
+    log(f"holding; servers in {RUN / 'servers.json'}; Ctrl-C stops")
+    while True:
+        time.sleep(3600)
+
+
+# One runner a figure: (server, repetition) -> (value, detail).
+
+def run_retr(s: Server, rep: int):
+    r = ftpbench("retr", s, "-path", "big.bin")
+    return r["mbps"], r
+
+
+def run_stor(src: str, s: Server, rep: int):
+    try:
+        r = ftpbench("stor", s, "-src", src, "-path", f"up{rep}.bin")
+    finally:
+        cleanup_upload(s)
+    return r["mbps"], r
+
+
+def run_retr_tls(s: Server, rep: int):
+    r = ftpbench("retr", s, "-path", "big.bin", "-tls")
+    return r["mbps"], r
+
+
+def run_logins(s: Server, rep: int):
+    extra = ["-max", "6", "-duration", "10s"] if s.name == "django-ftpserver" else \
+        ["-duration", "2s"]
+    r = ftpbench("logins", s, *extra)
+    return r["per_second"], r
+
+
+def run_conc300(s: Server, rep: int):
+    r = ftpbench("concurrent", s, "-n", "300", "-timeout", "10s")
+    time.sleep(1)  # let the 300 sessions end before the next server
+    return r["seconds"], r
+
+
+def run_uncached(workers: int, s: Server, rep: int):
+    if s.name == "djftpd":
+        ensure_workers(s, workers)
+    users = s.take_users(8)
+    r = ftpbench("uncached", s, "-users", ",".join(users), "-upass", UPASS)
+    return r["per_second"], r
+
+
+def run_stall(s: Server, rep: int):
+    if s.name == "djftpd":
+        ensure_workers(s, 2)
+    users = s.take_users(50)
+    r = ftpbench("stall", s, "-path", "big.bin", "-users", ",".join(users),
+                 "-upass", UPASS, "-conc", "8")
+    return r["p99_ms"], r
+
+
+def run_idle(s: Server, rep: int):
+    before = s.memory_mb()
+    argv = [str(FTPB), "idle", "-addr", f"127.0.0.1:{s.port}", "-user", s.user,
+            "-pass", s.password, "-n", "1000"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(p.stdout.readline() or '{"ready": 0}')
+        time.sleep(1.0)
+        mem = s.memory_mb()
+        detail = {"ready": ready, "before_mb": round(before, 1), "mb": round(mem, 1)}
+        if s.name == "djftpd":
+            detail["VmHWM_mb"] = round(proc_status(s.server_pid(), "VmHWM") / 1024, 1)
+    finally:
+        p.stdin.close()
+        rest = p.stdout.read()
+        p.wait(timeout=60)
+    if ready.get("ready") != 1000:
+        raise RuntimeError(f"only {ready} sessions opened: {rest.strip()}")
+    time.sleep(2)  # sessions end before the next server
+    return mem, detail
+
+
+def runners(src: str) -> dict:
+    return {"retr": run_retr, "stor": functools.partial(run_stor, src), "retr_tls": run_retr_tls,
+            "logins": run_logins, "conc300": run_conc300,
+            "uncached8": functools.partial(run_uncached, 2),
+            "uncached8_w1": functools.partial(run_uncached, 1),
+            "stall": run_stall, "idle1000": run_idle}
+
+
+def record_events(info: dict, servers: dict[str, Server]) -> None:
+    """Notes how many events djftpd delivered and dropped during the run."""
+    try:
+        m = metrics(servers["djftpd"].ops_port)
+        info["djftpd_events"] = {
+            "delivered": m.get("djftpd_events_delivered_total"),
+            "dropped": m.get("djftpd_events_dropped_total")}
+    except (OSError, KeyError):
+        pass
+
+
+def zero_copy_proof(servers: dict[str, Server], src: str, info: dict) -> dict:
+    """Counts the system calls of one RETR and one STOR per server under strace."""
+    zero_copy: dict = {}
+    if not shutil.which("strace") or time.monotonic() - T0 >= BUDGET_S:
+        info["notes"]["zero_copy"] = "strace missing or no time left"
+        return zero_copy
+    log("zero-copy proof: one RETR and one STOR under strace -f -c")
+    for name in ("djftpd", "vsftpd", "pyftpdlib"):
+        if name not in servers:
+            continue
+        s = servers[name]
+        try:
+            zero_copy[name] = {
+                "RETR": strace_counts(s, "retr", ["-path", "big.bin"]),
+                "STOR": strace_counts(s, "stor", ["-src", src, "-path", "upz.bin"]),
+            }
+        except Exception as e:  # noqa: BLE001
+            zero_copy[name] = {"error": str(e)}
+        finally:
+            cleanup_upload(s)
+    return zero_copy
+
+
+def run_all(a: argparse.Namespace, figures: list[Figure], info: dict) -> dict:
+    """Starts the servers, runs every figure, and returns the zero-copy counts."""
+    big = make_big_file(a.size_mib)
+    cert, key = make_cert()
+    servers, gunicorn = start_servers(a, big, cert, key, info)
+    if a.hold:
+        hold(servers, gunicorn)
+    src = str(big)
+    fns = runners(src)
+    for fig in figures:
+        log(f"figure {fig.key}: {fig.title}")
+        run_figure(fig, servers, a.reps, fns[fig.key])
+    if gunicorn is not None:
+        set_workers(gunicorn, 2)
+    info["quiet_wait_s"] = round(_quiet_spent[0], 1)
+    record_events(info, servers)
+    return zero_copy_proof(servers, src, info)
+
+
+def on_term(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    a = parse_args()
+    if prerequisites_missing():
+        return 2
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if RUN.exists():
+        shutil.rmtree(RUN)
+    RUN.mkdir(parents=True)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    info = machine_info(a)
+    figures = all_figures(a.size_mib)
     if a.only:
         keep = set(a.only.split(","))
         figures = [f for f in figures if f.key in keep]
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
     signal.signal(signal.SIGTERM, on_term)
-    zero_copy: dict = {}
     try:
-        big = make_big_file(size)
-        cert, key = make_cert()
-        log("starting servers")
-        servers["djftpd"], gunicorn = start_djftpd(big, cert, key, info)
-        servers["pyftpdlib"] = start_pyftpdlib(big, None, None, "pyftpdlib")
-        servers["pyftpdlib-tls"] = start_pyftpdlib(big, cert, key, "pyftpdlib-tls")
-        servers["django-ftpserver"] = start_djftpserver(big, info)
-        if a.no_vsftpd:
-            info["notes"]["vsftpd"] = "skipped (--no-vsftpd)"
-        else:
-            try:
-                servers["vsftpd"] = start_vsftpd(big, cert, key)
-                ftpbench("logins", servers["vsftpd"], "-max", "1", "-duration", "5s")
-            except Exception as e:  # noqa: BLE001
-                info["notes"]["vsftpd"] = f"skipped: {e}"
-                log(f"vsftpd cannot run, skipped: {e}")
-                if "vsftpd" in servers:
-                    servers.pop("vsftpd").proc.stop()
-        for s in servers.values():
-            if s.notes:
-                info["notes"][s.name] = "; ".join(s.notes)
-        log("servers up: " + ", ".join(f"{n}:{s.port}" for n, s in servers.items()))
-        if a.hold:
-            (RUN / "servers.json").write_text(json.dumps(
-                {n: {"port": s.port, "pid": s.server_pid(), "user": s.user} for n, s in
-                 servers.items()} | {"gunicorn_pid": gunicorn.popen.pid if gunicorn else None}))
-            log(f"holding; servers in {RUN / 'servers.json'}; Ctrl-C stops")
-            while True:
-                time.sleep(3600)
-
-        src = str(big)
-
-        def retr(s: Server, rep: int):
-            r = ftpbench("retr", s, "-path", "big.bin")
-            return r["mbps"], r
-
-        def stor(s: Server, rep: int):
-            try:
-                r = ftpbench("stor", s, "-src", src, "-path", f"up{rep}.bin")
-            finally:
-                cleanup_upload(s)
-            return r["mbps"], r
-
-        def retr_tls(s: Server, rep: int):
-            r = ftpbench("retr", s, "-path", "big.bin", "-tls")
-            return r["mbps"], r
-
-        def logins(s: Server, rep: int):
-            extra = ["-max", "6", "-duration", "10s"] if s.name == "django-ftpserver" else \
-                ["-duration", "2s"]
-            r = ftpbench("logins", s, *extra)
-            return r["per_second"], r
-
-        def conc300(s: Server, rep: int):
-            r = ftpbench("concurrent", s, "-n", "300", "-timeout", "10s")
-            time.sleep(1)  # let the 300 sessions end before the next server
-            return r["seconds"], r
-
-        def uncached(workers: int):
-            def fn(s: Server, rep: int):
-                if s.name == "djftpd":
-                    ensure_workers(s, workers)
-                users = s.take_users(8)
-                r = ftpbench("uncached", s, "-users", ",".join(users), "-upass", UPASS)
-                return r["per_second"], r
-            return fn
-
-        def stall(s: Server, rep: int):
-            if s.name == "djftpd":
-                ensure_workers(s, 2)
-            users = s.take_users(50)
-            r = ftpbench("stall", s, "-path", "big.bin", "-users", ",".join(users),
-                         "-upass", UPASS, "-conc", "8")
-            return r["p99_ms"], r
-
-        def idle(s: Server, rep: int):
-            before = s.memory_mb()
-            argv = [str(FTPB), "idle", "-addr", f"127.0.0.1:{s.port}", "-user", s.user,
-                    "-pass", s.password, "-n", "1000"]
-            p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            try:
-                ready = json.loads(p.stdout.readline() or '{"ready": 0}')
-                time.sleep(1.0)
-                mem = s.memory_mb()
-                detail = {"ready": ready, "before_mb": round(before, 1), "mb": round(mem, 1)}
-                if s.name == "djftpd":
-                    detail["VmHWM_mb"] = round(proc_status(s.server_pid(), "VmHWM") / 1024, 1)
-            finally:
-                p.stdin.close()
-                rest = p.stdout.read()
-                p.wait(timeout=60)
-            if ready.get("ready") != 1000:
-                raise RuntimeError(f"only {ready} sessions opened: {rest.strip()}")
-            time.sleep(2)  # sessions end before the next server
-            return mem, detail
-
-        runners = {"retr": retr, "stor": stor, "retr_tls": retr_tls, "logins": logins,
-                   "conc300": conc300, "uncached8": uncached(2), "uncached8_w1": uncached(1),
-                   "stall": stall, "idle1000": idle}
-        for fig in figures:
-            log(f"figure {fig.key}: {fig.title}")
-            run_figure(fig, servers, a.reps, runners[fig.key])
-        if gunicorn is not None:
-            set_workers(gunicorn, 2)
-        info["quiet_wait_s"] = round(_quiet_spent[0], 1)
-        try:
-            m = metrics(servers["djftpd"].ops_port)
-            info["djftpd_events"] = {
-                "delivered": m.get("djftpd_events_delivered_total"),
-                "dropped": m.get("djftpd_events_dropped_total")}
-        except (OSError, KeyError):
-            pass
-
-        if shutil.which("strace") and time.monotonic() - T0 < BUDGET_S:
-            log("zero-copy proof: one RETR and one STOR under strace -f -c")
-            for name in ("djftpd", "vsftpd", "pyftpdlib"):
-                if name not in servers:
-                    continue
-                s = servers[name]
-                try:
-                    zero_copy[name] = {
-                        "RETR": strace_counts(s, "retr", ["-path", "big.bin"]),
-                        "STOR": strace_counts(s, "stor", ["-src", src, "-path", "upz.bin"]),
-                    }
-                except Exception as e:  # noqa: BLE001
-                    zero_copy[name] = {"error": str(e)}
-                finally:
-                    cleanup_upload(s)
-        else:
-            info["notes"]["zero_copy"] = "strace missing or no time left"
+        zero_copy = run_all(a, figures, info)
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
         stop_all()
         return 130
     finally:
         stop_all()
-
     report(info, figures, zero_copy, stamp)
     return 0
 

@@ -50,8 +50,8 @@ var (
 	_ Authenticator = (*Cache)(nil)
 )
 
-// Result says how a lookup was answered, for metrics
-// (djftpd_auth_cache_lookups_total{result}) and for the login event.
+// Result says how a lookup was answered, for the metric
+// djftpd_auth_cache_lookups_total{result}.
 type Result string
 
 // Lookup results.
@@ -226,12 +226,12 @@ func (c *Cache) fetch(first context.Context, k string, r djangoclient.AuthReques
 	switch {
 	case err == nil:
 		fresh, keep := c.lifetime(g)
-		c.store1(epoch, k, entry{username: r.Username, granted: g.Username, grant: g, freshUntil: now.Add(fresh)}, keep)
+		c.storeUnlessPurged(epoch, k, entry{username: r.Username, granted: g.Username, grant: g, freshUntil: now.Add(fresh)}, keep)
 		return outcome{grant: g, result: ResultMiss}, nil
 
 	case errors.Is(err, djangoclient.ErrInvalidCredentials):
 		// Replaces (or, with negative caching off, deletes) any positive entry of this key.
-		c.store1(epoch, k, entry{username: r.Username, negative: true, freshUntil: now.Add(c.negTTL)}, c.negTTL)
+		c.storeUnlessPurged(epoch, k, entry{username: r.Username, negative: true, freshUntil: now.Add(c.negTTL)}, c.negTTL)
 		return outcome{result: ResultMiss}, err
 
 	case errors.Is(err, djangoclient.ErrUnavailable):
@@ -251,7 +251,7 @@ func (c *Cache) fetch(first context.Context, k string, r djangoclient.AuthReques
 
 // lifetime returns how long grant g is fresh and how long its entry is kept (fresh plus
 // StaleTTL). Django's "ttl": 0 (NoCache) keeps nothing, so no stale copy either; keep ≤ 0
-// makes store1 delete what an earlier answer left under the key.
+// makes storeUnlessPurged delete what an earlier answer left under the key.
 func (c *Cache) lifetime(g djangoclient.Grant) (fresh, keep time.Duration) {
 	if g.NoCache {
 		return 0, 0
@@ -263,9 +263,9 @@ func (c *Cache) lifetime(g djangoclient.Grant) (fresh, keep time.Duration) {
 	return fresh, max(fresh, 0) + c.staleTTL
 }
 
-// store1 stores e under k for keep (real time) unless a purge happened since epoch was read;
+// storeUnlessPurged stores e under k for keep (real time) unless a purge happened since epoch was read;
 // keep ≤ 0 deletes k instead.
-func (c *Cache) store1(epoch uint64, k string, e entry, keep time.Duration) {
+func (c *Cache) storeUnlessPurged(epoch uint64, k string, e entry, keep time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if epoch != c.epoch {

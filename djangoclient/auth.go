@@ -6,15 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // Authenticate asks Django whether r's credentials are valid (POST {BaseURL}auth/, signed).
@@ -54,24 +51,14 @@ func (c *Client) authenticate(ctx context.Context, r AuthRequest) (Grant, int, e
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	req, err := retryablehttp.NewRequestWithContext(callCtx, http.MethodPost, c.authURL, body)
-	if err != nil {
-		return Grant{}, 0, fmt.Errorf("build auth request: %w: %w", ErrRejected, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "djftpd")
-	c.sign(req.Header, PurposeAuth, body)
-
-	resp, err := c.rc.Do(req)
-	if err != nil {
+	resp, answer, err := c.postSigned(callCtx, c.rc, c.authURL, PurposeAuth, body)
+	switch {
+	case errors.Is(err, ErrRejected):
+		return Grant{}, 0, err
+	case err != nil && resp == nil:
 		return Grant{}, 0, unavailable(ctx, err)
-	}
-	defer drainAndClose(resp.Body)
-
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
-	if err != nil {
-		return Grant{}, resp.StatusCode, unavailable(ctx, fmt.Errorf("read answer: %w", err))
+	case err != nil:
+		return Grant{}, resp.StatusCode, unavailable(ctx, err)
 	}
 	tooLarge := len(answer) > MaxBodyBytes
 

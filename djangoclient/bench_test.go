@@ -1,6 +1,9 @@
 package djangoclient
 
 import (
+	"fmt"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,5 +31,42 @@ func BenchmarkVerifyAnswer(b *testing.B) {
 		if err := VerifyAnswer(secret, PurposeAuth, ts, sig, reqSig, body, now, MaxSkew); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkEmitDurable is the cost an upload's 226 pays for its file_received event with a
+// spool: one fsync alone (sequential), shared by everything queued meanwhile (parallel);
+// syncs/op is the fsyncs per event.
+func BenchmarkEmitDurable(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		b.Run(fmt.Sprint("parallel=", parallel), func(b *testing.B) {
+			c, err := New(Config{BaseURL: "http://127.0.0.1:1/ftp/", Secret: testSecret, HomeRoot: "/"}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			q, err := c.NewEventQueue(EventsConfig{SpoolDir: b.TempDir(), SpoolMaxBytes: 1 << 30, FlushInterval: time.Hour}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var syncs atomic.Int64
+			q.backlog.(*spoolBacklog).sp.syncFile = func(f *os.File) error {
+				syncs.Add(1)
+				return f.Sync()
+			}
+			b.ResetTimer()
+			if parallel {
+				b.SetParallelism(8)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						q.Emit(testEvent(0))
+					}
+				})
+			} else {
+				for range b.N {
+					q.Emit(testEvent(0))
+				}
+			}
+			b.ReportMetric(float64(syncs.Load())/float64(b.N), "syncs/op")
+		})
 	}
 }

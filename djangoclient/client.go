@@ -7,7 +7,8 @@
 // Sign, Verify, SignAnswer and VerifyAnswer implement the shared HMAC scheme for requests and
 // for the answers bound to them, for other endpoints too (the sidecar's /cache/purge verifies
 // Django's requests with Verify). EventQueue delivers FTP events to {DJANGO_URL}events/ with
-// the same signing, and spools them to disk while Django cannot take them.
+// the same signing. Its one ownership rule: every event lives in the backlog — the spool on
+// disk when there is one, else memory — from Emit until Django acknowledges it.
 package djangoclient
 
 import (
@@ -77,28 +78,45 @@ type Client struct {
 	now       func() time.Time
 }
 
+// ConfigError is an invalid Config field. Field is its Go name, so that the caller
+// can name where the value came from (main names the environment variable).
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks cfg; New calls it. Errors are *ConfigError.
+func (cfg Config) Validate() error {
+	if _, err := normaliseBaseURL(cfg.BaseURL); err != nil {
+		return &ConfigError{"BaseURL", err.Error()}
+	}
+	if len(cfg.Secret) < MinSecretLen {
+		return &ConfigError{"Secret", fmt.Sprintf("must be at least %d bytes, got %d", MinSecretLen, len(cfg.Secret))}
+	}
+	if !filepath.IsAbs(cfg.HomeRoot) {
+		return &ConfigError{"HomeRoot", fmt.Sprintf("must be an absolute directory, got %q", cfg.HomeRoot)}
+	}
+	if cfg.Timeout < 0 {
+		return &ConfigError{"Timeout", "must not be negative"}
+	}
+	return nil
+}
+
 // New validates cfg and returns a Client. It does not contact Django. A nil log discards
 // everything. Errors name the offending Config field.
 func New(cfg Config, log *slog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	base, err := normaliseBaseURL(cfg.BaseURL)
-	if err != nil {
-		return nil, err
-	}
-	if len(cfg.Secret) < MinSecretLen {
-		return nil, fmt.Errorf("secret: %d bytes, need at least %d", len(cfg.Secret), MinSecretLen)
-	}
-	if cfg.HomeRoot == "" || !filepath.IsAbs(cfg.HomeRoot) {
-		return nil, fmt.Errorf("home root %q: not an absolute path", cfg.HomeRoot)
-	}
+	base, _ := normaliseBaseURL(cfg.BaseURL) // checked by Validate
 	timeout := cfg.Timeout
-	switch {
-	case timeout == 0:
+	if timeout == 0 {
 		timeout = DefaultTimeout
-	case timeout < 0:
-		return nil, fmt.Errorf("timeout %s: must not be negative", timeout)
 	}
 	retries := cfg.MaxRetries
 	switch {
@@ -275,6 +293,32 @@ func (c *Client) resign(req *http.Request, purpose Purpose) error {
 	req.Header = req.Header.Clone()
 	c.sign(req.Header, purpose, body)
 	return nil
+}
+
+// postSigned posts body to url, signed for purpose, through rc (whose PrepareRetry signs
+// every retry afresh), and returns the last answer with up to MaxBodyBytes+1 bytes of its
+// body, its connection released. Auth and events share it. A request that cannot be built
+// wraps ErrRejected; a transport failure returns no response; a failure to read the body
+// returns the response as well.
+func (c *Client) postSigned(ctx context.Context, rc *retryablehttp.Client, url string, purpose Purpose, body []byte) (*http.Response, []byte, error) {
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, url, body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build %s request: %w: %w", purpose, ErrRejected, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "djftpd")
+	c.sign(req.Header, purpose, body)
+	resp, err := rc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer drainAndClose(resp.Body)
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return resp, nil, fmt.Errorf("read answer: %w", err)
+	}
+	return resp, answer, nil
 }
 
 func (c *Client) sign(h http.Header, purpose Purpose, body []byte) {

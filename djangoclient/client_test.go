@@ -19,16 +19,16 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"valid", func(*Config) {}, ""},
 		{"https", func(c *Config) { c.BaseURL = "https://example.com/ftp" }, ""},
-		{"short secret", func(c *Config) { c.Secret = []byte("short") }, "secret: 5 bytes, need at least 32"},
-		{"no secret", func(c *Config) { c.Secret = nil }, "secret: 0 bytes"},
+		{"short secret", func(c *Config) { c.Secret = []byte("short") }, "Secret: must be at least 32 bytes, got 5"},
+		{"no secret", func(c *Config) { c.Secret = nil }, "Secret: must be at least 32 bytes, got 0"},
 		{"relative url", func(c *Config) { c.BaseURL = "/ftp/" }, "scheme must be http or https"},
 		{"ftp url", func(c *Config) { c.BaseURL = "ftp://example.com/" }, "scheme must be http or https"},
 		{"no host", func(c *Config) { c.BaseURL = "http:///ftp/" }, "no host"},
 		{"query", func(c *Config) { c.BaseURL = "http://h/ftp/?x=1" }, "query or fragment"},
 		{"unparsable url", func(c *Config) { c.BaseURL = "http://[::1" }, "base url"},
-		{"relative home root", func(c *Config) { c.HomeRoot = "srv/ftp" }, "not an absolute path"},
-		{"empty home root", func(c *Config) { c.HomeRoot = "" }, "home root"},
-		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "timeout"},
+		{"relative home root", func(c *Config) { c.HomeRoot = "srv/ftp" }, "HomeRoot: must be an absolute directory"},
+		{"empty home root", func(c *Config) { c.HomeRoot = "" }, "HomeRoot"},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "Timeout: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

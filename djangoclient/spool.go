@@ -1,8 +1,7 @@
 package djangoclient
 
 import (
-	"bufio"
-	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +15,13 @@ import (
 	"strings"
 )
 
-// The spool is a directory of append-only segment files "<20-digit seq>.seg", each holding one
-// JSON event per line, and a file "offset" holding "<seq> <byte offset>\n": the first byte not
-// yet delivered. Segments below the offset's seq are delivered and deleted; a crash between
-// writing the offset and deleting a segment only leaves a file that the next open deletes.
-// A process never appends to a segment it did not create, so a line torn by a crash is always
-// the last line of an older segment, and is skipped as corrupt when read.
+// The spool is a directory of append-only segment files "<20-digit seq>.seg", each a run of
+// records (record.go: length, CRC-32C, one JSON event), and a file "offset" holding
+// "<seq> <byte offset>\n": the first byte not yet delivered. Segments below the offset's seq
+// are delivered and deleted; a crash between writing the offset and deleting a segment only
+// leaves a file that the next open deletes. A process never appends to a segment it did not
+// create, so a record torn by a crash is the last of an older segment: openSpool cuts it off
+// (keeping every whole record before it) and counts the bytes dropped.
 
 const (
 	segmentSuffix  = ".seg"
@@ -53,23 +53,30 @@ type segment struct {
 	size int64 // bytes written (by us) or found on disk
 }
 
-// spool is the on-disk FIFO of encoded events. It is not safe for concurrent use: EventQueue
-// guards it with its mutex. It never touches the network.
+// spool is the on-disk FIFO of encoded events. It is not safe for concurrent use: its owner
+// (spoolBacklog) guards it with a mutex. It never touches the network.
 type spool struct {
 	dir      string
 	maxBytes int64 // bound on the sum of segment sizes
 	segBytes int64 // rotate the tail once it reaches this size
 	log      *slog.Logger
+	// syncFile makes a write durable; tests count the calls.
+	syncFile func(*os.File) error
 
-	segs    []segment // ascending seq; the read position lies in segs[0]
-	read    spoolPos  // first unread byte
-	tail    *os.File  // open for appending to segs[len-1]; nil: next append starts a segment
-	nextSeq uint64
+	segs      []segment // ascending seq; the read position lies in segs[0]
+	read      spoolPos  // first unread byte
+	tail      *os.File  // open for appending to segs[len-1]; nil: next append starts a segment
+	nextSeq   uint64
+	tornBytes int64 // cut off torn or corrupt segment tails at open
+	// corruptAtOpen counts lines of earlier versions' segments that were not a valid event.
+	corruptAtOpen int
 }
 
 // openSpool opens (creating it 0700 if needed) the spool in dir and recovers its state:
-// segments already delivered are deleted, reading resumes at the saved offset. A missing or
-// unreadable offset file means reading from the oldest segment (at-least-once).
+// segments already delivered are deleted, reading resumes at the saved offset, and a torn or
+// corrupt tail of a segment is cut off (logged, counted in tornBytes). A missing or
+// unreadable offset file means reading from the oldest segment (at-least-once). Damage never
+// makes it fail; only a directory it cannot create or list does.
 func openSpool(dir string, maxBytes int64, log *slog.Logger) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create spool dir: %w", err)
@@ -79,36 +86,11 @@ func openSpool(dir string, maxBytes int64, log *slog.Logger) (*spool, error) {
 		maxBytes: maxBytes,
 		segBytes: min(max(maxBytes/8, minSegmentBytes), maxSegmentBytes),
 		log:      log,
+		syncFile: (*os.File).Sync,
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read spool dir: %w", err)
+	if err := s.listSegments(); err != nil {
+		return nil, err
 	}
-	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasSuffix(name, segmentSuffix) {
-			continue
-		}
-		seq, err := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 10, 64)
-		if err != nil {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			return nil, fmt.Errorf("stat spool segment: %w", err)
-		}
-		s.segs = append(s.segs, segment{seq: seq, size: info.Size()})
-	}
-	slices.SortFunc(s.segs, func(a, b segment) int {
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
-		}
-		return 0
-	})
-
 	saved, err := s.loadOffset()
 	if err != nil {
 		log.Warn("spool offset unreadable, replaying the whole spool", "err", err)
@@ -132,8 +114,86 @@ func openSpool(dir string, maxBytes int64, log *slog.Logger) (*spool, error) {
 	} else {
 		s.read = spoolPos{seq: s.nextSeq}
 	}
+	for i := range s.segs {
+		if err := s.convertLegacy(&s.segs[i]); err != nil {
+			log.Error("event spool: cannot convert a segment of an earlier version", "err", err)
+		}
+		s.cutTornTail(&s.segs[i])
+	}
 	s.dropConsumed()
 	return s, nil
+}
+
+// listSegments fills s.segs from the directory, in ascending seq.
+func (s *spool) listSegments() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("read spool dir: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasSuffix(name, segmentSuffix) {
+			continue
+		}
+		seq, err := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 10, 64)
+		if err != nil {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return fmt.Errorf("stat spool segment: %w", err)
+		}
+		s.segs = append(s.segs, segment{seq: seq, size: info.Size()})
+	}
+	slices.SortFunc(s.segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
+	return nil
+}
+
+// cutTornTail checks the records of seg from the read position on and cuts the segment
+// after its last whole record: a crash mid-append leaves a partial record, and nothing after
+// a damaged record can be framed. The cut is logged at WARN and counted; if the file cannot
+// be truncated, seg.size still ends reading there.
+func (s *spool) cutTornTail(seg *segment) {
+	from := int64(0)
+	if seg.seq == s.read.seq {
+		from = s.read.off
+	}
+	valid, err := wholeRecords(s.segPath(seg.seq), from, seg.size)
+	if !errors.Is(err, errTornRecord) && !errors.Is(err, errCorruptRecord) {
+		return // whole, or unreadable: readSegment reports that
+	}
+	s.log.Warn("event spool: dropped a torn or corrupt segment tail (a crash mid-write)",
+		"segment", seg.seq, "offset", valid, "bytes", seg.size-valid, "err", err)
+	s.tornBytes += seg.size - valid
+	if terr := os.Truncate(s.segPath(seg.seq), valid); terr != nil {
+		s.log.Error("event spool: cannot truncate a torn segment, reading stops before its tail", "err", terr)
+	}
+	seg.size = valid
+}
+
+// wholeRecords returns the end of the last whole record of the file at path in [from, size),
+// and the damage that stopped the scan (nil when every byte is whole records).
+func wholeRecords(path string, from, size int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return size, err // a missing segment is readSegment's to report
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return size, err
+	}
+	rr := newRecordReader(io.LimitReader(f, size-from))
+	pos := from
+	for {
+		_, n, err := rr.next()
+		if err == io.EOF {
+			return pos, nil
+		}
+		if err != nil {
+			return pos, err
+		}
+		pos += n
+	}
 }
 
 func (s *spool) segPath(seq uint64) string {
@@ -215,18 +275,18 @@ func (s *spool) size() int64 {
 	return n
 }
 
-// appendLines writes lines (each a JSON event ending in '\n') at the end of the spool in one
-// write and fsyncs it. To respect maxBytes it first drops the oldest segments, then, if
-// lines alone are too many, the oldest of lines. It returns the position after each written
-// line (the written lines are the last len(ends) of lines) and how many events were dropped.
-// On error nothing of lines is in the spool and dropped events stay dropped.
+// appendLines writes lines (each a JSON event ending in '\n') at the end of the spool, one
+// record each, in one write and one fsync. To respect maxBytes it first drops the oldest
+// segments, then, if lines alone are too many, the oldest of lines. It returns the position
+// after each written line (the written lines are the last len(ends) of lines) and how many
+// events were dropped. On error nothing of lines is readable and dropped events stay dropped.
 func (s *spool) appendLines(lines [][]byte) (ends []spoolPos, dropped int, err error) {
 	var n int64
 	for _, l := range lines {
-		n += int64(len(l))
+		n += recordLen(l)
 	}
 	for len(lines) > 0 && n > s.maxBytes {
-		n -= int64(len(lines[0]))
+		n -= recordLen(lines[0])
 		lines = lines[1:]
 		dropped++
 	}
@@ -252,27 +312,35 @@ func (s *spool) appendLines(lines [][]byte) (ends []spoolPos, dropped int, err e
 	ends = make([]spoolPos, len(lines))
 	pos := seg.size
 	for i, l := range lines {
-		buf = append(buf, l...)
-		pos += int64(len(l))
+		buf = appendRecord(buf, l)
+		pos += recordLen(l)
 		ends[i] = spoolPos{seq: seg.seq, off: pos}
 	}
-	_, err = s.tail.Write(buf)
-	if err == nil {
-		err = s.tail.Sync()
-	}
-	if err != nil {
-		// Take the partial write back; if that fails too, never append to this file again
-		// (a torn line in it is skipped when read).
-		if terr := s.tail.Truncate(seg.size); terr != nil {
-			if st, serr := s.tail.Stat(); serr == nil {
-				seg.size = st.Size()
-			}
-			s.closeTail()
-		}
-		return nil, dropped, fmt.Errorf("append to spool: %w", err)
+	if err := s.writeTail(seg, buf); err != nil {
+		return nil, dropped, err
 	}
 	seg.size = pos
 	return ends, dropped, nil
+}
+
+// writeTail appends buf to the tail segment seg and makes it durable. On failure it takes
+// the partial write back; if that fails too (or the fsync failed, after which the page
+// cache cannot be trusted), it never appends to this file again: a torn record is cut off
+// at the next open, and reading stops at seg.size meanwhile.
+func (s *spool) writeTail(seg *segment, buf []byte) error {
+	_, err := s.tail.Write(buf)
+	if err != nil {
+		if terr := s.tail.Truncate(seg.size); terr != nil {
+			s.closeTail()
+		}
+		return fmt.Errorf("append to spool: %w", err)
+	}
+	if err := s.syncFile(s.tail); err != nil {
+		_ = s.tail.Truncate(seg.size)
+		s.closeTail()
+		return fmt.Errorf("sync spool: %w", err)
+	}
+	return nil
 }
 
 func (s *spool) closeTail() {
@@ -312,7 +380,7 @@ func (s *spool) evictOldest() int {
 	if seg.seq == s.read.seq {
 		from = s.read.off
 	}
-	lost := countLines(s.segPath(seg.seq), from)
+	lost := countRecords(s.segPath(seg.seq), from)
 	if err := s.removeSegment(seg.seq); err != nil {
 		s.log.Error("event spool: cannot delete a segment", "err", err)
 	}
@@ -329,8 +397,8 @@ func (s *spool) evictOldest() int {
 	return lost
 }
 
-// countLines counts the lines (a final unterminated one included) after offset from.
-func countLines(path string, from int64) int {
+// countRecords counts the whole records of the file at path after offset from.
+func countRecords(path string, from int64) int {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0
@@ -339,36 +407,36 @@ func countLines(path string, from int64) int {
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return 0
 	}
-	n, last := 0, byte('\n')
-	buf := make([]byte, 32<<10)
+	rr := newRecordReader(f)
+	n := 0
 	for {
-		k, err := f.Read(buf)
-		if k > 0 {
-			n += bytes.Count(buf[:k], []byte{'\n'})
-			last = buf[k-1]
+		if _, _, err := rr.next(); err != nil {
+			return n
 		}
-		if err != nil {
-			break
-		}
-	}
-	if last != '\n' {
 		n++
 	}
-	return n
+}
+
+// readBatch is what one readLines call collects.
+type readBatch struct {
+	limit   int // most events
+	budget  int // bytes left in the request body
+	lines   [][]byte
+	ends    []spoolPos
+	corrupt int
 }
 
 // readLines returns up to limit events from the read position without consuming them, each
 // re-encoded from its parsed form and ending in '\n', with the position after each. It stops
 // before the events would overflow one request body (batchLen), so nothing is read for
-// nothing. Lines that
-// are not a valid event (bad JSON, unknown type, torn by a crash, longer than maxLineBytes)
-// are logged, counted in corrupt and consumed when they come before every returned event;
-// otherwise reading stops before them, so each is reported once.
+// nothing. Records that are not a valid event (bad JSON, unknown type, damaged) are logged,
+// counted in corrupt and consumed when they come before every returned event; otherwise
+// reading stops before them, so each is reported once.
 func (s *spool) readLines(limit int) (lines [][]byte, ends []spoolPos, corrupt int, err error) {
-	budget := MaxBodyBytes - bodyOverhead + 1 // what batchLen accepts
-	// Skipping a corrupt line may delete consumed segments from s.segs: walk a snapshot.
+	b := readBatch{limit: limit, budget: MaxBodyBytes - bodyOverhead + 1} // what batchLen accepts
+	// Skipping a corrupt record may delete consumed segments from s.segs: walk a snapshot.
 	for _, seg := range slices.Clone(s.segs) {
-		if len(lines) >= limit {
+		if len(b.lines) >= limit {
 			break
 		}
 		from := int64(0)
@@ -378,64 +446,85 @@ func (s *spool) readLines(limit int) (lines [][]byte, ends []spoolPos, corrupt i
 		if from >= seg.size {
 			continue
 		}
-		var stop bool
-		lines, ends, corrupt, stop, err = s.readSegment(seg, from, limit, &budget, lines, ends, corrupt)
-		if err != nil || stop {
+		stop, err := s.readSegment(seg, from, &b)
+		if err != nil {
+			return b.lines, b.ends, b.corrupt, err
+		}
+		if stop {
 			break
 		}
 	}
-	if corrupt > 0 {
-		if corrupt > maxCorruptLogs {
-			s.log.Warn("event spool: skipped more corrupt lines", "lines", corrupt-maxCorruptLogs)
+	if b.corrupt > 0 {
+		if b.corrupt > maxCorruptLogs {
+			s.log.Warn("event spool: skipped more corrupt records", "records", b.corrupt-maxCorruptLogs)
 		}
-		s.dropConsumed() // save the offset past the skipped lines, once
+		s.dropConsumed() // save the offset past the skipped records, once
 	}
-	return lines, ends, corrupt, err
+	return b.lines, b.ends, b.corrupt, nil
 }
 
-func (s *spool) readSegment(seg segment, from int64, limit int, budget *int, lines [][]byte, ends []spoolPos, corrupt int) ([][]byte, []spoolPos, int, bool, error) {
+// readSegment adds the events of seg from offset from to b; stop reports that b is full or
+// that a corrupt record waits behind b's events.
+func (s *spool) readSegment(seg segment, from int64, b *readBatch) (stop bool, err error) {
 	f, err := os.Open(s.segPath(seg.seq))
-	if errors.Is(err, fs.ErrNotExist) && len(lines) == 0 {
+	if errors.Is(err, fs.ErrNotExist) && len(b.lines) == 0 {
 		// Deleted behind our back: nothing to replay from it, do not get stuck on it.
 		s.log.Error("event spool: a segment disappeared, its events are lost", "segment", seg.seq)
 		s.commit(spoolPos{seq: seg.seq, off: seg.size})
-		return lines, ends, corrupt, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return lines, ends, corrupt, true, fmt.Errorf("read spool: %w", err)
+		return true, fmt.Errorf("read spool: %w", err)
 	}
 	defer f.Close()
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return lines, ends, corrupt, true, fmt.Errorf("read spool: %w", err)
+		return true, fmt.Errorf("read spool: %w", err)
 	}
-	r := newLineReader(io.LimitReader(f, seg.size-from))
+	rr := newRecordReader(io.LimitReader(f, seg.size-from))
 	pos := from
-	for len(lines) < limit {
-		raw, n, err := r.next()
-		if err == io.EOF {
-			return lines, ends, corrupt, false, nil
+	for len(b.lines) < b.limit {
+		payload, n, rerr := rr.next()
+		switch {
+		case rerr == io.EOF:
+			return false, nil
+		case rerr != nil && !errors.Is(rerr, errTornRecord) && !errors.Is(rerr, errCorruptRecord):
+			return true, rerr
 		}
-		pos += int64(n)
-		line, verr := canonicalLine(raw, err)
+		line, verr := canonicalLine(payload, rerr)
 		if verr != nil {
-			if len(lines) > 0 {
-				return lines, ends, corrupt, true, nil // report it when it is at the head
+			if len(b.lines) > 0 {
+				return true, nil // report it when it is at the head
 			}
-			corrupt++
-			if corrupt <= maxCorruptLogs {
-				s.log.Warn("event spool: skipping a corrupt line", "segment", seg.seq, "offset", pos-int64(n), "err", verr)
+			s.skipCorrupt(seg, pos, n, verr, b)
+			if n == 0 {
+				return false, nil // framing lost: the rest of the segment is skipped
 			}
-			s.read = spoolPos{seq: seg.seq, off: pos} // nothing before it is unread
+			pos += n
 			continue
 		}
-		if len(line) > *budget && len(lines) > 0 {
-			return lines, ends, corrupt, true, nil
+		if len(line) > b.budget && len(b.lines) > 0 {
+			return true, nil
 		}
-		*budget -= len(line)
-		lines = append(lines, line)
-		ends = append(ends, spoolPos{seq: seg.seq, off: pos})
+		pos += n
+		b.budget -= len(line)
+		b.lines = append(b.lines, line)
+		b.ends = append(b.ends, spoolPos{seq: seg.seq, off: pos})
 	}
-	return lines, ends, corrupt, true, nil
+	return true, nil
+}
+
+// skipCorrupt consumes a record of n bytes at pos that is not a valid event, or, when n is
+// 0 (the framing is lost), the rest of seg.
+func (s *spool) skipCorrupt(seg segment, pos, n int64, why error, b *readBatch) {
+	b.corrupt++
+	if b.corrupt <= maxCorruptLogs {
+		s.log.Warn("event spool: skipping a corrupt record", "segment", seg.seq, "offset", pos, "err", why)
+	}
+	end := pos + n
+	if n == 0 {
+		end = seg.size
+	}
+	s.read = spoolPos{seq: seg.seq, off: end} // nothing before it is unread
 }
 
 // commit marks everything before p as delivered: the offset is saved and segments wholly
@@ -485,52 +574,13 @@ func (s *spool) close() {
 	s.closeTail()
 }
 
-// lineReader splits a segment into lines without ever holding more than maxLineBytes of one
-// (the final '\n' included).
-type lineReader struct {
-	r *bufio.Reader
-}
-
-// errLineTooLong marks a line over maxLineBytes; errTornLine one without its final newline.
-var (
-	errLineTooLong = errors.New("line too long")
-	errTornLine    = errors.New("unterminated line (torn write)")
-)
-
-func newLineReader(r io.Reader) *lineReader {
-	return &lineReader{r: bufio.NewReaderSize(r, maxLineBytes)}
-}
-
-// next returns the next line (with its '\n'), the bytes it spans in the file, and
-// errLineTooLong or errTornLine for lines that cannot be events; io.EOF at the end.
-func (l *lineReader) next() ([]byte, int, error) {
-	line, err := l.r.ReadSlice('\n')
-	n := len(line)
-	switch {
-	case err == nil:
-		return line, n, nil
-	case errors.Is(err, bufio.ErrBufferFull):
-		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = l.r.ReadSlice('\n')
-			n += len(line)
-		}
-		return nil, n, errLineTooLong
-	case err == io.EOF && n == 0:
-		return nil, 0, io.EOF
-	case err == io.EOF:
-		return line, n, errTornLine
-	default:
-		return nil, n, err
-	}
-}
-
-// canonicalLine validates one spooled line and returns its canonical encoding.
-func canonicalLine(raw []byte, readErr error) ([]byte, error) {
+// canonicalLine validates one spooled record and returns its event's canonical encoding.
+func canonicalLine(payload []byte, readErr error) ([]byte, error) {
 	if readErr != nil {
 		return nil, readErr
 	}
 	var e Event
-	if err := json.Unmarshal(raw, &e); err != nil {
+	if err := json.Unmarshal(payload, &e); err != nil {
 		return nil, fmt.Errorf("decode event: %w", err)
 	}
 	return encodeEvent(&e)

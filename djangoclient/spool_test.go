@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,8 +191,60 @@ func TestSpoolBoundDropsOldestSegments(t *testing.T) {
 	}
 }
 
-// FuzzSpoolSegment: any bytes as a segment file never panic the reader, and everything it
-// returns is a valid event, encoded canonically, that fits in a request.
+// TestSpoolTornTail: a segment damaged anywhere (cut short, or one byte flipped) keeps, after
+// a reopen, exactly its whole records before the damage; the rest is cut off, logged and
+// counted, and opening never fails.
+func TestSpoolTornTail(t *testing.T) {
+	var seg []byte
+	var ends []int
+	for i := range 3 {
+		seg = appendRecord(seg, spoolLine(t, i))
+		ends = append(ends, len(seg))
+	}
+	kept := func(damage int) int { // whole records before byte damage
+		n := 0
+		for _, e := range ends {
+			if e <= damage {
+				n++
+			}
+		}
+		return n
+	}
+	for at := 0; at <= len(seg); at++ {
+		for _, flip := range []bool{false, true} {
+			if flip && at == len(seg) {
+				continue
+			}
+			data := slices.Clone(seg[:at])
+			if flip {
+				data = slices.Clone(seg)
+				data[at] ^= 0x20
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.seg"), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var logs syncBuffer
+			s, err := openSpool(dir, 1<<20, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatalf("cut %d flip %v: open: %v", at, flip, err)
+			}
+			want := kept(at)
+			ids := drain(t, s)
+			if len(ids) != want {
+				t.Fatalf("cut %d flip %v: read %v, want the %d whole records before the damage", at, flip, ids, want)
+			}
+			whole := at == len(seg) || (!flip && want > 0 && ends[want-1] == at) || (!flip && at == 0)
+			if got := s.tornBytes; whole != (got == 0) || (!whole && !strings.Contains(logs.String(), "torn")) {
+				t.Fatalf("cut %d flip %v: %d torn bytes counted, logs:\n%s", at, flip, got, logs.String())
+			}
+		}
+	}
+}
+
+// FuzzSpoolSegment: any bytes after two whole records in a segment file never panic the
+// reader nor make opening fail; the two records come back first, and everything returned
+// is a valid event, encoded canonically, that fits in a request.
 func FuzzSpoolSegment(f *testing.F) {
 	f.Add(append(append([]byte{}, spoolLine(f, 1)...), spoolLine(f, 2)...))
 	f.Add([]byte("{not json\n"))
@@ -203,9 +256,22 @@ func FuzzSpoolSegment(f *testing.F) {
 	line := spoolLine(f, 3)
 	f.Add(line[:len(line)/2])
 	f.Add([]byte("\n\n\r\n\x00\xff\n"))
+	rec := appendRecord(nil, spoolLine(f, 4))
+	f.Add(rec[:len(rec)-1])
+	f.Add(rec[:5])
+	f.Add(append(slices.Clone(rec), rec...))
+	f.Add(appendRecord(nil, []byte("{not json\n")))
+	f.Add(appendRecord(nil, []byte("null")))
+	bad := slices.Clone(rec)
+	bad[len(bad)/2] ^= 1
+	f.Add(append(bad, rec...))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0})
+	head := appendRecord(appendRecord(nil, spoolLine(f, 1)), spoolLine(f, 2))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.seg"), data, 0o600); err != nil {
+		seg := append(slices.Clone(head), data...)
+		if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.seg"), seg, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		s, err := openSpool(dir, DefaultSpoolMaxBytes, slog.New(slog.DiscardHandler))
@@ -213,6 +279,7 @@ func FuzzSpoolSegment(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer s.close()
+		var ids []string
 		for rounds := 0; !s.empty(); rounds++ {
 			if rounds > len(data)+1 {
 				t.Fatal("reader makes no progress")
@@ -236,10 +303,42 @@ func FuzzSpoolSegment(f *testing.F) {
 				if err != nil || !bytes.Equal(again, l) {
 					t.Fatalf("line %q is not canonical (%q, %v)", l, again, err)
 				}
+				ids = append(ids, e.ID)
 			}
 			if len(ends) > 0 {
 				s.commit(ends[len(ends)-1])
 			}
 		}
+		if len(ids) < 2 || ids[0] != "ev-000001" || ids[1] != "ev-000002" {
+			t.Fatalf("the whole records before the fuzzed bytes were not kept: %v", ids)
+		}
 	})
+}
+
+// TestSpoolConvertsLegacySegments: segments an earlier djftpd wrote (one JSON event per line)
+// are converted at open: the events after the saved offset are replayed in order, an invalid
+// line is dropped and counted, and nothing is cut off as torn.
+func TestSpoolConvertsLegacySegments(t *testing.T) {
+	dir := t.TempDir()
+	first := string(spoolLine(t, 0))
+	seg1 := first + string(spoolLine(t, 1)) + "{not json\n" + string(spoolLine(t, 2))
+	if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.seg"), []byte(seg1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "00000000000000000002.seg"), spoolLine(t, 3), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, offsetFile), fmt.Appendf(nil, "1 %d\n", len(first)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openSpool(dir, 1<<20, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.corruptAtOpen != 1 || s.tornBytes != 0 {
+		t.Fatalf("%d invalid lines counted, %d torn bytes; want 1 and 0", s.corruptAtOpen, s.tornBytes)
+	}
+	if ids := drain(t, s); strings.Join(ids, ",") != "ev-000001,ev-000002,ev-000003" {
+		t.Fatalf("read %v after converting", ids)
+	}
 }

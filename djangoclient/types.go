@@ -6,7 +6,7 @@ import (
 )
 
 // Sentinels returned by Authenticate. Callers map them to FTP replies with errors.Is
-// (ftpdriver/replies.go); every other failure is wrapped in one of these.
+// (ftpdriver/errors.go); every other failure is wrapped in one of these.
 var (
 	// ErrInvalidCredentials is Django's 401: unknown user, wrong password, inactive, not
 	// allowed or locked out. It is the only answer that is the user's fault.

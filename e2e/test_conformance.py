@@ -51,3 +51,29 @@ def test_rest_past_the_end_and_appe_after_rest(stack: Stack):
     ftp.storbinary("APPE rest.bin", io.BytesIO(b"XY"), rest=3)
     assert (home / "rest.bin").read_bytes() == b"abcXY"
     ftp.quit()
+
+
+def test_refusals_name_the_real_reason(stack: Stack):
+    """Issue 20 item 6: "550 Permission denied" is a missing permission letter and only
+    that; every other refusal names its own reason."""
+    home = stack.home("alice")
+    (home / "adir" / "inner").mkdir(parents=True, exist_ok=True)
+    (home / "afile.txt").write_bytes(b"x")
+    ftp = client(stack)
+    cases = [
+        ("RMD /", "^550 The home directory cannot be removed or renamed"),
+        ("DELE nothere.txt", "^550 No such file or directory"),
+        ("RMD adir", "^550 Directory not empty"),
+        ("MKD adir", "^550 File exists"),
+        ("DELE adir", "^550 Is a directory"),
+        ("CWD afile.txt", "^550 Not a directory"),
+    ]
+    for line, want in cases:
+        with pytest.raises(ftplib.error_perm, match=want):
+            ftp.sendcmd(line)
+    ftp.sendcmd("RNFR adir")
+    with pytest.raises(ftplib.error_perm, match="^550 Not a directory"):
+        ftp.sendcmd("RNTO afile.txt")
+    with pytest.raises(ftplib.error_perm, match="^554 Invalid REST parameter"):
+        ftp.retrbinary("RETR afile.txt", lambda _: None, rest=9)
+    ftp.quit()

@@ -2,13 +2,11 @@ package ftpdriver
 
 import (
 	"errors"
-	"fmt"
-	"path/filepath"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
@@ -42,49 +40,29 @@ func (s *session) handlePASS(param string) {
 	if s.conn.tls != nil {
 		protocol = "ftps"
 	}
-	grant, err := s.srv.auth.Authenticate(s.srv.baseCtx, djangoclient.AuthRequest{
+	user, err := s.srv.access.Login(s.srv.baseCtx, access.LoginRequest{
 		Username: username,
 		Password: param,
-		ClientIP: s.peer.String(),
+		ClientIP: s.peer,
 		Protocol: protocol,
 		Session:  s.id,
 	})
-	if err == nil {
-		if err = s.srv.users.acquire(grant.Username, grant.MaxSessions); err == nil {
-			s.countedUser = grant.Username
-		}
-	}
-	if err == nil {
-		err = s.openHome(grant)
-	}
-	s.loginOutcome(username, grant, err)
+	s.loginOutcome(username, user, err)
 	if err == nil {
 		s.refreshUsage()
 	}
 }
 
-// openHome opens the granted home as the session's os.Root, creating it if allowed.
-// Both go through the server's root on DJFTPD_HOME_ROOT, so a symlink planted under it
-// cannot lead the home out of it.
-func (s *session) openHome(g djangoclient.Grant) error {
-	rel, err := filepath.Rel(s.srv.cfg.HomeRoot, g.Home)
-	if err != nil || !filepath.IsLocal(rel) {
-		return fmt.Errorf("home %q is not inside %q: %w", g.Home, s.srv.cfg.HomeRoot, djangoclient.ErrBadGrant)
-	}
-	home, err := s.srv.store.Home(s.ctx(), g.Home, s.srv.cfg.CreateHome)
-	if err != nil {
-		return fmt.Errorf("open home: %w: %w", djangoclient.ErrBadGrant, err)
-	}
-	s.fs = home
-	return nil
-}
-
-// loginOutcome is the one place for a login's side effects: the reply, the log line,
-// the failed-login delay and the attempt count. Server faults never count as attempts.
-func (s *session) loginOutcome(username string, g djangoclient.Grant, err error) {
+// loginOutcome is the one place for a login's side effects in FTP: the reply, the log
+// line, the event, and closing after a ban or the last attempt (access.Login has
+// waited the failed-login delay and counted the ban). Server faults never count as
+// attempts.
+func (s *session) loginOutcome(username string, u *access.User, err error) {
 	s.srv.cfg.Metrics.logins.WithLabelValues(loginResult(err)).Inc()
 	if err == nil {
-		s.grant = &g
+		g := u.Grant()
+		s.user, s.grant, s.fs = u, g, u.FS()
+		s.publishState("PASS") // before the 230: a client told it is logged in is listed so
 		s.cwd = "/"
 		s.log = s.log.With("user", g.Username)
 		s.log.Info("login", "home", g.Home, "perms", g.Perms)
@@ -98,25 +76,26 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 	}
 	code, text, closeConn, level := loginReply(err)
 	username = loggedUsername(username)
-	switch level {
-	case levelInfo:
+	switch {
+	case level == levelInfo:
 		s.log.Info("login failed", "user", username)
-	case levelWarn:
+	case level == levelWarn:
 		s.log.Warn("login failed", "user", username, "err", err)
+	case errors.Is(err, errHomeUnusable):
+		s.log.Error("login failed: the home directory cannot be created or opened (check DJFTPD_HOME_ROOT and its disk)",
+			"user", username, "err", err)
 	default:
 		s.log.Error("login failed: configuration fault (check DJFTPD_SECRET, DJFTPD_HOME_ROOT and the Django answer)",
 			"user", username, "err", err)
 	}
 	s.emit(djangoclient.Event{Type: djangoclient.EventLoginFailed, Username: &username})
 	if level == levelInfo {
-		s.failedLogins++
-		if s.srv.defend.failed(s.peer) {
+		if errors.Is(err, access.ErrBanned) {
 			s.log.Warn("address banned after repeated failed logins", "ban", s.srv.cfg.BanTime.String())
 			closeConn = true
 		}
-		s.sleep(s.srv.cfg.FailedLoginDelay)
-		if s.failedLogins >= s.srv.cfg.MaxLoginAttempts {
-			s.log.Warn("too many failed logins, closing", "attempts", s.failedLogins)
+		if s.attempts.Fail() {
+			s.log.Warn("too many failed logins, closing", "attempts", s.attempts.Count())
 			closeConn = true
 		}
 	}
@@ -126,27 +105,12 @@ func (s *session) loginOutcome(username string, g djangoclient.Grant, err error)
 	}
 }
 
-// sleep waits d, or less if the server is stopping.
-func (s *session) sleep(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.srv.baseCtx.Done():
-	}
-}
-
 // maxUsernameBytes bounds a USER argument; maxLoggedUsername is Django's username
 // length (AbstractUser), what a failed login's event and log line keep of it.
 const (
 	maxUsernameBytes  = 256
 	maxLoggedUsername = 150
 )
-
-var errBadUsername = errors.New("username too long, not UTF-8 or holding control characters")
 
 // validateUsername accepts a USER argument fit to send to Django and to store: UTF-8,
 // at most maxUsernameBytes, no control character (a NUL stops PostgreSQL).

@@ -76,6 +76,8 @@ func commandTable() map[string]*command {
 // libCommand adapts a table entry to goftp's Command interface. It tells goftp the
 // command needs neither login nor parameter, because goftp's checks read goftp's own
 // login state, which djftpd never sets; dispatch does both checks instead.
+// goftp defect: its logged-in user is unexported and set only by its own PASS, which
+// answers every auth failure "550 Checking password error".
 type libCommand struct {
 	verb string
 	cmd  *command
@@ -129,7 +131,7 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 		s.reply(501, "Syntax error: "+verb+" needs an argument")
 	case letters != "" && !canAll(s.grant, letters):
 		s.log.Debug("permission denied", "cmd", verb, "letters", letters)
-		s.reply(550, "Permission denied")
+		s.reply(replyFor(errNoLetter))
 	default:
 		cmd.run(s, param)
 	}
@@ -138,7 +140,7 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 func (s *session) handleFEAT(string) {
 	var feats []string
 	for _, cmd := range s.srv.cmds {
-		if cmd.feat == "MFMT" && !s.srv.store.Capabilities().Mtime {
+		if cmd.feat == "MFMT" && !s.srv.access.Storage().Capabilities().Mtime {
 			continue // object storage cannot set a file's time
 		}
 		if cmd.feat != "" && (!cmd.tlsOnly || s.tlsEnabled()) {

@@ -14,9 +14,6 @@ import (
 	"github.com/djftpd/djftpd/djangoclient"
 )
 
-// errLineTooLong ends a connection whose control line exceeds Config.MaxLineLength.
-var errLineTooLong = errors.New("control line too long")
-
 // listener wraps the control listener so that every connection goftp serves is a
 // controlConn: djftpd's own session state, a bounded line length and read deadlines
 // (DESIGN.md §8: goftp reads lines without a bound and has no timeouts). Connections
@@ -102,7 +99,7 @@ func (l *listener) admit(raw net.Conn) {
 	if err := srv.admit(sess); err != nil {
 		srv.cfg.Metrics.connsRefused.WithLabelValues(refusalReason(err)).Inc()
 		sess.log.Info("connection refused", "reason", err.Error())
-		sess.conn.refuse(421, refusalText(err))
+		sess.conn.refuse(replyFor(err))
 		return
 	}
 	// Here, not in goftp's first write: that handshake would have no deadline.
@@ -132,20 +129,6 @@ func (c *controlConn) refuse(code int, text string) {
 	_ = c.raw.Close()
 }
 
-// refusalText is the client's text for a refusal at connect.
-func refusalText(err error) string {
-	switch {
-	case errors.Is(err, errBanned):
-		return "Too many failed logins from your address, try again later"
-	case errors.Is(err, errTooManyFromIP):
-		return "Too many connections from your address"
-	case errors.Is(err, errTooManyConns):
-		return "Too many connections, try again later"
-	default:
-		return "Server shutting down"
-	}
-}
-
 // addrOf is the IP of a network address, IPv4-mapped addresses unmapped.
 func addrOf(a net.Addr) netip.Addr {
 	ap, err := netip.ParseAddrPort(a.String())
@@ -157,6 +140,8 @@ func addrOf(a net.Addr) netip.Addr {
 
 // controlConn is the control connection as goftp sees it. Its RemoteAddr carries the
 // session, which is how commands find djftpd's state from goftp's *Session.
+// goftp defect: a Command's Execute gets only goftp's *Session, which has no field or
+// context for the embedder's state; RemoteAddr is the one value it passes through.
 type controlConn struct {
 	raw     net.Conn
 	tls     *tls.Conn // set once TLS is negotiated; reads and writes then go through it

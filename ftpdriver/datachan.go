@@ -1,7 +1,6 @@
 package ftpdriver
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -15,12 +14,6 @@ import (
 // in a rate limiter, which hides the *net.TCPConn from sendfile and splice, binds its
 // passive listener on every interface, and accepts data connections from any address
 // and active targets on any host (FTP bounce).
-
-var (
-	errNoDataChannel = errors.New("no PASV, EPSV, PORT or EPRT before the transfer")
-	errBounce        = errors.New("active data connection target is not the control peer")
-	errBadHostPort   = errors.New("malformed host-port argument")
-)
 
 func (s *session) closePendingData() {
 	if s.pasvExpiry != nil {
@@ -122,7 +115,7 @@ func (s *session) openPassive() (int, bool) {
 	release, err := s.srv.pasv.acquire(s.peer, s.srv.cfg.MaxPassivePerIP)
 	if err != nil {
 		s.log.Warn("passive listener refused", "err", err, "max", s.srv.cfg.MaxPassivePerIP)
-		s.reply(425, "Too many passive connections from your address")
+		s.reply(replyFor(err))
 		return 0, false
 	}
 	ln, err := s.listenPassive()
@@ -293,12 +286,6 @@ func (s *session) withData(prelim string, settle time.Duration, fn func(c net.Co
 	}
 	return err
 }
-
-var (
-	errDataOpen = errors.New("cannot open data connection")
-	errAborted  = errors.New("transfer aborted by ABOR")
-	errPeerGone = errors.New("client closed the control connection during the transfer")
-)
 
 // uploadSettle is how long, after an upload's data ended, a closed control connection
 // is looked for: a killed client's data connection ends like a complete upload, but its

@@ -12,36 +12,27 @@ import (
 	"github.com/djftpd/djftpd/storage"
 )
 
-// errIsDir and errNotDir refuse a file command on a directory and the reverse.
-var (
-	errIsDir  = storage.ErrIsDir
-	errNotDir = storage.ErrNotDir
-	errIsHome = errors.New("the home directory itself")
-)
+// replyFileError answers a failed file operation (replyFor) and logs why.
+func (s *session) replyFileError(cmd, virtual string, err error) {
+	code, text := replyFor(err)
+	switch {
+	case errors.Is(err, storage.ErrUnsupported):
+		text = cmd + " not supported on object storage: " + unsupportedWhy[cmd]
+	case errors.Is(err, storage.ErrUnavailable):
+		s.log.Error("storage failed", "cmd", cmd, "path", virtual, "err", err)
+		s.reply(code, text)
+		return
+	}
+	s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
+	s.reply(code, text)
+}
 
-// unsupportedWhy says why object storage refuses a command (README "S3 homes").
+// unsupportedWhy says why object storage refuses a command (README "Homes in S3").
 var unsupportedWhy = map[string]string{
 	"APPE":       "an object cannot be appended to",
 	"STOR":       "an object is written whole, an upload cannot resume at a REST offset",
 	"SITE CHMOD": "objects have no permission bits",
 	"MFMT":       "an object's time is when it was written",
-}
-
-// fail answers a failed file operation and logs why.
-func (s *session) fail(cmd, virtual string, err error) {
-	code, text := fsReply(err)
-	switch {
-	case errors.Is(err, errIsDir):
-		text = "Is a directory"
-	case errors.Is(err, errNotDir):
-		text = "Not a directory"
-	case errors.Is(err, storage.ErrUnsupported):
-		text = cmd + " not supported on object storage: " + unsupportedWhy[cmd]
-	case errors.Is(err, storage.ErrUnavailable):
-		s.log.Error("storage failed", "cmd", cmd, "path", virtual, "err", err)
-	}
-	s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
-	s.reply(code, text)
 }
 
 // quote formats a path for a 257 reply: in quotes, embedded quotes doubled (RFC 959).
@@ -62,7 +53,7 @@ func (s *session) handleCWD(param string) {
 		}
 	}
 	if err != nil {
-		s.fail("CWD", virtual, err)
+		s.replyFileError("CWD", virtual, err)
 		return
 	}
 	s.cwd = virtual
@@ -77,7 +68,7 @@ func (s *session) handleMKD(param string) {
 		err = s.fs.Mkdir(s.ctx(), rel)
 	}
 	if err != nil {
-		s.fail("MKD", virtual, err)
+		s.replyFileError("MKD", virtual, err)
 		return
 	}
 	s.log.Info("directory created", "path", virtual)
@@ -94,7 +85,7 @@ func (s *session) handleRMD(param string) {
 		err = s.fs.Rmdir(s.ctx(), rel)
 	}
 	if err != nil {
-		s.fail("RMD", virtual, err)
+		s.replyFileError("RMD", virtual, err)
 		return
 	}
 	s.log.Info("directory deleted", "path", virtual)
@@ -114,11 +105,11 @@ func (s *session) handleDELE(param string) {
 		err = s.fs.Remove(s.ctx(), rel)
 	}
 	if err != nil {
-		s.fail("DELE", virtual, err)
+		s.replyFileError("DELE", virtual, err)
 		return
 	}
 	if fi.Mode().IsRegular() {
-		s.addUsage(-fi.Size())
+		s.user.AddUsage(-fi.Size())
 	}
 	s.log.Info("file deleted", "path", virtual)
 	s.emit(djangoclient.Event{Type: djangoclient.EventFileDeleted, Path: &virtual})
@@ -134,7 +125,7 @@ func (s *session) handleRNFR(param string) {
 		_, err = s.fs.Lstat(s.ctx(), rel)
 	}
 	if err != nil {
-		s.fail("RNFR", virtual, err)
+		s.replyFileError("RNFR", virtual, err)
 		return
 	}
 	s.renameFrom = virtual
@@ -157,7 +148,7 @@ func (s *session) handleRNTO(param string) {
 		err = s.fs.Rename(s.ctx(), fromRel, rel)
 	}
 	if err != nil {
-		s.fail("RNTO", virtual, err)
+		s.replyFileError("RNTO", virtual, err)
 		return
 	}
 	s.log.Info("file renamed", "path", from, "to_path", virtual)
@@ -179,7 +170,7 @@ func (s *session) handleSIZE(param string) {
 		}
 	}
 	if err != nil {
-		s.fail("SIZE", virtual, err)
+		s.replyFileError("SIZE", virtual, err)
 		return
 	}
 	if s.asciiType {
@@ -202,7 +193,7 @@ func (s *session) sizeASCII(virtual, rel string, size int64) {
 		f.Close()
 	}
 	if err != nil {
-		s.fail("SIZE", virtual, err)
+		s.replyFileError("SIZE", virtual, err)
 		return
 	}
 	s.reply(213, strconv.FormatInt(n, 10))
@@ -215,7 +206,7 @@ func (s *session) handleMDTM(param string) {
 		fi, err = s.fs.Stat(s.ctx(), rel)
 	}
 	if err != nil {
-		s.fail("MDTM", virtual, err)
+		s.replyFileError("MDTM", virtual, err)
 		return
 	}
 	s.reply(213, fi.ModTime().UTC().Format("20060102150405"))

@@ -330,3 +330,70 @@ func TestRNTONeedsTheRNFRJustBefore(t *testing.T) {
 		t.Fatal("a.txt was renamed")
 	}
 }
+
+func TestOddFileNamesRoundTrip(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	c := ts.client(t, "alice", "alice-pw")
+	for _, name := range []string{"with space.txt", `quote"d.txt`, "-leading-dash", "ünïcødé-日本.txt", "emoji-🙂.bin"} {
+		if err := c.Stor(name, strings.NewReader(name)); err != nil {
+			t.Fatalf("STOR %q: %v", name, err)
+		}
+		r, err := c.Retr(name)
+		if err != nil {
+			t.Fatalf("RETR %q: %v", name, err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		if string(b) != name {
+			t.Fatalf("%q came back as %q", name, b)
+		}
+		if _, err := os.Stat(filepath.Join(ts.home, name)); err != nil {
+			t.Fatalf("%q not on disk under its name: %v", name, err)
+		}
+	}
+}
+
+// TestRefusalsNameTheReason (issue 20 item 6): "550 Permission denied" is a missing
+// permission letter only; each other refusal says what is wrong.
+func TestRefusalsNameTheReason(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	if err := os.MkdirAll(filepath.Join(ts.home, "full", "inner"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ts.home, "f.txt"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(ts.home, "out")); err != nil {
+		t.Fatal(err)
+	}
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	cases := []struct {
+		lines []string // the last one is checked
+		code  int
+		text  string
+	}{
+		{[]string{"RMD /"}, 550, "The home directory cannot be removed or renamed"},
+		{[]string{"RNFR /"}, 550, "The home directory cannot be removed or renamed"},
+		{[]string{"DELE missing.txt"}, 550, "No such file or directory"},
+		{[]string{"RMD full"}, 550, "Directory not empty"},
+		{[]string{"MKD full"}, 550, "File exists"},
+		{[]string{"RNFR full", "RNTO f.txt"}, 550, "Not a directory"},
+		{[]string{"DELE full"}, 550, "Is a directory"},
+		{[]string{"CWD f.txt"}, 550, "Not a directory"},
+		{[]string{"CWD out"}, 550, "Path leaves the home directory"},
+		{[]string{"MKD bad\x00name"}, 553, "File name not allowed"},
+	}
+	for _, c := range cases {
+		var code int
+		var text string
+		for _, line := range c.lines {
+			code, text = rc.cmd("%s", line)
+		}
+		if code != c.code || text != c.text {
+			t.Errorf("%v = %d %q, want %d %q", c.lines, code, text, c.code, c.text)
+		}
+	}
+}

@@ -21,6 +21,8 @@ func (l libLogger) PrintResponse(string, int, string)   {}
 func (l libLogger) line(msg string) {
 	if strings.HasPrefix(msg, "handler crashed") {
 		// goftp recovered a panic in a handler: a bug of ours, never the client's.
+		// goftp defect: it recovers the panic itself and reports it only as this log
+		// line (no hook, no error), so the prefix is how djftpd learns of it.
 		l.log.Error("command handler panicked", "detail", msg)
 		return
 	}

@@ -6,8 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the FTP front end's Prometheus collectors (names per STYLE.md §4/§9:
-// namespace djftpd, base units, _total on counters, one series per label value).
+// Metrics are the FTP front end's Prometheus collectors: namespace djftpd, base
+// units, _total on counters, and every label value created at start so each series
+// exists from the first scrape.
 type Metrics struct {
 	sessions          prometheus.Gauge
 	connsRefused      *prometheus.CounterVec // reason
@@ -58,17 +59,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// refusalReason is the djftpd_connections_refused_total label of a refusal at connect.
 func refusalReason(err error) string {
-	switch err {
-	case errBanned:
-		return "banned"
-	case errTooManyConns:
-		return "too_many_connections"
-	case errTooManyFromIP:
-		return "too_many_from_address"
-	default:
-		return "shutting_down"
-	}
+	return rowOr(err, rowOf(errShuttingDown)).label
 }
 
 // direction names a transfer command's direction label.

@@ -103,7 +103,7 @@ func (s *session) factPerm(fi fs.FileInfo) string {
 	}
 	var b strings.Builder
 	for _, p := range pairs {
-		if p.fact == "a" && !s.srv.store.Capabilities().Append {
+		if p.fact == "a" && !s.srv.access.Storage().Capabilities().Append {
 			continue // the letter allows it, the storage does not
 		}
 		if s.grant.Can(p.letter) {
@@ -120,7 +120,7 @@ func (s *session) handleMLST(param string) {
 		fi, err = s.fs.Lstat(s.ctx(), rel)
 	}
 	if err != nil {
-		s.fail("MLST", virtual, err)
+		s.replyFileError("MLST", virtual, err)
 		return
 	}
 	s.reply(250, "Listing "+virtual+"\n "+s.mlsxEntry(fi, "", virtual)+"\nEnd")
@@ -144,7 +144,7 @@ func (s *session) handleMLSD(param string) {
 	}
 	if err != nil {
 		s.closePendingData()
-		s.fail("MLSD", virtual, err)
+		s.replyFileError("MLSD", virtual, err)
 		return
 	}
 	// RFC 3659 7.7.4: the cdir entry names the directory as the client gave it.
@@ -216,7 +216,7 @@ func (s *session) handleSTAT(param string) {
 		infos, err = s.readDir(rel)
 	}
 	if err != nil {
-		s.fail("STAT", virtual, err)
+		s.replyFileError("STAT", virtual, err)
 		return
 	}
 	var b strings.Builder

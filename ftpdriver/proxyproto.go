@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -18,10 +17,7 @@ import (
 // usual Go module is not available here. The header is read exactly, never past its
 // end, because an implicit-TLS client sends its ClientHello right behind it.
 
-var (
-	errProxyHeader = errors.New("invalid PROXY protocol header")
-	proxyV2Sig     = []byte("\r\n\r\n\x00\r\nQUIT\n")
-)
+var proxyV2Sig = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
 const proxyV1MaxLen = 107 // including CRLF (spec section 2.1)
 
@@ -174,7 +170,7 @@ func (s *Server) acceptProxied(raw net.Conn) (c net.Conn, proxy netip.Addr, ok b
 func (s *Server) refuseProxied(raw net.Conn, reason string, err error) {
 	_ = raw.Close()
 	s.cfg.Metrics.connsRefused.WithLabelValues(reason).Inc()
-	if ok, suppressed := s.proxyWarn.allow(time.Now()); ok {
+	if ok, suppressed := s.proxyWarn.Allow(time.Now()); ok {
 		s.log.Warn("connection closed by the PROXY trust rule (DJFTPD_PROXY_TRUSTED)",
 			"reason", reason, "from", raw.RemoteAddr().String(), "err", err, "suppressed_since_last", suppressed)
 	}
@@ -187,8 +183,6 @@ func readProxyHeaderBy(c net.Conn, deadline time.Time) (netip.AddrPort, error) {
 	_ = c.SetReadDeadline(time.Time{})
 	return src, err
 }
-
-var errForeignData = errors.New("data connection from another address than the client's")
 
 // checkDataPeer applies the trust rule to a passive data connection: one from a
 // trusted balancer must start with a header naming the session's client (read before
@@ -212,22 +206,4 @@ func (s *session) checkDataPeer(c net.Conn, deadline time.Time) error {
 		return fmt.Errorf("%w: PROXY header names %v", errForeignData, src)
 	}
 	return nil
-}
-
-// warnLimiter lets one log line a second through and counts the others.
-type warnLimiter struct {
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
-}
-
-func (w *warnLimiter) allow(now time.Time) (ok bool, suppressed int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if now.Before(w.next) {
-		w.suppressed++
-		return false, 0
-	}
-	w.next, suppressed, w.suppressed = now.Add(time.Second), w.suppressed, 0
-	return true, suppressed
 }

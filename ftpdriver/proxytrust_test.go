@@ -92,30 +92,6 @@ func TestProxyHeaderFromUntrustedPeer(t *testing.T) {
 	}
 }
 
-func TestWarnLimiter(t *testing.T) {
-	t.Parallel()
-	var w warnLimiter
-	t0 := time.Now()
-	steps := []struct {
-		at             time.Duration
-		ok             bool
-		wantSuppressed int
-	}{
-		{0, true, 0},
-		{100 * time.Millisecond, false, 0},
-		{900 * time.Millisecond, false, 0},
-		{time.Second, true, 2},
-		{1500 * time.Millisecond, false, 0},
-		{3 * time.Second, true, 1},
-	}
-	for _, st := range steps {
-		ok, n := w.allow(t0.Add(st.at))
-		if ok != st.ok || n != st.wantSuppressed {
-			t.Fatalf("at %v: allow = %v, %d; want %v, %d", st.at, ok, n, st.ok, st.wantSuppressed)
-		}
-	}
-}
-
 // TestProxyTrustedPeerWithoutHeader: the balancer's connections must carry a header.
 func TestProxyTrustedPeerWithoutHeader(t *testing.T) {
 	t.Parallel()

@@ -12,8 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,29 +21,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goftp "goftp.io/server/v2"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/loglimit"
 	"github.com/djftpd/djftpd/storage"
 )
 
-// Authenticator answers a login. It returns a Grant, or an error wrapping one of the
-// djangoclient sentinels; replies.go maps each to an FTP reply.
-type Authenticator interface {
-	Authenticate(ctx context.Context, r djangoclient.AuthRequest) (djangoclient.Grant, error)
-}
+// Authenticator answers a login (access.Authenticator): a Grant, or an error wrapping
+// one of the djangoclient sentinels; errors.go maps each to an FTP reply.
+type Authenticator = access.Authenticator
 
-// EventSink receives the events of every session (DESIGN.md §2 event types). Emit
-// must not block: it runs inside FTP commands.
-type EventSink interface {
-	Emit(e djangoclient.Event)
-}
+// EventSink receives the events of every session (access.EventSink). Emit runs inside FTP
+// commands, before their final reply: it must never wait for Django, and it returns only
+// once an event of completed work is durable (djangoclient.DurableType: on disk, one
+// group-committed fsync), so a reply never acknowledges what a crash can lose.
+type EventSink = access.EventSink
 
 type discardEvents struct{}
 
 func (discardEvents) Emit(djangoclient.Event) {}
 
+// greeting is the text of the 220 reply at connect.
+const greeting = "djftpd ready"
+
 // Config is everything the FTP front end needs; main.go builds it from the environment.
 type Config struct {
-	// PassivePorts is the inclusive range passive listeners bind in.
+	// PassivePortMin and PassivePortMax bound the range passive listeners bind in,
+	// inclusive.
 	PassivePortMin, PassivePortMax int
 	// PublicHost is the IPv4 address announced in PASV replies; empty means the control
 	// connection's local address.
@@ -51,11 +55,11 @@ type Config struct {
 	// HomeRoot is the absolute directory every home is inside (DJFTPD_HOME_ROOT). It is
 	// opened once, in New, and every home is opened through it.
 	HomeRoot string
+	// Storage is where homes live (DJFTPD_STORAGE), for the login policy New builds
+	// when Access is nil; nil means directories under HomeRoot.
+	Storage storage.Storage
 	// CreateHome creates a missing home directory (mode 0750) at login.
 	CreateHome bool
-	// Storage is where homes live (DJFTPD_STORAGE); nil means local directories under
-	// HomeRoot, opened by New.
-	Storage storage.Storage
 	// MaxLineLength bounds one control line, CRLF included; a longer line gets 500 and
 	// the connection is closed.
 	MaxLineLength int
@@ -103,54 +107,75 @@ type Config struct {
 	XferLog *XferLog
 	// Metrics receives the front end's measurements; nil keeps them unregistered.
 	Metrics *Metrics
-	// Banner is the text of the 220 greeting.
-	Banner string
+	// Access is the login policy shared with other protocol front ends (SFTP); nil
+	// means New builds one from this Config's HomeRoot, CreateHome, FailedLoginDelay,
+	// MaxLoginAttempts and Ban* fields, which are otherwise only validated (main
+	// builds both from the same variables).
+	Access *access.Core
 }
 
-func (c *Config) validate() error {
-	switch {
-	case c.PassivePortMin < 1 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax:
-		return fmt.Errorf("invalid passive port range %d-%d", c.PassivePortMin, c.PassivePortMax)
-	case !filepath.IsAbs(c.HomeRoot):
-		return fmt.Errorf("home root %q is not an absolute directory", c.HomeRoot)
-	case c.PublicHost.IsValid() && !c.PublicHost.Is4():
-		return errors.New("public host must be an IPv4 address (PASV cannot announce IPv6)")
-	case c.MaxLineLength < 64:
-		return fmt.Errorf("max line length %d is below 64 bytes", c.MaxLineLength)
-	case c.LoginTimeout <= 0 || c.IdleTimeout <= 0 || c.DataTimeout <= 0:
-		return errors.New("login, idle and data timeouts must be positive")
-	case c.FailedLoginDelay < 0:
-		return errors.New("failed login delay must not be negative")
-	case c.MaxLoginAttempts < 1:
-		return errors.New("max login attempts must be at least 1")
-	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxPassivePerIP < 0 || c.BanThreshold < 0:
-		return errors.New("connection limits and ban threshold must not be negative")
-	case c.BanThreshold > 0 && (c.BanWindow <= 0 || c.BanTime <= 0):
-		return errors.New("ban window and ban time must be positive when banning is on")
-	case c.ProxyProtocol && len(c.ProxyTrusted) == 0:
-		return errors.New("PROXY protocol needs the trusted balancer addresses (ProxyTrusted)")
-	case c.TLSHandshakeTimeout < 0:
-		return errors.New("TLS handshake timeout must not be negative")
+// ConfigError is an invalid Config field. Field is its Go name, so that the caller
+// can name where the value came from (main names the environment variable).
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks the fields a caller sets; New calls it. Zero durations and limits
+// keep their documented meaning (a default, or no limit).
+func (c Config) Validate() error {
+	checks := []struct {
+		bad           bool
+		field, reason string
+	}{
+		{c.PassivePortMin < 1 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax,
+			"PassivePortMin", fmt.Sprintf("invalid passive port range %d-%d", c.PassivePortMin, c.PassivePortMax)},
+		{!filepath.IsAbs(c.HomeRoot), "HomeRoot", fmt.Sprintf("must be an absolute directory, got %q", c.HomeRoot)},
+		{c.PublicHost.IsValid() && !c.PublicHost.Is4(), "PublicHost", "must be an IPv4 address (PASV cannot announce a name or IPv6)"},
+		{c.MaxLineLength < 64, "MaxLineLength", "must be at least 64"},
+		{c.LoginTimeout <= 0, "LoginTimeout", "must be a positive duration such as 30s"},
+		{c.IdleTimeout <= 0, "IdleTimeout", "must be a positive duration such as 30s"},
+		{c.DataTimeout <= 0, "DataTimeout", "must be a positive duration such as 30s"},
+		{c.FailedLoginDelay < 0, "FailedLoginDelay", "must not be negative"},
+		{c.MaxLoginAttempts < 1, "MaxLoginAttempts", "must be at least 1"},
+		{c.MaxConnections < 0, "MaxConnections", "must not be negative"},
+		{c.MaxConnectionsPerIP < 0, "MaxConnectionsPerIP", "must not be negative"},
+		{c.MaxPassivePerIP < 0, "MaxPassivePerIP", "must not be negative"},
+		{c.BanThreshold < 0, "BanThreshold", "must not be negative"},
+		{c.BanThreshold > 0 && c.BanWindow <= 0, "BanWindow", "must be a positive duration when banning is on"},
+		{c.BanThreshold > 0 && c.BanTime <= 0, "BanTime", "must be a positive duration when banning is on"},
+		{c.ProxyProtocol && len(c.ProxyTrusted) == 0, "ProxyTrusted",
+			"required when the PROXY protocol is on: the trusted balancers' addresses (CIDRs), the only peers whose PROXY header is believed"},
+		{c.TLSHandshakeTimeout < 0, "TLSHandshakeTimeout", "must not be negative"},
+		{!slices.Contains([]TLSMode{"", TLSOff, TLSExplicit, TLSRequired, TLSImplicit}, c.TLSMode),
+			"TLSMode", fmt.Sprintf("unknown TLS mode %q", c.TLSMode)},
+	}
+	for _, ch := range checks {
+		if ch.bad {
+			return &ConfigError{Field: ch.field, Reason: ch.reason}
+		}
+	}
+	return nil
+}
+
+// withDefaults checks c and fills in what zero values stand for.
+func (c *Config) withDefaults() error {
+	if err := c.Validate(); err != nil {
+		return err
 	}
 	if c.TLSHandshakeTimeout == 0 {
 		c.TLSHandshakeTimeout = defaultTLSHandshakeTimeout
 	}
-	switch c.TLSMode {
-	case "":
+	if c.TLSMode == "" {
 		c.TLSMode = TLSOff
-	case TLSOff:
-	case TLSExplicit, TLSRequired, TLSImplicit:
-		if c.TLS == nil {
-			return fmt.Errorf("TLS mode %s needs a certificate", c.TLSMode)
-		}
-	default:
-		return fmt.Errorf("unknown TLS mode %q", c.TLSMode)
+	}
+	if c.TLSMode != TLSOff && c.TLS == nil {
+		return fmt.Errorf("TLS mode %s needs a certificate (Config.TLS)", c.TLSMode)
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(prometheus.NewRegistry())
-	}
-	if c.Banner == "" {
-		c.Banner = "djftpd ready"
 	}
 	return nil
 }
@@ -159,21 +184,16 @@ func (c *Config) validate() error {
 // Shutdown.
 type Server struct {
 	cfg    Config
-	auth   Authenticator
 	events EventSink
 	log    *slog.Logger
 	cmds   map[string]*command
-	usage  usageTracker
 	conns  connLimits
 	pasv   passiveLimits
-	users  userSessions
-	defend *defender
-	// store holds the homes: DJFTPD_HOME_ROOT opened once (homes are opened through
-	// it), or the configured storage.
-	store    storage.Storage
-	ownStore bool // opened by New, closed by Shutdown
+	// access is the login policy, shared with other front ends when Config.Access is set.
+	access     *access.Core
+	ownsAccess bool // built by New, so closed by Shutdown
 
-	proxyWarn warnLimiter // bounds the log lines of the PROXY trust rule
+	proxyWarn *loglimit.Limiter // bounds the log lines of the PROXY trust rule
 
 	listenersMu sync.Mutex
 	listeners   []net.Listener // one per Serve call, closed by Shutdown
@@ -193,7 +213,7 @@ type Server struct {
 // New checks cfg and builds a server. auth answers every login; events (may be nil)
 // receives what happens; log may be nil.
 func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*Server, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
 	if auth == nil {
@@ -205,42 +225,38 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 	if events == nil {
 		events = discardEvents{}
 	}
-	store, own := cfg.Storage, false
-	if store == nil {
-		homeRoot, err := openHomeRoot(cfg.HomeRoot, cfg.CreateHome)
-		if err != nil {
+	core, owns := cfg.Access, false
+	if core == nil {
+		var err error
+		acfg := cfg.accessConfig()
+		acfg.Log = log
+		if core, err = access.New(acfg, auth); err != nil {
 			return nil, err
 		}
-		store, own = storage.NewLocalAt(cfg.HomeRoot, homeRoot), true
+		owns = true
 	}
 	s := &Server{
-		store:        store,
-		ownStore:     own,
+		access:       core,
+		proxyWarn:    &loglimit.Limiter{Interval: time.Second},
+		ownsAccess:   owns,
 		cfg:          cfg,
-		auth:         auth,
 		events:       events,
 		log:          log,
 		sessions:     make(map[*session]struct{}),
 		sessionsDone: make(chan struct{}),
 	}
 	s.cmds = commandTable()
-	s.defend = &defender{threshold: cfg.BanThreshold, window: cfg.BanWindow, banFor: cfg.BanTime, now: time.Now}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	return s, nil
 }
 
-// openHomeRoot opens the home root, creating it first when homes are created.
-func openHomeRoot(dir string, create bool) (*os.Root, error) {
-	if create {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("create home root (DJFTPD_HOME_ROOT): %w", err)
-		}
+// accessConfig is the part of c the login policy uses.
+func (c Config) accessConfig() access.Config {
+	return access.Config{
+		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome, Storage: c.Storage,
+		FailedLoginDelay: c.FailedLoginDelay, MaxLoginAttempts: c.MaxLoginAttempts,
+		BanThreshold: c.BanThreshold, BanWindow: c.BanWindow, BanTime: c.BanTime,
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open home root (DJFTPD_HOME_ROOT): %w", err)
-	}
-	return root, nil
 }
 
 // Serve accepts FTP connections on ln until ctx is cancelled or Shutdown is called.
@@ -258,11 +274,14 @@ func (s *Server) ServeImplicit(ctx context.Context, ln net.Listener) error {
 	return s.serve(ctx, newListener(ln, s, true))
 }
 
+// serve runs one goftp server on ln. goftp defect: a goftp.Server serves one listener
+// and cannot be reused after Serve returns (its Shutdown races Serve), so every Serve
+// call (plain and implicit FTPS) gets its own, stopped by closing its listener.
 func (s *Server) serve(ctx context.Context, ln *listener) error {
 	lib, err := goftp.NewServer(&goftp.Options{
 		Commands:       s.libCommands(),
 		Perm:           goftp.NewSimplePerm("ftp", "ftp"),
-		WelcomeMessage: s.cfg.Banner,
+		WelcomeMessage: greeting,
 		Logger:         libLogger{log: s.log},
 	})
 	if err != nil {
@@ -312,8 +331,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stateMu.Unlock()
 
 	defer s.cancelBase()
-	if s.ownStore {
-		defer s.store.Close()
+	if s.ownsAccess {
+		defer s.access.Close()
 	}
 	select {
 	case <-s.sessionsDone:
@@ -334,7 +353,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // admit applies the connect gates in order and registers the session.
 func (s *Server) admit(sess *session) error {
-	if s.defend.banned(sess.peer) {
+	if s.access.Banned(sess.peer) {
 		return errBanned
 	}
 	if err := s.conns.acquire(sess.peer, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerIP); err != nil {

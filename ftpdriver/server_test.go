@@ -2,13 +2,13 @@ package ftpdriver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/textproto"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,101 +193,6 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func TestLoginWelcomeIsMultiLine(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t)
-	rc := ts.dial(t)
-	rc.cmd("USER alice")
-	if err := rc.tp.PrintfLine("PASS alice-pw"); err != nil {
-		t.Fatal(err)
-	}
-	line1, _ := rc.tp.ReadLine()
-	line2, _ := rc.tp.ReadLine()
-	if line1 != "230-Hello alice" || line2 != "230 Second line" {
-		t.Fatalf("welcome = %q, %q", line1, line2)
-	}
-	if got := ts.auth.calls[0]; got.ClientIP != "127.0.0.1" || got.Protocol != "ftp" || got.Session == "" {
-		t.Fatalf("auth request = %+v", got)
-	}
-}
-
-// TestLoginReplies pins replies.go's login table (DESIGN.md §2, §8: goftp answers
-// every auth error "550 Checking password error").
-func TestLoginReplies(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name      string
-		err       error
-		wantCode  int
-		wantClose bool
-	}{
-		{"invalid credentials", djangoclient.ErrInvalidCredentials, 530, false},
-		{"django unavailable", djangoclient.ErrUnavailable, 421, true},
-		{"secrets differ", djangoclient.ErrRejected, 421, true},
-		{"bad grant", djangoclient.ErrBadGrant, 421, true},
-		{"unexpected", errors.New("boom"), 421, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ts := newTestServer(t)
-			ts.auth.err = fmt.Errorf("wrapped: %w", tt.err)
-			rc := ts.dial(t)
-			rc.cmd("USER alice")
-			if code, msg := rc.cmd("PASS alice-pw"); code != tt.wantCode {
-				t.Fatalf("PASS = %d %s, want %d", code, msg, tt.wantCode)
-			}
-			if got := rc.closed(); got != tt.wantClose {
-				t.Fatalf("closed = %v, want %v", got, tt.wantClose)
-			}
-		})
-	}
-}
-
-func TestMaxLoginAttemptsCloses(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t, func(c *Config) { c.MaxLoginAttempts = 2 })
-	rc := ts.dial(t)
-	for i := range 2 {
-		rc.cmd("USER alice")
-		if code, _ := rc.cmd("PASS wrong"); code != 530 {
-			t.Fatalf("attempt %d: got %d, want 530", i, code)
-		}
-	}
-	if !rc.closed() {
-		t.Fatal("connection still open after the last allowed attempt")
-	}
-}
-
-func TestCommandsNeedLogin(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t)
-	rc := ts.dial(t)
-	for _, cmd := range []string{"PWD", "CWD /", "LIST", "RETR x", "STOR x", "PASV", "MKD d", "SIZE x", "TYPE I"} {
-		if code, _ := rc.cmd("%s", cmd); code != 530 {
-			t.Errorf("%s before login = %d, want 530", cmd, code)
-		}
-	}
-	for _, cmd := range []string{"SYST", "NOOP", "FEAT"} {
-		if code, _ := rc.cmd("%s", cmd); code >= 400 {
-			t.Errorf("%s before login = %d, want success", cmd, code)
-		}
-	}
-}
-
-func TestLineTooLongCloses(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t, func(c *Config) { c.MaxLineLength = 128 })
-	rc := ts.dial(t)
-	code, _ := rc.cmd("USER %s", strings.Repeat("a", 200))
-	if code != 500 {
-		t.Fatalf("got %d, want 500", code)
-	}
-	if !rc.closed() {
-		t.Fatal("connection still open after an overlong line")
-	}
-}
-
 func TestLoginTimeoutCloses(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, func(c *Config) { c.LoginTimeout = 300 * time.Millisecond })
@@ -309,5 +214,88 @@ func TestShutdownTellsIdleSessions(t *testing.T) {
 	}()
 	if code, _ := rc.read(); code != 421 {
 		t.Fatalf("got %d, want 421 on shutdown", code)
+	}
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestShutdownLetsTransfersFinish: Shutdown stops accepting at once, lets a running
+// upload finish within the grace, then ends the session with 421.
+func TestShutdownLetsTransfersFinish(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	dial := rc.epsvData(t, ts.addr)
+	if err := rc.tp.PrintfLine("STOR during-shutdown.txt"); err != nil {
+		t.Fatal(err)
+	}
+	data := dial()
+	rc.expect(150)
+	_, _ = data.Write([]byte("first half, "))
+
+	shutdownDone := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdownDone <- ts.srv.Shutdown(ctx)
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", ts.addr, time.Second)
+		if err != nil {
+			break // no longer accepting
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting after Shutdown")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, _ = data.Write([]byte("second half"))
+	data.Close()
+	rc.expect(226)
+	rc.expect(421)
+	if err := <-shutdownDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShutdownGraceExpires: a transfer still running at the end of the grace is cut.
+func TestShutdownGraceExpires(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	dial := rc.epsvData(t, ts.addr)
+	if err := rc.tp.PrintfLine("STOR never-finished.txt"); err != nil {
+		t.Fatal(err)
+	}
+	data := dial()
+	rc.expect(150)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = data.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := data.Read(make([]byte, 1)); err == nil {
+		t.Fatal("data connection still open after the grace")
 	}
 }

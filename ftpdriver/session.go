@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,12 +18,10 @@ import (
 
 	goftp "goftp.io/server/v2"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/storage"
 )
-
-// errBadPath is a path argument that is not valid UTF-8 or holds a NUL byte.
-var errBadPath = errors.New("invalid path argument")
 
 // session is djftpd's state for one control connection. goftp runs a session's
 // commands one at a time on one goroutine, so only the fields under dataMu are shared
@@ -38,25 +35,25 @@ type session struct {
 	peer        netip.Addr // the client: control peer or PROXY source, unmapped
 	proxyPeer   netip.Addr // the proxy in front, when a PROXY header named the client
 	admitted    bool       // counted by connLimits and known to Shutdown
-	countedUser string     // the username counted by userSessions, if any
 	connectedAt time.Time
 
-	reqUser      string              // from USER, waiting for PASS
-	grant        *djangoclient.Grant // nil until logged in
-	fs           storage.FS          // the user's home; every file operation goes through it
-	cwd          string              // virtual: "/" is the home
-	renameFrom   string              // relative path from RNFR, for RNTO
-	restOffset   int64               // from REST, used by the next RETR/STOR
-	asciiType    bool                // TYPE A with conversion on: line ends converted (ascii.go)
-	failedLogins int
-	pasv         net.Listener    // pending passive listener, nil if none
-	pasvExpiry   *time.Timer     // closes pasv after DataTimeout unused
-	pasvRelease  func()          // gives pasv's slot back to the per-address count
-	active       netip.AddrPort  // pending PORT/EPRT target, zero if none
-	protP        bool            // PROT P: data connections use TLS
-	tlsConf      *tls.Config     // the session's own TLS configuration (sessionTLS)
-	mlstFacts    map[string]bool // OPTS MLST selection; nil means every fact
-	hashName     string          // OPTS HASH selection; empty means SHA-256
+	reqUser     string              // from USER, waiting for PASS
+	grant       *djangoclient.Grant // nil until logged in
+	fs          storage.FS          // the user's home; every file operation goes through it
+	cwd         string              // virtual: "/" is the home
+	renameFrom  string              // relative path from RNFR, for RNTO
+	restOffset  int64               // from REST, used by the next RETR/STOR
+	asciiType   bool                // TYPE A with conversion on: line ends converted (ascii.go)
+	attempts    *access.Attempts    // failed logins on this connection
+	user        *access.User        // nil until logged in; grant and root are its
+	pasv        net.Listener        // pending passive listener, nil if none
+	pasvExpiry  *time.Timer         // closes pasv after DataTimeout unused
+	pasvRelease func()              // gives pasv's slot back to the per-address count
+	active      netip.AddrPort      // pending PORT/EPRT target, zero if none
+	protP       bool                // PROT P: data connections use TLS
+	tlsConf     *tls.Config         // the session's own TLS configuration (sessionTLS)
+	mlstFacts   map[string]bool     // OPTS MLST selection; nil means every fact
+	hashName    string              // OPTS HASH selection; empty means SHA-256
 
 	live liveState // what the ops listener's /sessions sees (sessions.go)
 
@@ -72,6 +69,7 @@ func newSession(srv *Server, raw net.Conn) *session {
 		id:          hex.EncodeToString(b[:]),
 		cwd:         "/",
 		connectedAt: time.Now(),
+		attempts:    srv.access.NewAttempts(),
 	}
 	s.peer = addrOf(raw.RemoteAddr())
 	s.log = srv.log.With("session", s.id, "client_ip", s.peer.String())
@@ -170,11 +168,8 @@ func (s *session) abort() {
 // end releases what the session holds; controlConn.Close calls it once.
 func (s *session) end() {
 	s.closePendingData()
-	if s.fs != nil {
-		_ = s.fs.Close()
-	}
-	if s.countedUser != "" {
-		s.srv.users.release(s.countedUser)
+	if s.user != nil {
+		s.user.Close()
 	}
 	if s.grant != nil {
 		s.emit(djangoclient.Event{Type: djangoclient.EventLogout})
@@ -189,11 +184,5 @@ func (s *session) end() {
 // ends the server's.
 func (s *session) ctx() context.Context { return s.srv.baseCtx }
 
-// localRoot is the home's os.Root when it is a local directory, else nil; uploads in
-// place and the usage walk use it.
-func (s *session) localRoot() *os.Root {
-	if l, ok := s.fs.(*storage.LocalFS); ok {
-		return l.Root
-	}
-	return nil
-}
+// localRoot is the home's os.Root when it is a local directory, else nil.
+func (s *session) localRoot() *os.Root { return s.user.Root() }

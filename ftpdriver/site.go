@@ -78,7 +78,7 @@ func (s *session) handleHASH(param string) {
 		}
 	}
 	if err != nil {
-		s.fail("HASH", virtual, err)
+		s.replyFileError("HASH", virtual, err)
 		return
 	}
 	name := s.hashAlgo()
@@ -141,7 +141,7 @@ func (s *session) siteCHMOD(arg string) {
 		err = s.fs.Chmod(s.ctx(), rel, fs.FileMode(mode))
 	}
 	if err != nil {
-		s.fail("SITE CHMOD", virtual, err)
+		s.replyFileError("SITE CHMOD", virtual, err)
 		return
 	}
 	s.reply(200, "SITE CHMOD command successful")
@@ -160,7 +160,7 @@ func (s *session) handleMFMT(param string) {
 		err = s.fs.Chtimes(s.ctx(), rel, t)
 	}
 	if err != nil {
-		s.fail("MFMT", virtual, err)
+		s.replyFileError("MFMT", virtual, err)
 		return
 	}
 	s.reply(213, "Modify="+stamp+"; "+virtual)
@@ -177,7 +177,7 @@ func (s *session) handleAVBL(param string) {
 		}
 	}
 	if err != nil {
-		s.fail("AVBL", virtual, err)
+		s.replyFileError("AVBL", virtual, err)
 		return
 	}
 	free, err := s.available()
@@ -199,5 +199,5 @@ func (s *session) handleSTOU(param string) {
 		base = p
 	}
 	name := fmt.Sprintf("%s.%s", base, randomHex(4))
-	s.store("STOU", name, "FILE: "+name, false)
+	s.receiveUpload("STOU", name, "FILE: "+name, writeReplace)
 }

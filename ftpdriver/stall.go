@@ -1,14 +1,9 @@
 package ftpdriver
 
 import (
-	"errors"
 	"net"
 	"time"
 )
-
-// errDataStalled is a transfer cut because no byte moved on its data connection for
-// DataTimeout.
-var errDataStalled = errors.New("no data moved for the data timeout")
 
 // stallWatch closes a data connection on which no byte moved, either way, for a whole
 // timeout: a client that opens the data connection and then neither sends nor reads

@@ -3,7 +3,6 @@ package ftpdriver
 import (
 	"crypto/rand"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -58,8 +57,6 @@ func (r *CertReloader) TLSConfig() *tls.Config {
 		},
 	}
 }
-
-var errTLSRequired = errors.New("TLS required")
 
 // tlsHandshakeTimeout bounds a TLS handshake on a data connection.
 const tlsHandshakeTimeout = 15 * time.Second
@@ -169,11 +166,6 @@ func (s *session) handlePROT(param string) {
 		s.reply(504, "PROT level not supported; use P or C")
 	}
 }
-
-// errTLSNotResumed is a protected data connection whose TLS session is not a
-// resumption of its control connection's: it may come from anyone who reached the
-// passive port first (vsftpd's require_ssl_reuse).
-var errTLSNotResumed = errors.New("data connection did not resume the control connection's TLS session")
 
 // sessionTLS is the TLS configuration of this session's control and data connections:
 // the server's (its GetCertificate follows reloads), with a session ticket key of its

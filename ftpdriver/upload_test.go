@@ -2,7 +2,10 @@ package ftpdriver
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // TestRefusedUploadChangesNothing: an upload command that is refused — no data
@@ -160,7 +165,15 @@ func (ts *testServer) withQuota(quota int64) {
 // homeBytes is the sum of the sizes of the files in alice's home.
 func (ts *testServer) homeBytes(t *testing.T) int64 {
 	t.Helper()
-	total, _, err := walkUsage(os.DirFS(ts.home), 1000, time.Minute)
+	var total int64
+	err := filepath.WalkDir(ts.home, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, ierr := d.Info(); ierr == nil {
+				total += fi.Size()
+			}
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,9 +306,7 @@ func TestQuotaUsageRecomputedAtLogin(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ts.withQuota(1000)
-	ts.srv.usage.mu.Lock()
-	ts.srv.usage.refresh = time.Millisecond
-	ts.srv.usage.mu.Unlock()
+	ts.srv.access.SetUsageWalk(time.Millisecond, 0, 0)
 	rc := ts.dial(t)
 	rc.login("alice", "alice-pw")
 	if code, msg := rc.cmd("AVBL"); code != 213 || msg != "1000" {
@@ -307,31 +318,6 @@ func TestQuotaUsageRecomputedAtLogin(t *testing.T) {
 	rc2.login("alice", "alice-pw")
 	if code, msg := rc2.cmd("AVBL"); code != 213 || msg != "600" {
 		t.Fatalf("AVBL after another replica's upload = %d %s, want 600", code, msg)
-	}
-}
-
-func TestWalkUsageIsBounded(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	for i := range 10 {
-		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), []byte("12345"), 0o640)
-	}
-	tests := []struct {
-		maxEntries   int
-		budget       time.Duration
-		wantTotal    int64
-		wantComplete bool
-	}{
-		{100, time.Minute, 50, true},
-		{11, time.Minute, 50, true}, // the directory itself is an entry
-		{6, time.Minute, 25, false},
-		{100, -time.Second, 0, false},
-	}
-	for _, tt := range tests {
-		total, complete, err := walkUsage(os.DirFS(dir), tt.maxEntries, tt.budget)
-		if err != nil || total != tt.wantTotal || complete != tt.wantComplete {
-			t.Errorf("walkUsage(%d, %v) = %d, %v, %v; want %d, %v", tt.maxEntries, tt.budget, total, complete, err, tt.wantTotal, tt.wantComplete)
-		}
 	}
 }
 
@@ -373,4 +359,106 @@ func (rc *rawConn) expectCmd(t *testing.T, line string, want int) {
 	if code, msg := rc.cmd("%s", line); code != want {
 		t.Fatalf("%s = %d %s, want %d", line, code, msg, want)
 	}
+}
+
+// TestUploadValue drives the upload value the way a front end without a data
+// connection (SFTP) will: check, Open, Write, then Commit or Abort.
+func TestUploadValue(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		atomic   bool
+		mode     writeMode
+		limit    int64 // quota bytes; 0 for none
+		write    string
+		abort    bool
+		want     string // the file afterwards; "-" for no file
+		wantErr  error
+		wantUsed int64 // usage change recorded
+	}{
+		{"atomic commit", true, writeReplace, 0, "new", false, "new", nil, 0 - 3 + 3},
+		{"atomic abort", true, writeReplace, 0, "new", true, "old", nil, 0},
+		{"append commit", false, writeAppend, 0, "+", false, "old+", nil, 1},
+		{"in place abort keeps what arrived", false, writeReplace, 0, "ne", true, "ne", nil, -1},
+		{"append over quota", false, writeAppend, 5, "+++", true, "old", errQuotaExceeded, 0},
+		{"atomic over quota", true, writeReplace, 5, "123456789", true, "old", errQuotaExceeded, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "f"), []byte("old"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			var used int64
+			up := &upload{root: root, fs: storage.NewLocalFS(root), virtual: "/f", rel: "f", appendMode: c.mode == writeAppend,
+				settleUsage: func(d int64) { used += d }}
+			if err := up.check(c.atomic); err != nil {
+				t.Fatal(err)
+			}
+			var user *access.User
+			if c.limit > 0 {
+				user = quotaUser(t, dir, c.limit)
+				if up.quota, err = user.GuardQuota(up.oldSize - up.kept); err != nil {
+					t.Fatal(err)
+				}
+				up.settleUsage = nil
+			}
+			if err := up.Open(); err != nil {
+				t.Fatal(err)
+			}
+			_, werr := up.Write([]byte(c.write))
+			if !errors.Is(werr, c.wantErr) {
+				t.Fatalf("Write = %v, want %v", werr, c.wantErr)
+			}
+			if c.abort {
+				err = up.Abort(errors.Join(werr, errAborted))
+			} else {
+				err = up.Commit()
+			}
+			if c.abort == (err == nil) {
+				t.Fatalf("end = %v", err)
+			}
+			got, _ := os.ReadFile(filepath.Join(dir, "f"))
+			if string(got) != c.want {
+				t.Errorf("file = %q, want %q", got, c.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("%d entries left in the home, want 1", len(entries))
+			}
+			if user != nil {
+				left, err := user.QuotaLeft()
+				if err != nil {
+					t.Fatal(err)
+				}
+				used = c.limit - left - 3 // nothing stays reserved
+			}
+			if used != c.wantUsed {
+				t.Errorf("usage change %d, want %d", used, c.wantUsed)
+			}
+		})
+	}
+}
+
+// quotaUser logs in a user whose home is dir, with a quota of limit bytes.
+func quotaUser(t *testing.T, dir string, limit int64) *access.User {
+	t.Helper()
+	auth := &fakeAuth{grants: map[string]djangoclient.Grant{
+		"q:pw": {Username: "q", Home: dir, Perms: "elradfmw", QuotaBytes: &limit},
+	}}
+	core, err := access.New(access.Config{HomeRoot: filepath.Dir(dir), MaxLoginAttempts: 1}, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close() })
+	u, err := core.Login(context.Background(), access.LoginRequest{Username: "q", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+	return u
 }

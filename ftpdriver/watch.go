@@ -15,6 +15,8 @@ import (
 // 4.1.3) and a client that disappears mid-upload is noticed (its atomic upload is then
 // discarded, not committed). What the watcher reads is handed back to goftp through
 // controlConn.pending.
+// goftp defect: its read loop owns the control connection and offers no way to stop
+// or inspect it during a command, so the watcher's bytes must be re-fed to it.
 
 // transferWatch is one watcher; stop ends it.
 type transferWatch struct {

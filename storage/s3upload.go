@@ -211,23 +211,51 @@ func (u *s3Upload) Commit() error {
 	return nil
 }
 
-// Abort stops the parts in flight and aborts the multipart upload, so no object and
-// no pending upload remain.
+// Abort waits for the parts in flight and aborts the multipart upload, so no object
+// and no pending upload remain.
 func (u *s3Upload) Abort() error {
 	if u.done {
 		return nil
 	}
 	u.done = true
-	u.cancel()
+	// Parts in flight finish first (they are few, and fail fast if a part already
+	// failed and cancelled the rest): a part cancelled mid-request may still complete
+	// on the server after the abort and leave the upload pending.
 	u.wg.Wait()
+	u.cancel()
 	u.buf = nil
 	if u.id == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), abortTimeout)
 	defer cancel()
-	return u.h.call("AbortMultipartUpload", func() error {
-		_, err := u.h.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: u.h.bucket(), Key: &u.key, UploadId: u.id})
+	// A part cancelled here may still be finishing on the server and bring the upload
+	// back after the abort (S3 documents aborting again): abort until it is gone.
+	var err error
+	for try := 0; try < abortTries; try++ {
+		err = u.h.call("AbortMultipartUpload", func() error {
+			_, err := u.h.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: u.h.bucket(), Key: &u.key, UploadId: u.id})
+			return err
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if !u.pending(ctx) {
+			return nil
+		}
+		time.Sleep(time.Duration(try+1) * 50 * time.Millisecond)
+	}
+	return fmt.Errorf("multipart upload %s of %s still pending after %d aborts", aws.ToString(u.id), u.key, abortTries)
+}
+
+// abortTries bounds the aborts of one multipart upload.
+const abortTries = 5
+
+// pending reports whether the multipart upload still exists (ListParts finds it).
+func (u *s3Upload) pending(ctx context.Context) bool {
+	err := u.h.call("ListParts", func() error {
+		_, err := u.h.s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: u.h.bucket(), Key: &u.key, UploadId: u.id, MaxParts: aws.Int32(1)})
 		return err
 	})
+	return err == nil
 }

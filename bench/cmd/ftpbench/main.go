@@ -9,6 +9,7 @@
 //	ftpbench uncached -addr ... -users u1,u2 -upass pw     those logins all at once
 //	ftpbench stall -addr ... -path big.bin -users ... -upass pw -conc 8
 //	ftpbench idle -addr ... -n 1000                        hold n logged-in sessions until stdin closes
+//	ftpbench smallstor -addr ... -n 200 -conc 1 -size 4096 small uploads: last byte to 226, p50/p99
 //
 // It only ever connects to the address it is given; bench/run.py gives loopback ones.
 package main
@@ -36,7 +37,7 @@ var opTimeout = 120 * time.Second
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ftpbench retr|stor|logins|concurrent|uncached|stall|idle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ftpbench retr|stor|logins|concurrent|uncached|stall|idle|smallstor [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -51,7 +52,8 @@ func main() {
 	n := fs.Int("n", 300, "clients (concurrent, idle)")
 	users := fs.String("users", "", "comma-separated usernames (uncached, stall)")
 	upass := fs.String("upass", "", "password of -users")
-	conc := fs.Int("conc", 8, "concurrent logins (stall)")
+	conc := fs.Int("conc", 8, "concurrent logins (stall), concurrent sessions (smallstor)")
+	size := fs.Int("size", 4096, "bytes per upload (smallstor)")
 	fs.DurationVar(&opTimeout, "timeout", opTimeout, "bound of each reply and data read")
 	_ = fs.Parse(os.Args[2:])
 
@@ -78,6 +80,8 @@ func main() {
 		out, err = runStall(*addr, *user, *pass, *path, splitList(*users), *upass, *conc)
 	case "idle":
 		out, err = runIdle(*addr, *user, *pass, *n)
+	case "smallstor":
+		out, err = runSmallStor(*addr, *user, *pass, *n, *conc, *size)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -643,4 +647,60 @@ func runIdle(addr, user, pass string, n int) (any, error) {
 		return nil, fmt.Errorf("%d of %d sessions failed, first: %w", n-open, n, errors.Join(errs...))
 	}
 	return map[string]any{"sessions": open, "seconds": secs}, nil
+}
+
+// runSmallStor uploads n small files over conc sessions at once, each session one upload
+// after the other, and reports the time from the last data byte (data connection closed)
+// to the 226: what the server does after the data, its event included.
+func runSmallStor(addr, user, pass string, n, conc, size int) (any, error) {
+	var (
+		mu    sync.Mutex
+		waits []time.Duration
+		wg    sync.WaitGroup
+		errs  = make(chan error, conc)
+	)
+	data := make([]byte, size)
+	start := time.Now()
+	for c := range conc {
+		wg.Go(func() {
+			cl, err := session(addr, user, pass, false)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cl.close()
+			for i := c; i < n; i += conc {
+				dc, _, err := cl.transfer(fmt.Sprintf("STOR smallstor-%d-%d.bin", c, i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, werr := dc.Write(data)
+				cerr := dc.Close()
+				last := time.Now()
+				if err := errors.Join(werr, cerr); err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := cl.expect(226, 250); err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				waits = append(waits, time.Since(last))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	slices.Sort(waits)
+	ms := func(q float64) float64 {
+		return float64(waits[min(int(q*float64(len(waits))), len(waits)-1)].Microseconds()) / 1000
+	}
+	return map[string]any{"uploads": len(waits), "conc": conc, "seconds": time.Since(start).Seconds(),
+		"p50_ms": ms(0.50), "p99_ms": ms(0.99), "max_ms": ms(1)}, nil
 }
