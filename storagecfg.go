@@ -19,7 +19,11 @@ const storageCheckTimeout = 30 * time.Second
 func openStorage(ctx context.Context, cfg config, reg prometheus.Registerer) (storage.Storage, error) {
 	loc := storage.Location(cfg.Storage)
 	if loc.Kind != "s3" {
-		return storage.NewLocal(cfg.HomeRoot, cfg.CreateHome)
+		st, err := storage.NewLocal(cfg.HomeRoot, cfg.CreateHome)
+		if err != nil {
+			return nil, fmt.Errorf("DJFTPD_HOME_ROOT: %w", err)
+		}
+		return st, nil
 	}
 	sc := cfg.s3()
 	sc.Metrics = storage.NewMetrics(reg)
