@@ -131,6 +131,7 @@ FUZZTIME ?= 3s
 FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
 	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify \
+	djangoclient:FuzzEventsAnswer \
 	storage:FuzzObjectKey
 # Live sessions: the ops listener's /sessions and /sessions/close bodies, and the page cursor.
 FUZZ_TARGETS += .:FuzzOpsSessionsRequests ftpdriver:FuzzParseCursor

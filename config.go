@@ -34,7 +34,7 @@ type config struct {
 	HomeRoot            string        `split_words:"true" required:"true" desc:"Absolute directory every home Django returns must be inside"`
 	Listen              string        `split_words:"true" default:"0.0.0.0:2121" desc:"FTP control listen address"`
 	PassivePorts        portRange     `split_words:"true" default:"50000-50099" desc:"Passive data port range, inclusive (outside the Kubernetes NodePort range 30000-32767)"`
-	PublicHost          string        `split_words:"true" desc:"IPv4 address announced in PASV replies; set it behind NAT or in Kubernetes"`
+	PublicHost          string        `split_words:"true" desc:"Address announced in PASV replies; set it behind NAT or in Kubernetes. An IPv6 address (status.hostIP on an IPv6 node) is accepted: PASV then answers 425 and clients use EPSV, which announces no address"`
 	OpsListen           string        `split_words:"true" default:"127.0.0.1:9121" desc:"HTTP listen address for /healthz and /readyz"`
 	TLSMode             tlsMode       `split_words:"true" default:"off" desc:"FTPS: off, explicit (AUTH TLS offered), required (TLS before login and PROT P for data) or implicit"`
 	TLSCert             string        `split_words:"true" desc:"PEM certificate (chain) file for FTPS; reloaded on SIGHUP"`
@@ -190,20 +190,22 @@ func loadConfig() (config, error) {
 	return c, c.validate()
 }
 
-// validate checks the configuration: first what only main uses (the secret file,
-// listen addresses, certificate files, the spool, the shutdown grace), then each
-// package's Config through its own Validate, naming the variable of a field at fault.
+// validate checks the configuration, naming the variable of a field at fault: the secret
+// (its file, then djangoclient's Config), then what only main uses (listen addresses,
+// certificate files, the spool, the shutdown grace), then ftpdriver's Config.
 func (c *config) validate() error {
 	if err := c.readSecret(); err != nil {
 		return err
 	}
+	// The secret first: a placeholder secret is the mistake that matters most.
+	if err := c.djangoClient().Validate(); err != nil {
+		return fieldError(err)
+	}
 	if err := c.validateOwn(); err != nil {
 		return err
 	}
-	for _, check := range []func() error{c.djangoClient().Validate, c.ftp().Validate} {
-		if err := check(); err != nil {
-			return fieldError(err)
-		}
+	if err := c.ftp().Validate(); err != nil {
+		return fieldError(err)
 	}
 	return nil
 }
@@ -239,7 +241,7 @@ func (c *config) validateOwn() error {
 		}
 	}
 	if _, err := netip.ParseAddr(c.PublicHost); c.PublicHost != "" && err != nil {
-		return &configError{"PUBLIC_HOST", "must be an IPv4 address (PASV cannot announce a name or IPv6)"}
+		return &configError{"PUBLIC_HOST", "must be an IPv4 or IPv6 address, not a name (PASV announces an address)"}
 	}
 	// The packages read zero as "use the default"; from the environment it is a mistake.
 	for key, d := range map[string]time.Duration{"AUTH_TIMEOUT": c.AuthTimeout, "TLS_HANDSHAKE_TIMEOUT": c.TLSHandshakeTimeout} {

@@ -84,7 +84,6 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"passive garbage", map[string]string{"DJFTPD_PASSIVE_PORTS": "many"}, "DJFTPD_PASSIVE_PORTS"},
 		{"passive too high", map[string]string{"DJFTPD_PASSIVE_PORTS": "65000-70000"}, "DJFTPD_PASSIVE_PORTS"},
 		{"public host name", map[string]string{"DJFTPD_PUBLIC_HOST": "ftp.example.com"}, "DJFTPD_PUBLIC_HOST"},
-		{"public host v6", map[string]string{"DJFTPD_PUBLIC_HOST": "2001:db8::1"}, "DJFTPD_PUBLIC_HOST"},
 		{"listen", map[string]string{"DJFTPD_LISTEN": "2121"}, "DJFTPD_LISTEN"},
 		{"upload mode", map[string]string{"DJFTPD_UPLOAD_MODE": "fast"}, "DJFTPD_UPLOAD_MODE"},
 		{"duration", map[string]string{"DJFTPD_AUTH_TIMEOUT": "5 seconds"}, "DJFTPD_AUTH_TIMEOUT"},
@@ -261,4 +260,16 @@ func with(m map[string]string, key, value string) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestPublicHostIPv6: an IPv6 node address (Kubernetes status.hostIP) is accepted.
+func TestPublicHostIPv6(t *testing.T) {
+	setEnv(t, map[string]string{"DJFTPD_PUBLIC_HOST": "2001:db8::1"})
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatalf("DJFTPD_PUBLIC_HOST=2001:db8::1: %v", err)
+	}
+	if got := c.ftp().PublicHost.String(); got != "2001:db8::1" {
+		t.Fatalf("public host = %s", got)
+	}
 }

@@ -216,7 +216,7 @@ func (sc *sidecar) start(ctx context.Context) {
 		sc.closers = append(sc.closers, closerFunc(func() error { signal.Stop(hup); return nil }))
 		go reloadOnHUP(ctx, hup, sc.certs, sc.log)
 	}
-	opsAPI := &ops{ready: &sc.ready, lastOK: sc.auth.Health(), cache: sc.cache, sessions: sc.ftp, secret: []byte(sc.cfg.Secret), storage: sc.store.String(),
+	opsAPI := &opsHandler{ready: &sc.ready, lastOK: sc.auth.Health(), cache: sc.cache, sessions: sc.ftp, secret: []byte(sc.cfg.Secret), storage: sc.store.String(),
 		registry: sc.reg, log: sc.log.With("component", "ops")}
 	sc.opsSrv = newOpsServer(opsAPI.handler(), defaultOpsLimits)
 	sc.opsDone = make(chan error, 1)

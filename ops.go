@@ -23,8 +23,8 @@ type purger interface {
 	PurgeAll()
 }
 
-// ops serves the operations endpoints (DESIGN.md §7).
-type ops struct {
+// opsHandler serves the operations endpoints (DESIGN.md §7).
+type opsHandler struct {
 	ready    *atomic.Bool  // the FTP listeners accept connections
 	lastOK   *cache.Health // how Django has been answering
 	cache    purger
@@ -45,7 +45,7 @@ const badSignatureLogInterval = 10 * time.Second
 // handler routes /healthz (the process runs), /readyz (the FTP listeners accept
 // connections and Django answers), /metrics, and the signed POSTs /cache/purge and
 // /ping (Django's djftpd_check: do both sides share the secret?).
-func (o *ops) handler() http.Handler {
+func (o *opsHandler) handler() http.Handler {
 	if o.badSigLog == nil {
 		o.badSigLog = &loglimit.Limiter{Interval: badSignatureLogInterval}
 	}
@@ -88,7 +88,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // signedBody checks method, size and signature (made for purpose) of a request from Django
 // and returns its body; on failure it has answered, unsigned, and returns false.
-func (o *ops) signedBody(w http.ResponseWriter, r *http.Request, purpose djangoclient.Purpose) ([]byte, bool) {
+func (o *opsHandler) signedBody(w http.ResponseWriter, r *http.Request, purpose djangoclient.Purpose) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"ok": false, "error": "method_not_allowed"})
@@ -115,7 +115,7 @@ func (o *ops) signedBody(w http.ResponseWriter, r *http.Request, purpose djangoc
 
 // warnBadSignature logs a refused signature at WARN, rate limited: anyone reaching the port
 // can send them, so they must not flood the log; a real secret mismatch still shows at once.
-func (o *ops) warnBadSignature(r *http.Request, err error) {
+func (o *opsHandler) warnBadSignature(r *http.Request, err error) {
 	ok, suppressed := o.badSigLog.Allow(time.Now())
 	if !ok {
 		return
@@ -125,7 +125,7 @@ func (o *ops) warnBadSignature(r *http.Request, err error) {
 }
 
 // ping answers a signed POST with a signed {"ok": true}: the secret is shared.
-func (o *ops) ping(w http.ResponseWriter, r *http.Request) {
+func (o *opsHandler) ping(w http.ResponseWriter, r *http.Request) {
 	if _, ok := o.signedBody(w, r, djangoclient.PurposePing); !ok {
 		return
 	}
@@ -134,7 +134,7 @@ func (o *ops) ping(w http.ResponseWriter, r *http.Request) {
 
 // writeSigned answers a request that verified for purpose with v as JSON, signed as that
 // purpose's answer and bound to the request's signature.
-func (o *ops) writeSigned(w http.ResponseWriter, r *http.Request, purpose djangoclient.Purpose, status int, v any) {
+func (o *opsHandler) writeSigned(w http.ResponseWriter, r *http.Request, purpose djangoclient.Purpose, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		// Unreachable for the maps answered here; kept so a failure is an answer, not a panic.
@@ -150,7 +150,7 @@ func (o *ops) writeSigned(w http.ResponseWriter, r *http.Request, purpose django
 	_, _ = w.Write(body)
 }
 
-func (o *ops) purge(w http.ResponseWriter, r *http.Request) {
+func (o *opsHandler) purge(w http.ResponseWriter, r *http.Request) {
 	body, ok := o.signedBody(w, r, djangoclient.PurposeCachePurge)
 	if !ok {
 		return

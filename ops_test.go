@@ -33,7 +33,7 @@ func newOps(t *testing.T) (*httptest.Server, *recordPurges, *atomic.Bool) {
 	t.Helper()
 	var ready atomic.Bool
 	p := &recordPurges{}
-	o := &ops{ready: &ready, lastOK: &cache.Health{}, cache: p, secret: []byte(goodSecret),
+	o := &opsHandler{ready: &ready, lastOK: &cache.Health{}, cache: p, secret: []byte(goodSecret),
 		registry: newRegistry(), log: discardLogger()}
 	srv := httptest.NewServer(o.handler())
 	t.Cleanup(srv.Close)
@@ -238,7 +238,7 @@ func (b *lockedBuffer) String() string {
 // time but logged once, at WARN, not once per request at ERROR.
 func TestOpsBadSignatureLogRateLimited(t *testing.T) {
 	var logs lockedBuffer
-	o := &ops{ready: &atomic.Bool{}, lastOK: &cache.Health{}, cache: &recordPurges{}, secret: []byte(goodSecret),
+	o := &opsHandler{ready: &atomic.Bool{}, lastOK: &cache.Health{}, cache: &recordPurges{}, secret: []byte(goodSecret),
 		registry: newRegistry(), log: slog.New(slog.NewTextHandler(&logs, nil))}
 	srv := httptest.NewServer(o.handler())
 	t.Cleanup(srv.Close)
@@ -263,7 +263,7 @@ func startOpsServer(t *testing.T, lim opsLimits) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &ops{ready: &atomic.Bool{}, lastOK: &cache.Health{}, cache: &recordPurges{}, secret: []byte(goodSecret),
+	o := &opsHandler{ready: &atomic.Bool{}, lastOK: &cache.Health{}, cache: &recordPurges{}, secret: []byte(goodSecret),
 		registry: newRegistry(), log: discardLogger()}
 	srv := newOpsServer(o.handler(), lim)
 	done := make(chan error, 1)

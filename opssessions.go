@@ -65,7 +65,7 @@ func parseCloseRequest(body []byte) (closeRequest, error) {
 
 // listSessions answers a signed POST /sessions with one page of live sessions:
 // {"ok": true, "sessions": [...], "cursor": "<next page>" or null}.
-func (o *ops) listSessions(w http.ResponseWriter, r *http.Request) {
+func (o *opsHandler) listSessions(w http.ResponseWriter, r *http.Request) {
 	const purpose = djangoclient.PurposeSessions
 	body, ok := o.signedBody(w, r, purpose)
 	if !ok {
@@ -90,7 +90,7 @@ func (o *ops) listSessions(w http.ResponseWriter, r *http.Request) {
 }
 
 // closeSessions answers a signed POST /sessions/close with {"ok": true, "closed": n}.
-func (o *ops) closeSessions(w http.ResponseWriter, r *http.Request) {
+func (o *opsHandler) closeSessions(w http.ResponseWriter, r *http.Request) {
 	const purpose = djangoclient.PurposeSessionsClose
 	body, ok := o.signedBody(w, r, purpose)
 	if !ok {

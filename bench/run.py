@@ -936,52 +936,60 @@ def verdict(fig: Figure, peer: str, ratio: float | None, dj: float | None) -> st
     return f"target {t}: {'met' if ok else 'MISSED'}"
 
 
-def report(info: dict, figures: list[Figure], zero_copy: dict, stamp: str) -> None:
-    rows = []
-    lines = [
-        f"djftpd benchmark, {info['date']}, {info['machine']} ({info['cpu']})",
-        (f"djftpd {info['djftpd_source']}; medians of {info['reps']} repetitions, servers "
-         "alternating; ratio = djftpd / peer"),
-        "",
-        "| figure | unit | djftpd | vsftpd | pyftpdlib | django-ftpserver | ratios and targets |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for fig in figures:
-        meds = {n: median(v) for n, v in fig.runs.items()}
-        dj = meds.get("djftpd")
-        ratios, notes = {}, []
-        for peer, m in meds.items():
-            if peer == "djftpd" or m in (None, 0) or dj is None:
-                continue
-            ratios[peer] = dj / m
-            v = verdict(fig, peer, ratios[peer], dj)
-            notes.append(f"{peer} ×{ratios[peer]:.3g}" + (f" ({v})" if v else ""))
-        if fig.key == "stall" and dj is not None:
-            notes.append(f"target < 10 ms: {'met' if dj < 10 else 'MISSED'}")
-        if fig.key == "idle1000" and dj is not None:
-            notes.append(f"target < 30 MB: {'met' if dj < 30 else 'MISSED'}")
-        if fig.key == "uncached8_w1":
-            w2 = next((median(f.runs.get("djftpd", [])) for f in figures if f.key == "uncached8"),
-                      None)
-            if w2 and dj:
-                notes.append(f"scaling 1→2 workers ×{w2 / dj:.2f}")
-        cells = {}
-        for n in ("djftpd", "vsftpd", "pyftpdlib", "django-ftpserver"):
-            src_name = "pyftpdlib-tls" if (fig.key == "retr_tls" and n == "pyftpdlib") else n
-            if src_name in meds:
-                cells[n] = fmt(meds[src_name])
-            elif src_name in fig.skipped or n in fig.skipped:
-                cells[n] = "skip"
-            else:
-                cells[n] = "n/a"
-        if fig.key == "retr_tls" and "pyftpdlib-tls" in ratios:
-            notes = [x.replace("pyftpdlib-tls", "pyftpdlib") for x in notes]
-        lines.append(f"| {fig.title} | {fig.unit} | {cells['djftpd']} | {cells['vsftpd']} | "
-                     f"{cells['pyftpdlib']} | {cells['django-ftpserver']} | {'; '.join(notes)} |")
-        rows.append({"key": fig.key, "title": fig.title, "unit": fig.unit,
-                     "higher_better": fig.higher_better, "runs": fig.runs, "medians": meds,
-                     "ratios": ratios, "targets": fig.targets, "skipped": fig.skipped,
-                     "details": fig.details})
+def figure_cells(fig: Figure, meds: dict) -> dict[str, str]:
+    """The table cells of one figure: each server's median, "skip" or "n/a"."""
+    cells = {}
+    for n in ("djftpd", "vsftpd", "pyftpdlib", "django-ftpserver"):
+        src_name = "pyftpdlib-tls" if (fig.key == "retr_tls" and n == "pyftpdlib") else n
+        if src_name in meds:
+            cells[n] = fmt(meds[src_name])
+        elif src_name in fig.skipped or n in fig.skipped:
+            cells[n] = "skip"
+        else:
+            cells[n] = "n/a"
+    return cells
+
+
+def figure_notes(fig: Figure, figures: list[Figure], meds: dict) -> tuple[dict, list[str]]:
+    """djftpd's ratio to each peer, and the notes (verdicts, targets) of one figure."""
+    dj = meds.get("djftpd")
+    ratios, notes = {}, []
+    for peer, m in meds.items():
+        if peer == "djftpd" or m in (None, 0) or dj is None:
+            continue
+        ratios[peer] = dj / m
+        v = verdict(fig, peer, ratios[peer], dj)
+        notes.append(f"{peer} ×{ratios[peer]:.3g}" + (f" ({v})" if v else ""))
+    if fig.key == "stall" and dj is not None:
+        notes.append(f"target < 10 ms: {'met' if dj < 10 else 'MISSED'}")
+    if fig.key == "idle1000" and dj is not None:
+        notes.append(f"target < 30 MB: {'met' if dj < 30 else 'MISSED'}")
+    if fig.key == "uncached8_w1":
+        w2 = next((median(f.runs.get("djftpd", [])) for f in figures if f.key == "uncached8"), None)
+        if w2 and dj:
+            notes.append(f"scaling 1→2 workers ×{w2 / dj:.2f}")
+    if fig.key == "retr_tls" and "pyftpdlib-tls" in ratios:
+        notes = [x.replace("pyftpdlib-tls", "pyftpdlib") for x in notes]
+    return ratios, notes
+
+
+def figure_row(fig: Figure, figures: list[Figure]) -> tuple[str, dict]:
+    """One figure as a table line and as a JSON row."""
+    meds = {n: median(v) for n, v in fig.runs.items()}
+    ratios, notes = figure_notes(fig, figures, meds)
+    cells = figure_cells(fig, meds)
+    line = (f"| {fig.title} | {fig.unit} | {cells['djftpd']} | {cells['vsftpd']} | "
+            f"{cells['pyftpdlib']} | {cells['django-ftpserver']} | {'; '.join(notes)} |")
+    row = {"key": fig.key, "title": fig.title, "unit": fig.unit,
+           "higher_better": fig.higher_better, "runs": fig.runs, "medians": meds,
+           "ratios": ratios, "targets": fig.targets, "skipped": fig.skipped,
+           "details": fig.details}
+    return line, row
+
+
+def detail_lines(info: dict, figures: list[Figure]) -> list[str]:
+    """The notes under the table: skips, events, Django CPU, load, hasher, stalls, TLS."""
+    lines = []
     skipped = [f"- {fig.key} / {n}: {why}" for fig in figures for n, why in fig.skipped.items()]
     if skipped:
         lines += ["", "Skipped or failed:", *skipped]
@@ -1004,6 +1012,12 @@ def report(info: dict, figures: list[Figure], zero_copy: dict, stamp: str) -> No
     if hs:
         lines.append(f"- Django hasher: {hs['hasher']} ({hs['iterations']} iterations), one "
                      f"check_password {hs['check_password_s'] * 1000:.0f} ms")
+    return lines + figure_detail_lines(figures)
+
+
+def figure_detail_lines(figures: list[Figure]) -> list[str]:
+    """One line per server for the stall and FTPS figures."""
+    lines = []
     for fig in figures:
         if fig.key == "stall":
             for n, ds in fig.details.items():
@@ -1015,19 +1029,43 @@ def report(info: dict, figures: list[Figure], zero_copy: dict, stamp: str) -> No
         if fig.key == "retr_tls":
             for n, ds in fig.details.items():
                 lines.append(f"- FTPS {n}: {ds[0].get('tls')}")
-    if zero_copy:
-        lines += ["", ("Zero-copy proof (strace -f -c -e trace=sendfile,splice,read,write, one "
-                       "transfer each; syscalls of the server process):")]
-        for n, z in zero_copy.items():
-            if "error" in z:
-                lines.append(f"- {n}: {z['error']}")
-                continue
-            for cmd, r in z.items():
-                c = r["calls"]
-                lines.append(f"- {n} {cmd}: sendfile {c.get('sendfile', 0)}, splice "
-                             f"{c.get('splice', 0)}, read {c.get('read', 0)}, write "
-                             f"{c.get('write', 0)} ({r['mbps_under_strace']} MB/s under strace)")
-    text = "\n".join(lines)
+    return lines
+
+
+def zero_copy_lines(zero_copy: dict) -> list[str]:
+    """The strace proof that transfers reach sendfile/splice."""
+    if not zero_copy:
+        return []
+    lines = ["", ("Zero-copy proof (strace -f -c -e trace=sendfile,splice,read,write, one "
+                  "transfer each; syscalls of the server process):")]
+    for n, z in zero_copy.items():
+        if "error" in z:
+            lines.append(f"- {n}: {z['error']}")
+            continue
+        for cmd, r in z.items():
+            c = r["calls"]
+            lines.append(f"- {n} {cmd}: sendfile {c.get('sendfile', 0)}, splice "
+                         f"{c.get('splice', 0)}, read {c.get('read', 0)}, write "
+                         f"{c.get('write', 0)} ({r['mbps_under_strace']} MB/s under strace)")
+    return lines
+
+
+def report(info: dict, figures: list[Figure], zero_copy: dict, stamp: str) -> None:
+    """Print the table and write it with the raw figures (JSON) and a chart (PNG)."""
+    lines = [
+        f"djftpd benchmark, {info['date']}, {info['machine']} ({info['cpu']})",
+        (f"djftpd {info['djftpd_source']}; medians of {info['reps']} repetitions, servers "
+         "alternating; ratio = djftpd / peer"),
+        "",
+        "| figure | unit | djftpd | vsftpd | pyftpdlib | django-ftpserver | ratios and targets |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = []
+    for fig in figures:
+        line, row = figure_row(fig, figures)
+        lines.append(line)
+        rows.append(row)
+    text = "\n".join(lines + detail_lines(info, figures) + zero_copy_lines(zero_copy))
     print("\n" + text)
     payload = {"info": info, "figures": rows, "zero_copy": zero_copy, "table": text}
     for name in (f"bench-{stamp}.json", "latest.json"):

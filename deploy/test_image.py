@@ -627,7 +627,7 @@ def test_image_entrypoint_refuses_the_placeholders(
     env["DJFTPD_SECRET_FILE"] = str(secret_file(runtime_root, secrets.token_hex(32)))
     r = start()
     assert r.returncode == 2, r
-    assert "DJFTPD_PUBLIC_HOST: must be an IPv4 address" in r.stderr, r
+    assert "DJFTPD_PUBLIC_HOST: must be an IPv4 or IPv6 address" in r.stderr, r
 
 
 # --- hadolint ------------------------------------------------------------------------------

@@ -59,10 +59,6 @@ type Config struct {
 	// MaxRetries is the number of retries after a first failed attempt; zero means
 	// DefaultMaxRetries and a negative value disables retries.
 	MaxRetries int
-	// HTTPClient, when set, is used as is (its transport, TLS settings and redirect policy).
-	// When nil, New builds one keep-alive transport with a pool sized for concurrent logins
-	// that does not follow redirects.
-	HTTPClient *http.Client
 }
 
 // Client talks to the Django app. It is safe for concurrent use; all calls share one
@@ -125,10 +121,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	case retries < 0:
 		retries = 0
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = newHTTPClient(timeout)
-	}
+	hc := newHTTPClient(timeout)
 
 	c := &Client{
 		authURL:   base + "auth/",

@@ -51,7 +51,12 @@ func (s *session) listenPassive() (net.Listener, error) {
 }
 
 func (s *session) handlePASV(string) {
-	announce := s.srv.cfg.PublicHost
+	announce := s.srv.cfg.PublicHost.Unmap()
+	if announce.IsValid() && !announce.Is4() {
+		// RFC 959's PASV reply has room for IPv4 only; EPSV (RFC 2428) announces a port.
+		s.reply(425, "PASV cannot announce this server's IPv6 address; use EPSV")
+		return
+	}
 	if !announce.IsValid() {
 		local, err := netip.ParseAddrPort(s.conn.raw.LocalAddr().String())
 		if err != nil || !local.Addr().Unmap().Is4() {

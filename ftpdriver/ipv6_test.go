@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +72,20 @@ func TestIPv6(t *testing.T) {
 	rc.expect(226)
 	if string(b) != "over IPv6" {
 		t.Fatalf("active IPv6 download = %q", b)
+	}
+}
+
+// TestIPv6PublicHost: a node's IPv6 status.hostIP may be the announced address; PASV
+// cannot carry it (425, use EPSV) and EPSV, which announces only a port, works.
+func TestIPv6PublicHost(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *Config) { c.PublicHost = netip.MustParseAddr("2001:db8::7") })
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	if code, msg := rc.cmd("PASV"); code != 425 || !strings.Contains(msg, "EPSV") {
+		t.Fatalf("PASV with an IPv6 public host = %d %q, want 425 naming EPSV", code, msg)
+	}
+	if code, msg := rc.cmd("EPSV"); code != 229 {
+		t.Fatalf("EPSV = %d %q", code, msg)
 	}
 }

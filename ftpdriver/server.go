@@ -49,7 +49,8 @@ type Config struct {
 	// PassivePortMin and PassivePortMax bound the range passive listeners bind in,
 	// inclusive.
 	PassivePortMin, PassivePortMax int
-	// PublicHost is the IPv4 address announced in PASV replies; empty means the control
+	// PublicHost is the address announced in PASV replies (IPv6: PASV refused, EPSV
+	// needs no address); empty means the control
 	// connection's local address.
 	PublicHost netip.Addr
 	// HomeRoot is the absolute directory every home is inside (DJFTPD_HOME_ROOT). It is
@@ -133,7 +134,6 @@ func (c Config) Validate() error {
 		{c.PassivePortMin < 1 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax,
 			"PassivePortMin", fmt.Sprintf("invalid passive port range %d-%d", c.PassivePortMin, c.PassivePortMax)},
 		{!filepath.IsAbs(c.HomeRoot), "HomeRoot", fmt.Sprintf("must be an absolute directory, got %q", c.HomeRoot)},
-		{c.PublicHost.IsValid() && !c.PublicHost.Is4(), "PublicHost", "must be an IPv4 address (PASV cannot announce a name or IPv6)"},
 		{c.MaxLineLength < 64, "MaxLineLength", "must be at least 64"},
 		{c.LoginTimeout <= 0, "LoginTimeout", "must be a positive duration such as 30s"},
 		{c.IdleTimeout <= 0, "IdleTimeout", "must be a positive duration such as 30s"},

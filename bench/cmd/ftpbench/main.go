@@ -491,61 +491,97 @@ func runStall(addr, user, pass, path string, users []string, upass string, conc 
 	}
 	defer cl.close()
 
-	var stop atomic.Bool
-	started := make(chan struct{})
-	type read struct {
-		at       int64 // ns since base
-		transfer int
-	}
-	base := time.Now()
-	reads := make([]read, 0, 1<<20)
-	dlDone := make(chan error, 1)
-	transfers := 0
-	go func() {
-		buf := make([]byte, 256<<10)
-		once := sync.Once{}
-		for tr := 0; !stop.Load(); tr++ {
-			dc, _, err := cl.transfer("RETR " + path)
-			if err != nil {
-				dlDone <- err
-				return
-			}
-			once.Do(func() { close(started) })
-			for !stop.Load() {
-				_ = dc.SetReadDeadline(time.Now().Add(opTimeout))
-				m, rerr := dc.Read(buf)
-				if m > 0 {
-					reads = append(reads, read{int64(time.Since(base)), tr})
-				}
-				if rerr == io.EOF {
-					break
-				}
-				if rerr != nil {
-					dc.Close()
-					dlDone <- fmt.Errorf("download read: %w", rerr)
-					return
-				}
-			}
-			dc.Close()
-			transfers = tr + 1
-			if stop.Load() {
-				break // the server answers 426 or 226; the session is closed after
-			}
-			if _, _, err := cl.expect(226, 250); err != nil {
-				dlDone <- err
-				return
-			}
-		}
-		dlDone <- nil
-	}()
+	dl := &stallDownload{cl: cl, path: path, base: time.Now(), started: make(chan struct{}),
+		done: make(chan error, 1), reads: make([]stallRead, 0, 1<<20)}
+	go dl.run()
 	select {
-	case <-started:
-	case err := <-dlDone:
+	case <-dl.started:
+	case err := <-dl.done:
 		return nil, fmt.Errorf("download did not start: %w", err)
 	}
 	time.Sleep(300 * time.Millisecond)
 
-	t0 := time.Since(base)
+	t0 := time.Since(dl.base)
+	loginErr := loginsConcurrently(addr, users, upass, conc)
+	t1 := time.Since(dl.base)
+	dl.stop.Store(true)
+	if err := <-dl.done; err != nil {
+		return nil, err
+	}
+	if loginErr != nil {
+		return nil, loginErr
+	}
+	return stallStats(dl.reads, int64(t0), int64(t1), len(users), dl.transfers)
+}
+
+// stallRead is one read of the stall download: when, and in which transfer.
+type stallRead struct {
+	at       int64 // ns since base
+	transfer int
+}
+
+// stallDownload is the download runStall measures; its fields other than stop are read
+// only after done has delivered.
+type stallDownload struct {
+	cl        *client
+	path      string
+	base      time.Time
+	stop      atomic.Bool
+	started   chan struct{}
+	done      chan error
+	reads     []stallRead
+	transfers int
+}
+
+// run downloads path again and again until stop, recording every read.
+func (d *stallDownload) run() {
+	buf := make([]byte, 256<<10)
+	once := sync.Once{}
+	for tr := 0; !d.stop.Load(); tr++ {
+		dc, _, err := d.cl.transfer("RETR " + d.path)
+		if err != nil {
+			d.done <- err
+			return
+		}
+		once.Do(func() { close(d.started) })
+		err = d.readAll(dc, buf, tr)
+		dc.Close()
+		if err != nil {
+			d.done <- err
+			return
+		}
+		d.transfers = tr + 1
+		if d.stop.Load() {
+			break // the server answers 426 or 226; the session is closed after
+		}
+		if _, _, err := d.cl.expect(226, 250); err != nil {
+			d.done <- err
+			return
+		}
+	}
+	d.done <- nil
+}
+
+// readAll reads one transfer to its end (or to stop), recording each read.
+func (d *stallDownload) readAll(dc net.Conn, buf []byte, tr int) error {
+	for !d.stop.Load() {
+		_ = dc.SetReadDeadline(time.Now().Add(opTimeout))
+		m, err := dc.Read(buf)
+		if m > 0 {
+			d.reads = append(d.reads, stallRead{int64(time.Since(d.base)), tr})
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("download read: %w", err)
+		}
+	}
+	return nil
+}
+
+// loginsConcurrently logs every user in once, conc at a time.
+func loginsConcurrently(addr string, users []string, upass string, conc int) error {
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	errs := make([]error, len(users))
@@ -559,20 +595,16 @@ func runStall(addr, user, pass, path string, users []string, upass string, conc 
 		}()
 	}
 	wg.Wait()
-	t1 := time.Since(base)
-	stop.Store(true)
-	if err := <-dlDone; err != nil {
-		return nil, err
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
+	return errors.Join(errs...)
+}
 
+// stallStats summarises the gaps between reads of one transfer inside [t0, t1].
+func stallStats(reads []stallRead, t0, t1 int64, logins, transfers int) (any, error) {
 	var gaps []float64 // ms
 	maxAny := 0.0      // including the gaps across a restart of the download
 	for i := 1; i < len(reads); i++ {
 		a, b := reads[i-1], reads[i]
-		if a.at < int64(t0) || b.at > int64(t1) {
+		if a.at < t0 || b.at > t1 {
 			continue
 		}
 		g := float64(b.at-a.at) / 1e6
@@ -593,7 +625,7 @@ func runStall(addr, user, pass, path string, users []string, upass string, conc 
 		}
 	}
 	return map[string]any{
-		"logins": len(users), "login_window_s": (t1 - t0).Seconds(), "reads": len(gaps),
+		"logins": logins, "login_window_s": float64(t1-t0) / 1e9, "reads": len(gaps),
 		"transfers": transfers,
 		"p50_ms":    pct(0.50), "p99_ms": pct(0.99), "p999_ms": pct(0.999), "max_ms": gaps[len(gaps)-1],
 		"max_incl_restart_ms": maxAny, "stalled_ms_over_10ms_gaps": over10,
