@@ -296,3 +296,14 @@ func TestS3DownMidTransferIs451(t *testing.T) {
 		t.Fatalf("STOR after S3 came back: %v", err)
 	}
 }
+
+// TestS3LiveSessionShowsProgress: a transfer to S3 has no file offset to read, so its
+// bytes are counted; the live session shows them as for a local home.
+func TestS3LiveSessionShowsProgress(t *testing.T) {
+	ts := newS3TestServer(t)
+	startUpload(t, ts.testServer, "live.bin", strings.Repeat("x", 4096))
+	waitFor(t, "the S3 upload's first 4096 bytes in the live session", func() bool {
+		m := sessionsOf(t, ts.testServer)
+		return len(m["alice"]) == 1 && m["alice"][0].Transfer != nil && m["alice"][0].Transfer.Bytes == 4096
+	})
+}

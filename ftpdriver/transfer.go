@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/djftpd/djftpd/djangoclient"
@@ -175,8 +176,14 @@ func (s *session) handleRETR(param string) {
 	}
 	defer f.Close()
 	started := time.Now()
-	osf, _ := f.(*os.File)                                // progress of live sessions: local homes only
-	defer s.trackTransfer("RETR", virtual, osf, offset)() // before f.Close
+	osf, _ := f.(*os.File) // local homes: the file offset tells the progress
+	if osf != nil {
+		defer s.trackTransfer("RETR", virtual, osf, offset)() // before f.Close
+	} else {
+		var moved atomic.Int64
+		f = readCloser{countingReader{f, &moved}, f}
+		defer s.trackCounted("RETR", virtual, &moved)()
+	}
 	var n int64
 	ascii := s.asciiType
 	err = s.withData(openingData, 0, func(c net.Conn) error {
@@ -224,7 +231,11 @@ func (s *session) receiveUpload(cmd, param, prelim string, mode writeMode) {
 		if err := up.Open(); err != nil {
 			return fmt.Errorf("%w: %w", errFileOpen, err)
 		}
-		defer s.trackTransfer(cmd, up.virtual, up.f, up.kept)()
+		if up.remote != nil {
+			defer s.trackCounted(cmd, up.virtual, &up.moved)()
+		} else {
+			defer s.trackTransfer(cmd, up.virtual, up.f, up.kept)()
+		}
 		var src io.Reader = c
 		if up.ascii {
 			src = newFromNetASCII(c)
@@ -298,4 +309,10 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// readCloser is a Reader with another's Close.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sync/atomic"
 	"time"
 
 	"github.com/djftpd/djftpd/access"
@@ -35,6 +36,7 @@ type upload struct {
 	fs           storage.FS      // the home
 	ctx          context.Context // of the storage calls
 	remote       storage.Upload  // the upload to object storage, once Open (root nil)
+	moved        atomic.Int64    // bytes written to remote, for live sessions
 	virtual, rel string
 	offset       int64 // REST marker; 0 without
 	appendMode   bool
@@ -158,7 +160,7 @@ func (up *upload) ReadFrom(r io.Reader) (int64, error) {
 	q := up.quota
 	var dst io.ReaderFrom = up.f
 	if up.remote != nil {
-		dst = writerReaderFrom{up.remote}
+		dst = writerReaderFrom{up.dst()}
 	}
 	if q == nil {
 		n, err := dst.ReadFrom(r)
@@ -181,9 +183,21 @@ func (up *upload) ReadFrom(r io.Reader) (int64, error) {
 // dst is what the bytes go to: the local file, or the object storage upload.
 func (up *upload) dst() io.Writer {
 	if up.remote != nil {
-		return up.remote
+		return countingWriter{up.remote, &up.moved}
 	}
 	return up.f
+}
+
+// countingWriter counts what it writes into n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	m, err := c.w.Write(p)
+	c.n.Add(int64(m))
+	return m, err
 }
 
 // writerReaderFrom reads into an upload of object storage through a large copy
