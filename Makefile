@@ -13,6 +13,20 @@ all: build
 build:
 	go build -trimpath -o $(BIN) .
 
+# Pinned tools, built once per machine beside Go's build cache (so CI runners that keep
+# the cache keep them too): versitygw, the S3-compatible server the S3 tests start.
+VERSITYGW_VERSION := v1.8.0
+TOOLS_DIR ?= $(shell d=$$(go env GOCACHE) && dirname "$$d")/djftpd-tools
+VERSITYGW := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)/versitygw
+# The Go, Django and e2e tests find it here (DJFTPD_SKIP_S3=1 lets them skip without it).
+export DJFTPD_VERSITYGW := $(abspath $(VERSITYGW))
+
+.PHONY: tools
+tools: $(VERSITYGW)
+
+$(VERSITYGW):
+	GOBIN=$(dir $@) GOFLAGS=-buildvcs=false go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
 $(VENV)/.installed: django_plugin/pyproject.toml e2e/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
@@ -32,14 +46,14 @@ lint: venv
 	go vet ./...
 	$(VENV)/bin/ruff check django_plugin e2e deploy
 
-test-go:
+test-go: tools
 	go test -race -count=1 ./...
 
 # The Django suites (default, django-axes, custom user model), run from django_plugin/.
 DJANGO_SUITES := ../$(PYTEST) -q && ../$(PYTEST) -q --ds tests.settings_axes tests/axes && \
 	../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
 
-test-django: venv test-django-postgres test-django-mariadb
+test-django: venv tools test-django-postgres test-django-mariadb
 	cd django_plugin && ../$(PYTEST) -q
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_axes tests/axes
 	cd django_plugin && ../$(PYTEST) -q --ds tests.settings_custom_user tests/customuser
@@ -81,7 +95,7 @@ test-django-newest: $(VENV_NEWEST)/.installed
 	cd django_plugin && PYTHONPATH=. ../$(VENV_NEWEST)/bin/python -m django makemigrations \
 	  --check --dry-run --settings tests.settings
 
-test-e2e: build venv
+test-e2e: build venv tools
 	DJFTPD_BINARY=$(abspath $(BIN)) $(PYTEST) -q e2e
 
 # Offline checks of deploy/: kustomize manifests, the Helm chart, Dockerfile, compose file,
@@ -118,7 +132,8 @@ FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
 	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify \
 	djangoclient:FuzzEventsAnswer \
-	sftpd:FuzzPaths
+	sftpd:FuzzPaths \
+	storage:FuzzObjectKey
 # Live sessions: the ops listener's /sessions and /sessions/close bodies, and the page cursor.
 FUZZ_TARGETS += .:FuzzOpsSessionsRequests ftpdriver:FuzzParseCursor
 

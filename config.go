@@ -19,6 +19,7 @@ import (
 	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // envPrefix is the prefix of every environment variable djftpd reads.
@@ -46,6 +47,11 @@ type config struct {
 	StateDir            string        `split_words:"true" desc:"Absolute directory of state kept across restarts: the generated SFTP host key (ssh_host_ed25519_key, 0600)"`
 	CreateHome          bool          `split_words:"true" default:"true" desc:"Create a missing home directory (mode 0750) at login"`
 	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
+	Storage             storeLoc      `split_words:"true" default:"local" desc:"Where homes live: local (directories under DJFTPD_HOME_ROOT) or s3://BUCKET[/PREFIX] (a home /alice is keys PREFIX/alice/...; credentials, region and endpoint from the AWS SDK's standard AWS_* variables)"`
+	S3PathStyle         bool          `envconfig:"S3_PATH_STYLE" default:"false" desc:"With s3: address the bucket in the URL path, as most self-hosted S3 servers need"`
+	S3PartSize          int64         `envconfig:"S3_PART_SIZE" default:"8388608" desc:"With s3: bytes per multipart upload part (5 MiB to 5 GiB); an upload holds at most part size x (concurrency+1) in memory"`
+	S3UploadConcurrency int           `envconfig:"S3_UPLOAD_CONCURRENCY" default:"4" desc:"With s3: parts of one upload sent at once (1-64)"`
+	S3RenameDirMax      int           `envconfig:"S3_RENAME_DIR_MAX" default:"1000" desc:"With s3: most objects a directory rename copies; larger directories get 550"`
 	ASCIIConversion     bool          `envconfig:"ASCII_CONVERSION" default:"true" desc:"TYPE A converts line ends (CRLF on the wire, LF on disk) as RFC 959 says; false sends files unchanged in both types"`
 	AuthTimeout         time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`
 	CacheTTL            time.Duration `split_words:"true" default:"60s" desc:"How long a successful login is cached when Django sends no ttl"`
@@ -127,6 +133,16 @@ type uploadMode string
 
 // Decode implements envconfig.Decoder.
 func (m *uploadMode) Decode(s string) error { return oneOf(m, s, "atomic", "standard") }
+
+// storeLoc is a DJFTPD_STORAGE value.
+type storeLoc storage.Location
+
+// Decode implements envconfig.Decoder.
+func (l *storeLoc) Decode(s string) error {
+	loc, err := storage.ParseLocation(s)
+	*l = storeLoc(loc)
+	return err
+}
 
 // tlsMode is one of ftpdriver's TLS modes.
 type tlsMode ftpdriver.TLSMode
@@ -251,6 +267,18 @@ func (c *config) validateOwn() error {
 	if c.SpoolMaxBytes < djangoclient.MinSpoolMaxBytes {
 		return &configError{"SPOOL_MAX_BYTES", fmt.Sprintf("must be at least %d", djangoclient.MinSpoolMaxBytes)}
 	}
+	return c.validateS3()
+}
+
+func (c *config) validateS3() error {
+	switch {
+	case c.S3PartSize < storage.MinPartSize || c.S3PartSize > storage.MaxPartSize:
+		return &configError{"S3_PART_SIZE", fmt.Sprintf("must be between %d (5 MiB) and %d (5 GiB)", storage.MinPartSize, int64(storage.MaxPartSize))}
+	case c.S3UploadConcurrency < 1 || c.S3UploadConcurrency > 64:
+		return &configError{"S3_UPLOAD_CONCURRENCY", "must be between 1 and 64"}
+	case c.S3RenameDirMax < 1:
+		return &configError{"S3_RENAME_DIR_MAX", "must be at least 1"}
+	}
 	return nil
 }
 
@@ -265,6 +293,10 @@ func (c *config) validateSFTP() error {
 	if _, _, err := net.SplitHostPort(c.SFTPListen); err != nil {
 		return &configError{"SFTP_LISTEN", fmt.Sprintf("want host:port, got %q", c.SFTPListen)}
 	}
+	if c.Storage.Kind != "local" {
+		// sftpd's handlers work on the home's os.Root; object-storage homes have none yet.
+		return &configError{"SFTP_LISTEN", "SFTP serves local homes only for now: unset it, or use DJFTPD_STORAGE=local"}
+	}
 	if len(c.SFTPHostKeys) == 0 && c.StateDir == "" {
 		return &configError{"STATE_DIR", "required when DJFTPD_SFTP_LISTEN is set and DJFTPD_SFTP_HOST_KEYS is not: the generated host key is kept there"}
 	}
@@ -277,6 +309,16 @@ func (c *config) validateSFTP() error {
 		return &configError{"SFTP_PASSWORD_AUTH", "false with DJFTPD_SFTP_PUBLICKEY_AUTH=false leaves no way to log in over SFTP"}
 	}
 	return nil
+}
+
+func (c config) s3() storage.S3Config {
+	return storage.S3Config{
+		PathStyle:    c.S3PathStyle,
+		PartSize:     c.S3PartSize,
+		Concurrency:  c.S3UploadConcurrency,
+		RenameDirMax: c.S3RenameDirMax,
+		HomeRoot:     c.HomeRoot,
+	}
 }
 
 // fieldVars names the variable each package Config field comes from: the one place

@@ -73,6 +73,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"no django url", map[string]string{"DJFTPD_DJANGO_URL": ""}, "DJFTPD_DJANGO_URL"},
+		{"sftp on s3 homes", map[string]string{"DJFTPD_SFTP_LISTEN": "127.0.0.1:2222", "DJFTPD_STATE_DIR": "/tmp", "DJFTPD_STORAGE": "s3://media/ftp"}, "DJFTPD_SFTP_LISTEN: SFTP serves local homes only"},
 		{"relative django url", map[string]string{"DJFTPD_DJANGO_URL": "localhost:8000"}, "DJFTPD_DJANGO_URL"},
 		{"no secret", map[string]string{"DJFTPD_SECRET": ""}, "DJFTPD_SECRET"},
 		{"short secret", map[string]string{"DJFTPD_SECRET": "tooshort"}, "DJFTPD_SECRET: must be at least 32 bytes, got 8"},
@@ -224,6 +225,9 @@ func TestEveryVariableValidated(t *testing.T) {
 		"SFTP_HOST_KEYS":     {"DJFTPD_SFTP_LISTEN": "127.0.0.1:2222", "DJFTPD_SFTP_HOST_KEYS": "/nonexistent/key"},
 		"SFTP_PASSWORD_AUTH": {"DJFTPD_SFTP_PASSWORD_AUTH": "maybe"}, "SFTP_PUBLICKEY_AUTH": {"DJFTPD_SFTP_PUBLICKEY_AUTH": "maybe"},
 		"STATE_DIR": {"DJFTPD_STATE_DIR": "rel"},
+		"STORAGE":   {"DJFTPD_STORAGE": "gs://media"}, "S3_PATH_STYLE": {"DJFTPD_S3_PATH_STYLE": "maybe"},
+		"S3_PART_SIZE": {"DJFTPD_S3_PART_SIZE": "1"}, "S3_UPLOAD_CONCURRENCY": {"DJFTPD_S3_UPLOAD_CONCURRENCY": "0"},
+		"S3_RENAME_DIR_MAX": {"DJFTPD_S3_RENAME_DIR_MAX": "0"},
 	}
 	var c config
 	var buf bytes.Buffer

@@ -24,6 +24,7 @@ import (
 	"github.com/djftpd/djftpd/cache"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // eventsFlushTimeout bounds the last delivery of events at shutdown; what Django has
@@ -62,6 +63,11 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log, nil); err != nil {
+		var ce *configError
+		if errors.As(err, &ce) { // found only when checked against the world (S3 bucket)
+			fmt.Fprintln(os.Stderr, "djftpd: "+err.Error())
+			return exitConfig
+		}
 		log.Error("djftpd stopped", "err", err)
 		return exitFault
 	}
@@ -120,6 +126,7 @@ type sidecar struct {
 	cache  *cache.Cache
 	auth   *cache.Instrumented
 	access *access.Core            // the login policy FTP (and SFTP) share
+	store  storage.Storage         // where homes live (DJFTPD_STORAGE)
 	certs  *ftpdriver.CertReloader // nil without TLS
 	events *djangoclient.EventQueue
 	ftp    *ftpdriver.Server
@@ -141,10 +148,15 @@ func (sc *sidecar) build() error {
 		return fmt.Errorf("django client: %w", err)
 	}
 	sc.reg = newRegistry()
+	if sc.store, err = openStorage(context.Background(), cfg, sc.reg); err != nil {
+		return err
+	}
+	sc.closers = append(sc.closers, sc.store)
 	sc.cache = cache.New(cfg.cache(), client, log.With("component", "cache"))
 	sc.auth = cache.NewInstrumented(sc.cache, sc.reg)
 	accessCfg := cfg.access()
 	accessCfg.Log = log.With("component", "access")
+	accessCfg.Storage = sc.store
 	if sc.access, err = access.New(accessCfg, sc.auth); err != nil {
 		return fmt.Errorf("login policy: %w", err)
 	}
@@ -217,7 +229,7 @@ func (sc *sidecar) start(ctx context.Context) {
 		sc.closers = append(sc.closers, closerFunc(func() error { signal.Stop(hup); return nil }))
 		go reloadOnHUP(ctx, hup, sc.certs, sc.log)
 	}
-	opsAPI := &opsHandler{ready: &sc.ready, lastOK: sc.auth.Health(), cache: sc.cache, sessions: bothSessions{ftp: sc.ftp, sftp: sc.sftp}, secret: []byte(sc.cfg.Secret),
+	opsAPI := &opsHandler{ready: &sc.ready, lastOK: sc.auth.Health(), cache: sc.cache, sessions: bothSessions{ftp: sc.ftp, sftp: sc.sftp}, secret: []byte(sc.cfg.Secret), storage: sc.store.String(),
 		registry: sc.reg, log: sc.log.With("component", "ops")}
 	sc.opsSrv = newOpsServer(opsAPI.handler(), defaultOpsLimits)
 	sc.opsDone = make(chan error, 1)

@@ -32,6 +32,8 @@ type opsHandler struct {
 	secret   []byte
 	registry *prometheus.Registry
 	log      *slog.Logger
+	// storage is DJFTPD_STORAGE as /ping names it, for Django's djftpd_check.
+	storage string
 	// badSigLog limits the warnings about refused signatures; nil means the default.
 	badSigLog *loglimit.Limiter
 }
@@ -127,7 +129,7 @@ func (o *opsHandler) ping(w http.ResponseWriter, r *http.Request) {
 	if _, ok := o.signedBody(w, r, djangoclient.PurposePing); !ok {
 		return
 	}
-	o.writeSigned(w, r, djangoclient.PurposePing, http.StatusOK, map[string]any{"ok": true})
+	o.writeSigned(w, r, djangoclient.PurposePing, http.StatusOK, map[string]any{"ok": true, "storage": o.storage})
 }
 
 // writeSigned answers a request that verified for purpose with v as JSON, signed as that

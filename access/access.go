@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // Errors of a login, beside the djangoclient sentinels the authenticator returns.
@@ -37,6 +38,9 @@ type Config struct {
 	HomeRoot string
 	// CreateHome creates a missing home (mode 0750) at login.
 	CreateHome bool
+	// Storage is where homes live (DJFTPD_STORAGE); nil means directories under
+	// HomeRoot, opened by New.
+	Storage storage.Storage
 	// FailedLoginDelay is waited before a wrong-credentials answer returns.
 	FailedLoginDelay time.Duration
 	// MaxLoginAttempts is how many failed logins one connection may make.
@@ -56,7 +60,8 @@ type Config struct {
 type Core struct {
 	cfg      Config
 	auth     Authenticator
-	homeRoot *os.Root // HomeRoot, opened once: homes are opened through it
+	store    storage.Storage // HomeRoot opened once (homes are opened through it), or Config.Storage
+	ownStore bool            // opened by New, closed by Close
 	defend   *defender
 	users    userSessions
 	conns    connLimits
@@ -70,22 +75,35 @@ func New(cfg Config, auth Authenticator) (*Core, error) {
 	if auth == nil {
 		return nil, errors.New("nil authenticator")
 	}
-	root, err := openHomeRoot(cfg.HomeRoot, cfg.CreateHome)
-	if err != nil {
-		return nil, err
+	store, own := cfg.Storage, false
+	if store == nil {
+		root, err := openHomeRoot(cfg.HomeRoot, cfg.CreateHome)
+		if err != nil {
+			return nil, err
+		}
+		store, own = storage.NewLocalAt(cfg.HomeRoot, root), true
 	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Core{
-		cfg: cfg, auth: auth, homeRoot: root, log: log,
+		cfg: cfg, auth: auth, store: store, ownStore: own, log: log,
 		defend: &defender{threshold: cfg.BanThreshold, window: cfg.BanWindow, banFor: cfg.BanTime, now: time.Now},
 	}, nil
 }
 
-// Close releases the home root. Users already logged in keep their homes open.
-func (c *Core) Close() error { return c.homeRoot.Close() }
+// Close releases the home root (a storage given in Config stays open). Users already
+// logged in keep their homes open.
+func (c *Core) Close() error {
+	if c.ownStore {
+		return c.store.Close()
+	}
+	return nil
+}
+
+// Storage is where the homes live; front ends ask its Capabilities before login (FEAT).
+func (c *Core) Storage() storage.Storage { return c.store }
 
 // Banned reports whether ip is banned now; front ends refuse it at connect.
 func (c *Core) Banned(ip netip.Addr) bool { return c.defend.banned(ip) }
@@ -125,31 +143,27 @@ func (c *Core) Login(ctx context.Context, r LoginRequest) (*User, error) {
 	if err := c.users.acquire(g.Username, g.MaxSessions); err != nil {
 		return nil, err
 	}
-	root, err := c.openHome(g)
+	home, err := c.openHome(ctx, g)
 	if err != nil {
 		c.users.release(g.Username)
 		return nil, err
 	}
-	return &User{grant: g, root: root, core: c, release: func() { c.users.release(g.Username) }}, nil
+	return &User{grant: g, fs: home, core: c, release: func() { c.users.release(g.Username) }}, nil
 }
 
-// openHome opens the granted home as an os.Root, creating it if allowed. Both go
-// through the home root, so a symlink planted under it cannot lead the home out.
-func (c *Core) openHome(g djangoclient.Grant) (*os.Root, error) {
+// openHome opens the granted home in the storage, creating it if allowed. A local
+// home is created and opened through the home root, so a symlink planted under it
+// cannot lead the home out; an S3 home is a key prefix no name can leave.
+func (c *Core) openHome(ctx context.Context, g djangoclient.Grant) (storage.FS, error) {
 	rel, err := filepath.Rel(c.cfg.HomeRoot, g.Home)
 	if err != nil || !filepath.IsLocal(rel) {
 		return nil, fmt.Errorf("home %q is not inside %q: %w", g.Home, c.cfg.HomeRoot, djangoclient.ErrBadGrant)
 	}
-	if c.cfg.CreateHome {
-		if err := c.homeRoot.MkdirAll(rel, 0o750); err != nil {
-			return nil, fmt.Errorf("create home: %w: %w", ErrHomeUnusable, err)
-		}
-	}
-	root, err := c.homeRoot.OpenRoot(rel)
+	home, err := c.store.Home(ctx, g.Home, c.cfg.CreateHome)
 	if err != nil {
 		return nil, fmt.Errorf("open home: %w: %w", ErrHomeUnusable, err)
 	}
-	return root, nil
+	return home, nil
 }
 
 // openHomeRoot opens the home root, creating it first when homes are created.
@@ -197,7 +211,7 @@ func (a *Attempts) Count() int { return a.failed }
 // User is a logged-in user: the grant, its home, its session slot.
 type User struct {
 	grant   djangoclient.Grant
-	root    *os.Root
+	fs      storage.FS
 	core    *Core
 	release func()
 	once    sync.Once
@@ -212,14 +226,23 @@ func (u *User) Name() string { return u.grant.Username }
 // Can reports whether the grant has the permission letter.
 func (u *User) Can(letter byte) bool { return u.grant.Can(letter) }
 
-// Root is the home as an os.Root: every file operation goes through it.
-func (u *User) Root() *os.Root { return u.root }
+// FS is the home: every file operation goes through it.
+func (u *User) FS() storage.FS { return u.fs }
+
+// Root is the home as an os.Root when it is a local directory (uploads in place, the
+// usage walk), else nil.
+func (u *User) Root() *os.Root {
+	if l, ok := u.fs.(*storage.LocalFS); ok {
+		return l.Root
+	}
+	return nil
+}
 
 // Close ends the user's session: the home closes and the session slot is freed.
 // It is safe to call more than once.
 func (u *User) Close() {
 	u.once.Do(func() {
 		u.release()
-		_ = u.root.Close()
+		_ = u.fs.Close()
 	})
 }

@@ -29,6 +29,6 @@
 //	defer user.Close()
 //	access.Emit(queue, djangoclient.Event{Type: djangoclient.EventLogin}, id, peer, user)
 //	if !user.Can('r') { refuse }
-//	f, err := user.Root().Open(path) // the sandbox: nothing outside the home
+//	f, err := user.FS().Open(ctx, path, 0) // the sandbox: nothing outside the home
 //	guard, err := user.GuardQuota(0) // before an upload; errors.Is(err, access.ErrQuotaUsedUp)
 package access

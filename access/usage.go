@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -122,7 +123,7 @@ func (u *User) usage(refresh bool) (*userUsage, error) {
 	if r.known && !(refresh && r.active == 0 && time.Since(r.walked) >= every) {
 		return r, nil
 	}
-	total, complete, err := walkUsage(u.root.FS(), maxEntries, budget)
+	total, complete, err := u.homeUsage(maxEntries, budget)
 	if err != nil {
 		return nil, fmt.Errorf("compute usage: %w", err)
 	}
@@ -231,3 +232,19 @@ func (g *QuotaGuard) Free() int64 { return g.free }
 
 // Use records n bytes written against what is free.
 func (g *QuotaGuard) Use(n int64) { g.free -= n }
+
+// homeUsage sums the home's file sizes: a walk of a local home, a listing of an object
+// storage one (at most maxEntries keys, within budget).
+func (u *User) homeUsage(maxEntries int, budget time.Duration) (int64, bool, error) {
+	if root := u.Root(); root != nil {
+		return walkUsage(root.FS(), maxEntries, budget)
+	}
+	if lister, ok := u.fs.(interface {
+		Usage(ctx context.Context, maxKeys int) (int64, bool, error)
+	}); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		defer cancel()
+		return lister.Usage(ctx, maxEntries)
+	}
+	return 0, false, nil
+}

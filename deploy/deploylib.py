@@ -59,7 +59,7 @@ CERTIFICATE_EXAMPLE = KUBE / "certificate.example.yaml"
 USER_SECRETS = {"djftpd-tls", "djftpd-s3"}
 # Variables of the design card (section 10) whose feature is not merged yet: allowed in the
 # manifests before the README table has them (deploy/README.md says "in progress").
-PENDING_VARS = {"DJFTPD_STORAGE"}
+PENDING_VARS: set[str] = set()
 # Environment the sidecar may get besides DJFTPD_*: the Go runtime's, the AWS SDK's.
 RUNTIME_VARS = {"GOMEMLIMIT"}
 AWS_VARS = re.compile(r"AWS_[A-Z0-9_]+")

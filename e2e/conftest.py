@@ -227,10 +227,11 @@ class Stack:
             p.stop()
 
 
-def new_stack(workdir: Path) -> Stack:
+def new_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack:
     assert BINARY.exists(), f"{BINARY} is missing: run `make build` first"
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    env.update(extra_env or {})
     django_port, ops_port = free_port(), free_port()
     env.update(
         DJFTPD_DEMO_DIR=str(workdir),
@@ -275,6 +276,51 @@ def stack_factory(tmp_path: Path) -> Iterator[callable]:
 
     yield make
     for s in made:
+        s.stop()
+        _stacks.remove(s)
+
+
+def _s3server_module():
+    """django_plugin/tests/s3server.py: versitygw, the repository's pinned S3 server."""
+    import importlib.util
+
+    path = REPO / "django_plugin" / "tests" / "s3server.py"
+    spec = importlib.util.spec_from_file_location("djftpd_s3server", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+s3server = _s3server_module()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """versitygw on a free loopback port with the bucket ``djftpd-test``."""
+    yield from s3server.start(tmp_path_factory.mktemp("versitygw"))
+
+
+def s3_env(server: object, prefix: str = "ftp") -> dict[str, str]:
+    """What makes a stack keep its homes in the bucket (the demo switches on it)."""
+    return {
+        **server.env(),  # type: ignore[attr-defined]
+        "DJFTPD_STORAGE": f"s3://{s3server.BUCKET}/{prefix}",
+        "DJFTPD_S3_PATH_STYLE": "true",
+    }
+
+
+@pytest.fixture(scope="session")
+def s3_stack(s3: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A demo Django and sidecar whose homes /alice and /bob are in the S3 bucket."""
+    s = new_stack(tmp_path_factory.mktemp("s3stack"), extra_env=s3_env(s3))
+    _stacks.append(s)
+    try:
+        s.start_django()
+        s.start_sidecar()
+        yield s
+    finally:
         s.stop()
         _stacks.remove(s)
 

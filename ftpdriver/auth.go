@@ -54,7 +54,7 @@ func (s *session) loginOutcome(username string, u *access.User, err error) {
 	s.srv.cfg.Metrics.logins.WithLabelValues(loginResult(err)).Inc()
 	if err == nil {
 		g := u.Grant()
-		s.user, s.grant, s.root = u, g, u.Root()
+		s.user, s.grant, s.fs = u, g, u.FS()
 		s.publishState("PASS") // before the 230: a client told it is logged in is listed so
 		s.cwd = "/"
 		s.log = s.log.With("user", g.Username)

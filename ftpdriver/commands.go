@@ -140,6 +140,9 @@ func (s *session) dispatch(verb string, cmd *command, param string) {
 func (s *session) handleFEAT(string) {
 	var feats []string
 	for _, cmd := range s.srv.cmds {
+		if cmd.feat == "MFMT" && !s.srv.access.Storage().Capabilities().Mtime {
+			continue // object storage cannot set a file's time
+		}
 		if cmd.feat != "" && (!cmd.tlsOnly || s.tlsEnabled()) {
 			feats = append(feats, cmd.feat)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/internal/proxyproto"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // The package's sentinel errors, all here: a handler returns or wraps one of them (or
@@ -18,8 +19,8 @@ var (
 	// Permission and path.
 	errNoLetter = errors.New("permission letter missing from the grant")
 	errBadPath  = errors.New("invalid path argument") // not UTF-8 or holds a NUL byte
-	errIsDir    = errors.New("is a directory")
-	errNotDir   = errors.New("not a directory")
+	errIsDir    = storage.ErrIsDir
+	errNotDir   = storage.ErrNotDir
 	errIsHome   = errors.New("the home directory itself")
 	errEscapes  = errors.New("path leaves the home") // os.Root refused: see rootEscape
 
@@ -56,6 +57,9 @@ var (
 	errBadUsername   = access.ErrBadUsername
 	errLineTooLong   = errors.New("control line too long")
 	errProxyHeader   = proxyproto.ErrHeader
+
+	// A home in object storage has no free space of its own (AVBL without a quota).
+	errNoFreeSpaceFigure = errors.New("no free space figure")
 )
 
 // SFTP status codes (draft-ietf-secsh-filexfer-02 §7, the version pkg/sftp speaks), for
@@ -97,6 +101,14 @@ var replyTable = []replyRow{
 	{errTooManyFromIP, 421, "Too many connections from your address", sftpFailure, "too_many_from_address"},
 	{errTooManyConns, 421, "Too many connections, try again later", sftpFailure, "too_many_connections"},
 	{errShuttingDown, 421, "Server shutting down", sftpFailure, "shutting_down"},
+
+	// Storage (S3 homes): the service failing, and what object storage cannot do.
+	{storage.ErrUnavailable, 451, "Storage unavailable", sftpFailure, ""},
+	{storage.ErrUnsupported, 550, "Not supported on this storage", sftpOpUnsupported, ""},
+	{storage.ErrBadName, 550, "File name not allowed on this storage", sftpFailure, ""},
+	{storage.ErrTooLarge, 550, "Too many objects for this storage (DJFTPD_S3_RENAME_DIR_MAX)", sftpFailure, ""},
+	{storage.ErrNotEmpty, 550, "Directory not empty", sftpFailure, ""},
+	{errNoFreeSpaceFigure, 550, "No free space figure: object storage has no fixed size and no quota is set", sftpOpUnsupported, ""},
 
 	// Files. "Permission denied" is a missing letter and nothing else (issue 20).
 	{errNoLetter, 550, "Permission denied", sftpPermissionDenied, ""},

@@ -1,6 +1,7 @@
 package ftpdriver
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"strconv"
@@ -8,13 +9,30 @@ import (
 	"time"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // replyFileError answers a failed file operation (replyFor) and logs why.
 func (s *session) replyFileError(cmd, virtual string, err error) {
 	code, text := replyFor(err)
+	switch {
+	case errors.Is(err, storage.ErrUnsupported):
+		text = cmd + " not supported on object storage: " + unsupportedWhy[cmd]
+	case errors.Is(err, storage.ErrUnavailable):
+		s.log.Error("storage failed", "cmd", cmd, "path", virtual, "err", err)
+		s.reply(code, text)
+		return
+	}
 	s.log.Debug("file operation refused", "cmd", cmd, "path", virtual, "err", err)
 	s.reply(code, text)
+}
+
+// unsupportedWhy says why object storage refuses a command (README "Homes in S3").
+var unsupportedWhy = map[string]string{
+	"APPE":       "an object cannot be appended to",
+	"STOR":       "an object is written whole, an upload cannot resume at a REST offset",
+	"SITE CHMOD": "objects have no permission bits",
+	"MFMT":       "an object's time is when it was written",
 }
 
 // quote formats a path for a 257 reply: in quotes, embedded quotes doubled (RFC 959).
@@ -30,7 +48,7 @@ func (s *session) handleCWD(param string) {
 	virtual, rel, err := s.resolve(param)
 	if err == nil {
 		var fi fs.FileInfo
-		if fi, err = s.root.Stat(rel); err == nil && !fi.IsDir() {
+		if fi, err = s.fs.Stat(s.ctx(), rel); err == nil && !fi.IsDir() {
 			err = errNotDir
 		}
 	}
@@ -47,7 +65,7 @@ func (s *session) handleCDUP(string) { s.handleCWD("..") }
 func (s *session) handleMKD(param string) {
 	virtual, rel, err := s.resolve(param)
 	if err == nil {
-		err = s.root.Mkdir(rel, 0o750)
+		err = s.fs.Mkdir(s.ctx(), rel)
 	}
 	if err != nil {
 		s.replyFileError("MKD", virtual, err)
@@ -64,13 +82,7 @@ func (s *session) handleRMD(param string) {
 		err = errIsHome
 	}
 	if err == nil {
-		var fi fs.FileInfo
-		if fi, err = s.root.Lstat(rel); err == nil && !fi.IsDir() {
-			err = errNotDir
-		}
-	}
-	if err == nil {
-		err = s.root.Remove(rel)
+		err = s.fs.Rmdir(s.ctx(), rel)
 	}
 	if err != nil {
 		s.replyFileError("RMD", virtual, err)
@@ -85,12 +97,12 @@ func (s *session) handleDELE(param string) {
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
-		if fi, err = s.root.Lstat(rel); err == nil && fi.IsDir() {
+		if fi, err = s.fs.Lstat(s.ctx(), rel); err == nil && fi.IsDir() {
 			err = errIsDir
 		}
 	}
 	if err == nil {
-		err = s.root.Remove(rel)
+		err = s.fs.Remove(s.ctx(), rel)
 	}
 	if err != nil {
 		s.replyFileError("DELE", virtual, err)
@@ -110,7 +122,7 @@ func (s *session) handleRNFR(param string) {
 		err = errIsHome
 	}
 	if err == nil {
-		_, err = s.root.Lstat(rel)
+		_, err = s.fs.Lstat(s.ctx(), rel)
 	}
 	if err != nil {
 		s.replyFileError("RNFR", virtual, err)
@@ -133,7 +145,7 @@ func (s *session) handleRNTO(param string) {
 		err = errIsHome
 	}
 	if err == nil {
-		err = s.root.Rename(fromRel, rel)
+		err = s.fs.Rename(s.ctx(), fromRel, rel)
 	}
 	if err != nil {
 		s.replyFileError("RNTO", virtual, err)
@@ -153,7 +165,7 @@ func (s *session) handleSIZE(param string) {
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
-		if fi, err = s.root.Stat(rel); err == nil && !fi.Mode().IsRegular() {
+		if fi, err = s.fs.Stat(s.ctx(), rel); err == nil && !fi.Mode().IsRegular() {
 			err = errIsDir
 		}
 	}
@@ -174,7 +186,7 @@ func (s *session) sizeASCII(virtual, rel string, size int64) {
 		s.reply(550, "SIZE not allowed in ASCII mode for files over 16 MiB; send TYPE I")
 		return
 	}
-	f, err := s.root.Open(rel)
+	f, err := s.fs.Open(s.ctx(), rel, 0)
 	var n int64
 	if err == nil {
 		n, err = io.Copy(io.Discard, newToNetASCII(io.LimitReader(f, asciiSizeLimit)))
@@ -191,7 +203,7 @@ func (s *session) handleMDTM(param string) {
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
-		fi, err = s.root.Stat(rel)
+		fi, err = s.fs.Stat(s.ctx(), rel)
 	}
 	if err != nil {
 		s.replyFileError("MDTM", virtual, err)

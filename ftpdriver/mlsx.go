@@ -2,12 +2,15 @@ package ftpdriver
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"path"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/djftpd/djftpd/storage"
 )
 
 // mlsxFacts are the RFC 3659 facts djftpd knows, in FEAT order.
@@ -100,6 +103,9 @@ func (s *session) factPerm(fi fs.FileInfo) string {
 	}
 	var b strings.Builder
 	for _, p := range pairs {
+		if p.fact == "a" && !s.srv.access.Storage().Capabilities().Append {
+			continue // the letter allows it, the storage does not
+		}
 		if s.grant.Can(p.letter) {
 			b.WriteString(p.fact)
 		}
@@ -111,7 +117,7 @@ func (s *session) handleMLST(param string) {
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
-		fi, err = s.root.Lstat(rel)
+		fi, err = s.fs.Lstat(s.ctx(), rel)
 	}
 	if err != nil {
 		s.replyFileError("MLST", virtual, err)
@@ -123,9 +129,9 @@ func (s *session) handleMLST(param string) {
 func (s *session) handleMLSD(param string) {
 	virtual, rel, err := s.resolve(param)
 	var dir fs.FileInfo
-	var infos []fs.FileInfo
+	var l storage.Lister
 	if err == nil {
-		dir, err = s.root.Stat(rel)
+		dir, err = s.fs.Stat(s.ctx(), rel)
 	}
 	if err == nil && !dir.IsDir() {
 		// RFC 3659 7.2: MLSD of a file is a syntax error; MLST is for files.
@@ -134,7 +140,7 @@ func (s *session) handleMLSD(param string) {
 		return
 	}
 	if err == nil {
-		infos, err = s.readDir(rel)
+		l, err = s.fs.List(s.ctx(), rel)
 	}
 	if err != nil {
 		s.closePendingData()
@@ -152,14 +158,24 @@ func (s *session) handleMLSD(param string) {
 		if parentRel == "" {
 			parentRel = "."
 		}
-		if parent, err := s.root.Stat(parentRel); err == nil {
+		if parent, err := s.fs.Stat(s.ctx(), parentRel); err == nil {
 			lines = append(lines, s.mlsxEntry(parent, "pdir", ".."))
 		}
 	}
-	for _, fi := range infos {
-		lines = append(lines, s.mlsxEntry(fi, "", fi.Name()))
-	}
-	s.sendLines("MLSD", virtual, lines)
+	started := time.Now()
+	var n int64
+	err = s.withData(openingData, 0, func(c net.Conn) error {
+		head := strings.Join(lines, "\r\n") + "\r\n"
+		m, err := io.WriteString(c, head)
+		if err != nil {
+			return err
+		}
+		n, err = s.streamList(c, l, func(fi fs.FileInfo) string { return s.mlsxEntry(fi, "", fi.Name()) + "\r\n" })
+		n += int64(m)
+		return err
+	})
+	_ = l.Close()
+	s.finishTransfer("MLSD", virtual, n, started, err)
 }
 
 // sendLines sends a listing over the data connection, one CRLF-terminated line each.

@@ -22,6 +22,9 @@ func (s *session) available() (int64, error) {
 	if err != nil || left >= 0 {
 		return left, err
 	}
+	if s.localRoot() == nil {
+		return 0, errNoFreeSpaceFigure
+	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(s.grant.Home, &st); err != nil {
 		return 0, fmt.Errorf("statfs: %w", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/internal/loglimit"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // Authenticator answers a login (access.Authenticator): a Grant, or an error wrapping
@@ -55,6 +56,9 @@ type Config struct {
 	// HomeRoot is the absolute directory every home is inside (DJFTPD_HOME_ROOT). It is
 	// opened once, in New, and every home is opened through it.
 	HomeRoot string
+	// Storage is where homes live (DJFTPD_STORAGE), for the login policy New builds
+	// when Access is nil; nil means directories under HomeRoot.
+	Storage storage.Storage
 	// CreateHome creates a missing home directory (mode 0750) at login.
 	CreateHome bool
 	// MaxLineLength bounds one control line, CRLF included; a longer line gets 500 and
@@ -248,7 +252,7 @@ func New(cfg Config, auth Authenticator, events EventSink, log *slog.Logger) (*S
 // accessConfig is the part of c the login policy uses.
 func (c Config) accessConfig() access.Config {
 	return access.Config{
-		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome,
+		HomeRoot: c.HomeRoot, CreateHome: c.CreateHome, Storage: c.Storage,
 		FailedLoginDelay: c.FailedLoginDelay, MaxLoginAttempts: c.MaxLoginAttempts,
 		BanThreshold: c.BanThreshold, BanWindow: c.BanWindow, BanTime: c.BanTime,
 		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,

@@ -1,6 +1,7 @@
 package ftpdriver
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // session is djftpd's state for one control connection. goftp runs a session's
@@ -38,7 +40,7 @@ type session struct {
 
 	reqUser     string              // from USER, waiting for PASS
 	grant       *djangoclient.Grant // nil until logged in
-	root        *os.Root            // the user's home; every file operation goes through it
+	fs          storage.FS          // the user's home; every file operation goes through it
 	cwd         string              // virtual: "/" is the home
 	renameFrom  string              // relative path from RNFR, for RNTO
 	restOffset  int64               // from REST, used by the next RETR/STOR
@@ -178,3 +180,10 @@ func (s *session) end() {
 	s.log.Info("session end", "duration_ms", ms) // the user is on s.log once logged in
 	s.srv.removeSession(s)
 }
+
+// ctx is the context of the session's storage calls: it ends when a forced shutdown
+// ends the server's.
+func (s *session) ctx() context.Context { return s.srv.baseCtx }
+
+// localRoot is the home's os.Root when it is a local directory, else nil.
+func (s *session) localRoot() *os.Root { return s.user.Root() }

@@ -62,7 +62,8 @@ type liveTransfer struct {
 	cmd, path string
 	started   time.Time
 	file      *os.File
-	base      int64 // the file offset when the transfer began
+	base      int64         // the file offset when the transfer began
+	moved     *atomic.Int64 // bytes counted instead, when there is no file (object storage)
 }
 
 // publishCommand records, on the session's goroutine, that verb runs; the returned
@@ -95,6 +96,31 @@ func (s *session) trackTransfer(cmd, virtual string, f *os.File, base int64) fun
 	}
 }
 
+// trackCounted publishes a transfer whose bytes are counted in moved: one to or from
+// object storage, with no file offset to read (and no sendfile/splice to keep).
+func (s *session) trackCounted(cmd, virtual string, moved *atomic.Int64) func() {
+	s.live.mu.Lock()
+	s.live.xfer = &liveTransfer{cmd: cmd, path: virtual, started: time.Now(), moved: moved}
+	s.live.mu.Unlock()
+	return func() {
+		s.live.mu.Lock()
+		s.live.xfer = nil
+		s.live.mu.Unlock()
+	}
+}
+
+// countingReader counts what it reads into n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	m, err := c.r.Read(p)
+	c.n.Add(int64(m))
+	return m, err
+}
+
 // info is the session's SessionInfo at now.
 func (s *session) info(now time.Time) SessionInfo {
 	si := SessionInfo{ID: s.id, Protocol: "ftp", ClientIP: s.peer.String(), ConnectedAt: s.connectedAt.UTC()}
@@ -111,7 +137,9 @@ func (s *session) info(now time.Time) SessionInfo {
 	}
 	if x := s.live.xfer; x != nil {
 		var n int64
-		if pos, err := x.file.Seek(0, io.SeekCurrent); err == nil && pos > x.base {
+		if x.moved != nil {
+			n = x.moved.Load()
+		} else if pos, err := x.file.Seek(0, io.SeekCurrent); err == nil && pos > x.base {
 			n = pos - x.base
 		}
 		ti := &TransferInfo{Command: x.cmd, Direction: direction(x.cmd), Path: x.path, Started: x.started.UTC(), Bytes: n}

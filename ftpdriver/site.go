@@ -5,15 +5,17 @@ import (
 	"crypto/sha1" //nolint:gosec // likewise HASH SHA-1
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/djftpd/djftpd/storage"
 )
 
 // hashAlgorithms are the HASH algorithms (draft-bryan-ftpext-hash), in FEAT order.
@@ -63,15 +65,16 @@ func (s *session) optsHASH(arg string) {
 
 func (s *session) handleHASH(param string) {
 	virtual, rel, err := s.resolve(param)
-	var f *os.File
+	var f io.ReadCloser
+	var fi fs.FileInfo
 	if err == nil {
-		f, err = s.root.Open(rel)
+		if fi, err = s.fs.Stat(s.ctx(), rel); err == nil && !fi.Mode().IsRegular() {
+			err = errIsDir
+		}
 	}
 	if err == nil {
-		defer f.Close()
-		var fi fs.FileInfo
-		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
-			err = errIsDir
+		if f, err = s.fs.Open(s.ctx(), rel, 0); err == nil {
+			defer f.Close()
 		}
 	}
 	if err != nil {
@@ -88,6 +91,10 @@ func (s *session) handleHASH(param string) {
 	n, err := io.Copy(h, f)
 	if err != nil {
 		s.log.Error("hash failed", "path", virtual, "err", err)
+		if errors.Is(err, storage.ErrUnavailable) {
+			s.reply(451, "Storage unavailable while hashing")
+			return
+		}
 		s.reply(451, "Local error while hashing")
 		return
 	}
@@ -131,7 +138,7 @@ func (s *session) siteCHMOD(arg string) {
 	}
 	virtual, rel, err := s.resolve(target)
 	if err == nil {
-		err = s.root.Chmod(rel, fs.FileMode(mode))
+		err = s.fs.Chmod(s.ctx(), rel, fs.FileMode(mode))
 	}
 	if err != nil {
 		s.replyFileError("SITE CHMOD", virtual, err)
@@ -150,7 +157,7 @@ func (s *session) handleMFMT(param string) {
 	}
 	virtual, rel, err := s.resolve(target)
 	if err == nil {
-		err = s.root.Chtimes(rel, t, t)
+		err = s.fs.Chtimes(s.ctx(), rel, t)
 	}
 	if err != nil {
 		s.replyFileError("MFMT", virtual, err)
@@ -165,7 +172,7 @@ func (s *session) handleAVBL(param string) {
 	virtual, rel, err := s.resolve(param)
 	var fi fs.FileInfo
 	if err == nil {
-		if fi, err = s.root.Stat(rel); err == nil && !fi.IsDir() {
+		if fi, err = s.fs.Stat(s.ctx(), rel); err == nil && !fi.IsDir() {
 			err = errNotDir
 		}
 	}
@@ -174,6 +181,10 @@ func (s *session) handleAVBL(param string) {
 		return
 	}
 	free, err := s.available()
+	if errors.Is(err, errNoFreeSpaceFigure) {
+		s.reply(550, "No free space figure: object storage has no fixed size and no quota is set")
+		return
+	}
 	if err != nil {
 		s.log.Error("available space", "err", err)
 		s.reply(550, "Cannot determine available space")

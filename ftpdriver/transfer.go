@@ -11,14 +11,16 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // uploadTempPrefix names the hidden temporary files of atomic uploads; listings skip
 // them.
-const uploadTempPrefix = ".djftpd-upload-"
+const uploadTempPrefix = storage.UploadTempPrefix
 
 // openingData is the usual 150 text.
 const openingData = "Opening data connection"
@@ -80,34 +82,36 @@ func transferStarted(err error) bool {
 	return !errors.Is(err, errNoDataChannel) && !errors.Is(err, errTLSRequired) && !errors.Is(err, errFileOpen)
 }
 
-// readDir lists a directory, or the entry itself for a file, without upload temps.
+// readDir lists a directory, or the entry itself for a file, whole: for STAT only
+// (on the control connection); transfers stream with streamList.
 func (s *session) readDir(rel string) ([]fs.FileInfo, error) {
-	fi, err := s.root.Stat(rel)
+	l, err := s.fs.List(s.ctx(), rel)
 	if err != nil {
 		return nil, err
 	}
-	if !fi.IsDir() {
-		return []fs.FileInfo{fi}, nil
-	}
-	f, err := s.root.Open(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	entries, err := f.ReadDir(-1)
-	if err != nil {
-		return nil, err
-	}
-	infos := make([]fs.FileInfo, 0, len(entries))
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), uploadTempPrefix) {
-			continue
+	return storage.ReadAll(s.ctx(), l)
+}
+
+// streamList writes line(fi) for every entry of l, page by page, so a directory of any
+// size is never held in memory whole; it closes l.
+func (s *session) streamList(c net.Conn, l storage.Lister, line func(fs.FileInfo) string) (int64, error) {
+	defer l.Close()
+	w := bufio.NewWriter(c)
+	var n int64
+	for {
+		page, err := l.Next(s.ctx())
+		for _, fi := range page {
+			m, _ := w.WriteString(line(fi))
+			n += int64(m)
 		}
-		if info, err := e.Info(); err == nil {
-			infos = append(infos, info)
+		if errors.Is(err, io.EOF) {
+			return n, w.Flush()
+		}
+		if err != nil {
+			_ = w.Flush()
+			return n, err
 		}
 	}
-	return infos, nil
 }
 
 // listArg drops ls-style options ("-la") that many clients put before the path.
@@ -124,9 +128,9 @@ func (s *session) handleNLST(param string) { s.list("NLST", param, false) }
 
 func (s *session) list(cmd, param string, long bool) {
 	virtual, rel, err := s.resolve(listArg(param))
-	var infos []fs.FileInfo
+	var l storage.Lister
 	if err == nil {
-		infos, err = s.readDir(rel)
+		l, err = s.fs.List(s.ctx(), rel)
 	}
 	if err != nil {
 		s.closePendingData()
@@ -135,19 +139,16 @@ func (s *session) list(cmd, param string, long bool) {
 	}
 	started := time.Now()
 	var n int64
-	err = s.withData(openingData, 0, func(c net.Conn) error {
-		w := bufio.NewWriter(c)
-		now := time.Now()
-		for _, fi := range infos {
-			if long {
-				_, _ = w.WriteString(listLine(fi, now))
-			} else {
-				_, _ = w.WriteString(fi.Name() + "\r\n")
-			}
-		}
-		n = int64(w.Buffered())
-		return w.Flush()
+	now := time.Now()
+	line := func(fi fs.FileInfo) string { return fi.Name() + "\r\n" }
+	if long {
+		line = func(fi fs.FileInfo) string { return listLine(fi, now) }
+	}
+	err = s.withData(openingData, 0, func(c net.Conn) (err error) {
+		n, err = s.streamList(c, l, line)
+		return err
 	})
+	_ = l.Close() // when the data connection never opened
 	s.finishTransfer(cmd, virtual, n, started, err)
 }
 
@@ -155,24 +156,18 @@ func (s *session) handleRETR(param string) {
 	offset := s.restOffset
 	s.restOffset = 0
 	virtual, rel, err := s.resolve(param)
-	var f *os.File
+	var f io.ReadCloser
+	var fi fs.FileInfo
 	if err == nil {
-		f, err = s.root.Open(rel)
-	}
-	if err == nil {
-		var fi fs.FileInfo
-		if fi, err = f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		if fi, err = s.fs.Stat(s.ctx(), rel); err == nil && !fi.Mode().IsRegular() {
 			err = errIsDir
 		}
-		if err == nil {
-			err = s.checkRestart(offset, fi.Size())
-		}
-		if err == nil && offset > 0 {
-			_, err = f.Seek(offset, io.SeekStart)
-		}
-		if err != nil {
-			f.Close()
-		}
+	}
+	if err == nil {
+		err = s.checkRestart(offset, fi.Size())
+	}
+	if err == nil {
+		f, err = s.fs.Open(s.ctx(), rel, offset) // local: an *os.File, for sendfile
 	}
 	if err != nil {
 		s.closePendingData()
@@ -181,7 +176,14 @@ func (s *session) handleRETR(param string) {
 	}
 	defer f.Close()
 	started := time.Now()
-	defer s.trackTransfer("RETR", virtual, f, offset)() // before f.Close
+	osf, _ := f.(*os.File) // local homes: the file offset tells the progress
+	if osf != nil {
+		defer s.trackTransfer("RETR", virtual, osf, offset)() // before f.Close
+	} else {
+		var moved atomic.Int64
+		f = readCloser{countingReader{f, &moved}, f}
+		defer s.trackCounted("RETR", virtual, &moved)()
+	}
 	var n int64
 	ascii := s.asciiType
 	err = s.withData(openingData, 0, func(c net.Conn) error {
@@ -190,7 +192,11 @@ func (s *session) handleRETR(param string) {
 			n, cerr = io.Copy(c, newToNetASCII(f))
 			return cerr
 		}
-		// *os.File to *net.TCPConn: io.Copy reaches sendfile(2).
+		if osf == nil { // a stream from object storage: large copies, fewer syscalls
+			n, cerr = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{f}, make([]byte, remoteCopyBuffer))
+			return cerr
+		}
+		// *os.File (local homes) to *net.TCPConn: io.Copy reaches sendfile(2).
 		n, cerr = io.Copy(c, f)
 		return cerr
 	})
@@ -225,7 +231,11 @@ func (s *session) receiveUpload(cmd, param, prelim string, mode writeMode) {
 		if err := up.Open(); err != nil {
 			return fmt.Errorf("%w: %w", errFileOpen, err)
 		}
-		defer s.trackTransfer(cmd, up.virtual, up.f, up.kept)()
+		if up.remote != nil {
+			defer s.trackCounted(cmd, up.virtual, &up.moved)()
+		} else {
+			defer s.trackTransfer(cmd, up.virtual, up.f, up.kept)()
+		}
 		var src io.Reader = c
 		if up.ascii {
 			src = newFromNetASCII(c)
@@ -246,7 +256,7 @@ func (s *session) receiveUpload(cmd, param, prelim string, mode writeMode) {
 
 // newUpload checks an upload before any reply: it only reads the file system.
 func (s *session) newUpload(param string, mode writeMode) (*upload, error) {
-	up := &upload{root: s.root, offset: s.restOffset, appendMode: mode == writeAppend, ascii: s.asciiType}
+	up := &upload{root: s.localRoot(), fs: s.fs, ctx: s.ctx(), offset: s.restOffset, appendMode: mode == writeAppend, ascii: s.asciiType}
 	s.restOffset = 0
 	if up.appendMode && up.offset > 0 {
 		// RFC 3659 5.3: after REST, APPE writes at the marker, as STOR does; that
@@ -299,4 +309,10 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// readCloser is a Reader with another's Close.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -1,15 +1,18 @@
 package ftpdriver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
+	"sync/atomic"
 	"time"
 
 	"github.com/djftpd/djftpd/access"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // writeMode says whether an upload replaces a file's content or appends to it.
@@ -29,7 +32,11 @@ const (
 // renames it into place in Commit; appends and uploads at a REST marker write in place
 // (DESIGN.md §4).
 type upload struct {
-	root         *os.Root // the home
+	root         *os.Root        // the home when it is a local directory, else nil
+	fs           storage.FS      // the home
+	ctx          context.Context // of the storage calls
+	remote       storage.Upload  // the upload to object storage, once Open (root nil)
+	moved        atomic.Int64    // bytes written to remote, for live sessions
 	virtual, rel string
 	offset       int64 // REST marker; 0 without
 	appendMode   bool
@@ -50,12 +57,15 @@ type upload struct {
 // check reads what the upload will change, and refuses what can be refused before
 // the 150: after it, RFC 959 allows only transfer failures.
 func (up *upload) check(atomicUploads bool) error {
-	if dir, err := up.root.Stat(path.Dir(up.rel)); err != nil {
+	if err := up.canWrite(); err != nil {
+		return err
+	}
+	if dir, err := up.fs.Stat(up.ctx, path.Dir(up.rel)); err != nil {
 		return err
 	} else if !dir.IsDir() {
 		return errNotDir
 	}
-	fi, serr := up.root.Lstat(up.rel)
+	fi, serr := up.fs.Lstat(up.ctx, up.rel)
 	switch {
 	case serr == nil && fi.IsDir():
 		return errIsDir
@@ -64,7 +74,7 @@ func (up *upload) check(atomicUploads bool) error {
 	case up.offset > 0 || !errors.Is(serr, fs.ErrNotExist):
 		return serr // a resumed upload needs the file
 	}
-	up.atomic = atomicUploads && !up.appendMode && up.offset == 0
+	up.atomic = atomicUploads && !up.appendMode && up.offset == 0 || up.root == nil
 	switch {
 	case up.appendMode:
 		up.kept = up.oldSize
@@ -74,10 +84,28 @@ func (up *upload) check(atomicUploads bool) error {
 	return nil
 }
 
+// canWrite refuses what the home's storage cannot do: appending, writing from a REST
+// marker (object storage writes whole objects).
+func (up *upload) canWrite() error {
+	c := up.fs.Capabilities()
+	switch {
+	case up.appendMode && !c.Append:
+		return fmt.Errorf("append: %w", storage.ErrUnsupported)
+	case up.offset > 0 && !c.Resume:
+		return fmt.Errorf("resume at an offset: %w", storage.ErrUnsupported)
+	}
+	return nil
+}
+
 // Open opens the file the upload writes. In place, the file is not truncated here:
-// old bytes go only as new ones replace them.
+// old bytes go only as new ones replace them. A home in object storage gets a
+// streamed upload, visible only once committed.
 func (up *upload) Open() error {
 	var err error
+	if up.root == nil {
+		up.remote, err = up.fs.Create(up.ctx, up.rel, storage.CreateOptions{Atomic: true})
+		return err
+	}
 	switch {
 	case up.appendMode:
 		up.f, err = up.root.OpenFile(up.rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
@@ -111,7 +139,7 @@ func (up *upload) Write(p []byte) (int, error) {
 			}
 			chunk = p[:min(int64(len(p)), q.Free())]
 		}
-		n, err := up.f.Write(chunk)
+		n, err := up.dst().Write(chunk)
 		up.count(int64(n))
 		written += n
 		p = p[n:]
@@ -130,8 +158,12 @@ func (up *upload) Write(p []byte) (int, error) {
 func (up *upload) ReadFrom(r io.Reader) (int64, error) {
 	start := up.n
 	q := up.quota
+	var dst io.ReaderFrom = up.f
+	if up.remote != nil {
+		dst = writerReaderFrom{up.dst()}
+	}
 	if q == nil {
-		n, err := up.f.ReadFrom(r)
+		n, err := dst.ReadFrom(r)
 		up.count(n)
 		return n, err
 	}
@@ -140,13 +172,44 @@ func (up *upload) ReadFrom(r io.Reader) (int64, error) {
 			return up.n - start, endOfData(r)
 		}
 		lr := &io.LimitedReader{R: r, N: q.Free()}
-		n, err := up.f.ReadFrom(lr)
+		n, err := dst.ReadFrom(lr)
 		up.count(n)
 		if err != nil || lr.N > 0 { // an error, or the end of the data before the limit
 			return up.n - start, err
 		}
 	}
 }
+
+// dst is what the bytes go to: the local file, or the object storage upload.
+func (up *upload) dst() io.Writer {
+	if up.remote != nil {
+		return countingWriter{up.remote, &up.moved}
+	}
+	return up.f
+}
+
+// countingWriter counts what it writes into n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	m, err := c.w.Write(p)
+	c.n.Add(int64(m))
+	return m, err
+}
+
+// writerReaderFrom reads into an upload of object storage through a large copy
+// buffer (no splice: the bytes go to the network again).
+type writerReaderFrom struct{ w io.Writer }
+
+func (w writerReaderFrom) ReadFrom(r io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{w.w}, struct{ io.Reader }{r}, make([]byte, remoteCopyBuffer))
+}
+
+// remoteCopyBuffer is the copy buffer of a transfer to or from object storage.
+const remoteCopyBuffer = 256 << 10
 
 // count records n bytes written.
 func (up *upload) count(n int64) {
@@ -181,6 +244,10 @@ func (up *upload) Abort(cause error) error { return up.end(cause) }
 // actually written count, whatever the outcome.
 func (up *upload) end(err error) error {
 	size := up.oldSize // the target's size afterwards
+	if up.remote != nil {
+		size, err = up.settleRemote(err)
+		up.remote = nil
+	}
 	if up.f != nil {
 		if up.atomic {
 			size, err = up.commitTemp(err)
@@ -197,6 +264,19 @@ func (up *upload) end(err error) error {
 		up.settleUsage(delta)
 	}
 	return err
+}
+
+// settleRemote commits a complete upload to object storage, else aborts it: nothing
+// is visible of an upload that failed, and no multipart upload stays pending.
+func (up *upload) settleRemote(err error) (int64, error) {
+	if err == nil {
+		if err = up.remote.Commit(); err == nil {
+			return up.n, nil
+		}
+		return up.oldSize, fmt.Errorf("commit upload: %w", err)
+	}
+	_ = up.remote.Abort()
+	return up.oldSize, err
 }
 
 // commitTemp renames a complete atomic upload into place, else removes it.

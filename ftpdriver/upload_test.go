@@ -15,6 +15,7 @@ import (
 
 	"github.com/djftpd/djftpd/access"
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // TestRefusedUploadChangesNothing: an upload command that is refused — no data
@@ -394,7 +395,7 @@ func TestUploadValue(t *testing.T) {
 			}
 			defer root.Close()
 			var used int64
-			up := &upload{root: root, virtual: "/f", rel: "f", appendMode: c.mode == writeAppend,
+			up := &upload{root: root, fs: storage.NewLocalFS(root), virtual: "/f", rel: "f", appendMode: c.mode == writeAppend,
 				settleUsage: func(d int64) { used += d }}
 			if err := up.check(c.atomic); err != nil {
 				t.Fatal(err)

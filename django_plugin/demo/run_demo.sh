@@ -23,6 +23,36 @@ export DJFTPD_OPS_LISTEN=${DJFTPD_OPS_LISTEN:-127.0.0.1:9121}
 # SFTP beside FTP; the host key is generated once into the demo's state directory.
 export DJFTPD_SFTP_LISTEN=${DJFTPD_SFTP_LISTEN-127.0.0.1:2222}
 
+# S3 homes: every DJFTPD_* and AWS_* variable of this environment reaches Django and the
+# sidecar as it is. A self-hosted endpoint usually needs path-style addressing; the bucket
+# is created when missing.
+if [[ ${DJFTPD_STORAGE:-local} == s3://* ]]; then
+  if [ -n "${AWS_ENDPOINT_URL_S3:-${AWS_ENDPOINT_URL:-}}" ]; then
+    export DJFTPD_S3_PATH_STYLE=${DJFTPD_S3_PATH_STYLE:-true}
+  fi
+  "$venv/bin/python" - <<'PY'
+import os
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+bucket = urlsplit(os.environ["DJFTPD_STORAGE"]).netloc
+path_style = os.environ.get("DJFTPD_S3_PATH_STYLE") == "true"
+s3 = boto3.client(
+    "s3", config=botocore.config.Config(s3={"addressing_style": "path" if path_style else "auto"})
+)
+try:
+    s3.head_bucket(Bucket=bucket)
+except botocore.exceptions.ClientError:
+    s3.create_bucket(Bucket=bucket)
+    print(f"created bucket {bucket}")
+PY
+fi
+
+[[ ${DJFTPD_STORAGE:-local} == s3://* ]] && DJFTPD_STORAGE_SHOWN="$DJFTPD_STORAGE/ (alice/, bob/)"
+
 cd "$here"
 # The sidecar is not running yet: no cache to purge while the demo users are (re)set.
 DJFTPD_SIDECAR_URLS= "$venv/bin/python" manage.py migrate --noinput >/dev/null
@@ -51,7 +81,7 @@ djftpd demo is running (Ctrl-C stops it).
   Django admin:  http://127.0.0.1:8000/admin/   (admin / admin-password)
   Live sessions: http://127.0.0.1:8000/admin/djftpd/livesession/
   FTP dashboard: http://127.0.0.1:8000/admin/djftpd/ftpevent/
-  FTP:           127.0.0.1:2121, homes under $DJFTPD_DEMO_DIR/ftp/
+  FTP:           127.0.0.1:2121, homes under ${DJFTPD_STORAGE_SHOWN:-$DJFTPD_DEMO_DIR/ftp/}
   SFTP:          127.0.0.1:2222 (same users; keys: manage.py djftpd_keys add alice ~/.ssh/id_ed25519.pub)
   Users:         alice / alice-password (perms elradfmwMT), bob / bob-password (perms elr)
 

@@ -104,6 +104,9 @@ DEFAULTS: dict[str, Any] = {
     # Keep every event from the sidecar as an FTPEvent row (admin: FTP events). Off: only
     # the signals are sent (and a small receipt per event id, for idempotence).
     "ACTIVITY_LOG": True,
+    # Where homes live, as the sidecar's DJFTPD_STORAGE: "local" or "s3://BUCKET[/PREFIX]"
+    # (a home "/alice" is then keys PREFIX/alice/...). djftpd.storage.ftp_storage(user) reads it.
+    "STORAGE": "local",
     # Extra environment variables for the sidecar, e.g. {"DJFTPD_TLS_MODE": "explicit"}.
     "ENV": {},
     # Show the FTP account inline on the user admin page (Django's own UserAdmin only).

@@ -175,6 +175,9 @@ def build_env(
     # The sidecar requires a home root. Without DJFTPD["HOME_ROOT"] (and none inherited), "/":
     # homes then need only be absolute (check djftpd.W002).
     env.setdefault("DJFTPD_HOME_ROOT", UNCONFINED_HOME_ROOT)
+    # DJFTPD["STORAGE"] when set; else a DJFTPD_STORAGE inherited, else the sidecar's "local".
+    if app_settings.is_set("STORAGE"):
+        env["DJFTPD_STORAGE"] = str(app_settings.STORAGE)
     # Events survive a restart by default: a spool under the project's state directory.
     if app_settings.is_set("SPOOL_DIR") or "DJFTPD_SPOOL_DIR" not in env:
         env["DJFTPD_SPOOL_DIR"] = resolve_spool_dir()

@@ -39,6 +39,7 @@ from djftpd.signing import (
     sign,
     verify,
 )
+from djftpd.storage import normalise_location
 
 logger = logging.getLogger("djftpd")
 
@@ -167,7 +168,7 @@ def purge(base: str, payload: dict[str, Any], *, secret: bytes) -> int:
 @dataclass(frozen=True)
 class PingResult:
     """``status`` is one of ``ok``, ``secret_mismatch``, ``clock_skew``, ``bad_answer``,
-    ``http_error`` and ``unreachable``; ``detail`` says more, for people."""
+    ``storage_mismatch``, ``http_error`` and ``unreachable``; ``detail`` says more, for people."""
 
     url: str
     status: str
@@ -223,6 +224,23 @@ def ping(base: str, *, secret: bytes | None = None, timeout: float = PING_TIMEOU
         return PingResult(url, "clock_skew", "the answer's timestamp is over 5 minutes off")
     except SignatureError as exc:
         return PingResult(url, "bad_answer", f"the answer is not signed with our secret ({exc})")
+    return _storage_result(url, answer.body)
+
+
+def _storage_result(url: str, body: bytes) -> PingResult:
+    """``ok``, or ``storage_mismatch`` when the sidecar keeps homes elsewhere than
+    ``DJFTPD["STORAGE"]`` says (so ``ftp_storage(user)`` would not see uploads)."""
+    try:
+        theirs = json.loads(body).get("storage")
+    except (ValueError, AttributeError):
+        theirs = None
+    ours = normalise_location(str(app_settings.STORAGE))
+    if isinstance(theirs, str) and theirs != ours:
+        return PingResult(
+            url,
+            "storage_mismatch",
+            f'the sidecar stores homes in {theirs!r}, DJFTPD["STORAGE"] says {ours!r}',
+        )
     return PingResult(url, "ok", "the sidecar shares our secret")
 
 

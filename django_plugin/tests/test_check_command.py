@@ -29,6 +29,7 @@ class PingServer:
     answer_timestamp: int | None = None
     answer_purpose: str = "ping"
     status: int | None = None
+    storage: str | None = None  # named in the answer, as the sidecar does
     url: str = ""
     requests: list[tuple[str, str, bytes]] = field(default_factory=list)
 
@@ -59,6 +60,8 @@ def start_server() -> Iterator[Callable[..., PingServer]]:
                     error = json.dumps({"ok": False, "error": exc.code}).encode()
                     return self.answer(403, error, {})
                 answer = b'{"ok":true}\n'
+                if fake.storage is not None:
+                    answer = json.dumps({"ok": True, "storage": fake.storage}).encode()
                 headers = sign(
                     answer,
                     fake.answer_secret or fake.secret,
@@ -254,6 +257,28 @@ def test_empty_sidecar_urls_is_a_warning_only(settings):
 
     assert error is None, err
     assert "No sidecar to ping" in out
+
+
+def test_sidecar_storing_elsewhere_is_a_storage_mismatch(start_server, urls, secret, settings):
+    server = start_server(secret, storage="s3://media/ftp")
+    urls(server)
+
+    _, err, error = run()
+
+    assert error is not None
+    assert error.returncode == 1
+    assert "storage mismatch (the sidecar stores homes in 's3://media/ftp'" in err
+
+
+def test_sidecar_storing_where_we_say_is_ok(start_server, urls, secret, settings):
+    server = start_server(secret, storage="s3://media/ftp")
+    urls(server)
+    settings.DJFTPD = {**settings.DJFTPD, "STORAGE": "s3://media/ftp/"}
+
+    out, err, error = run()
+
+    assert error is None, err
+    assert f"{server.url}ping: ok" in out
 
 
 def test_a_django_url_the_sidecar_cannot_use_fails_in_words(settings):

@@ -100,6 +100,10 @@ DJFTPD = {
         if url.strip()
     ],
 }
+# DJFTPD_STORAGE=s3://BUCKET/PREFIX (make demo passes it, with the AWS_* variables, to both
+# sides): homes /alice and /bob are then the keys PREFIX/alice/... and PREFIX/bob/...
+if os.environ.get("DJFTPD_STORAGE", "local") != "local":
+    DJFTPD.update(STORAGE=os.environ["DJFTPD_STORAGE"], HOME_ROOT="/", HOME_DIR="/{username}")
 
 LOGGING = {
     "version": 1,

@@ -27,6 +27,7 @@ LABELS = {
     "secret_mismatch": "secret mismatch",
     "clock_skew": "clocks out of sync",
     "bad_answer": "bad answer",
+    "storage_mismatch": "storage mismatch",
     "http_error": "error",
     "unreachable": "unreachable",
 }

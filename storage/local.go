@@ -1,0 +1,338 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// UploadTempPrefix names the hidden temporary files of atomic local uploads; listings
+// skip them.
+const UploadTempPrefix = ".djftpd-upload-"
+
+// Local keeps homes in directories under one root directory, each home opened as an
+// os.Root so no name, symlink included, leads out of it.
+type Local struct {
+	dir  string
+	root *os.Root
+}
+
+// NewLocal opens the root every home must be inside, creating it when create is set.
+func NewLocal(dir string, create bool) (*Local, error) {
+	if create {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create home root: %w", err)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open home root: %w", err)
+	}
+	return &Local{dir: dir, root: root}, nil
+}
+
+// NewLocalAt is NewLocal over a root already open on dir; Close closes it.
+func NewLocalAt(dir string, root *os.Root) *Local { return &Local{dir: dir, root: root} }
+
+func (l *Local) String() string { return "local" }
+
+// Capabilities of a local file system: everything.
+func (l *Local) Capabilities() Capabilities { return (*LocalFS)(nil).Capabilities() }
+
+// Close closes the root; homes opened from it stay usable until closed.
+func (l *Local) Close() error { return l.root.Close() }
+
+// Home opens the home directory, an absolute path inside the root, through the
+// root: a symlink planted under it cannot lead the home out of it.
+func (l *Local) Home(_ context.Context, home string, create bool) (FS, error) {
+	rel, err := filepath.Rel(l.dir, home)
+	if err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return nil, fmt.Errorf("home %q is not inside %q: %w", home, l.dir, ErrBadName)
+	}
+	if create {
+		if err := l.root.MkdirAll(rel, 0o750); err != nil {
+			return nil, fmt.Errorf("create home: %w", err)
+		}
+	}
+	r, err := l.root.OpenRoot(rel)
+	if err != nil {
+		return nil, fmt.Errorf("open home: %w", err)
+	}
+	return &LocalFS{Root: r}, nil
+}
+
+// LocalFS is one home on the local file system.
+type LocalFS struct {
+	Root *os.Root
+}
+
+// NewLocalFS wraps an open root as a home.
+func NewLocalFS(r *os.Root) *LocalFS { return &LocalFS{Root: r} }
+
+// Capabilities: a local file system does everything, zero-copy included.
+func (l *LocalFS) Capabilities() Capabilities {
+	return Capabilities{Append: true, Resume: true, Chmod: true, Mtime: true, RenameDir: true, ZeroCopy: true}
+}
+
+func (l *LocalFS) Close() error { return l.Root.Close() }
+
+func (l *LocalFS) Stat(_ context.Context, name string) (fs.FileInfo, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	return l.Root.Stat(name)
+}
+
+func (l *LocalFS) Lstat(_ context.Context, name string) (fs.FileInfo, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	return l.Root.Lstat(name)
+}
+
+// List pages a directory, or lists the entry itself for a file, without upload temps.
+func (l *LocalFS) List(ctx context.Context, name string) (Lister, error) {
+	fi, err := l.Stat(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return &sliceLister{page: []fs.FileInfo{fi}}, nil
+	}
+	f, err := l.Root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &localLister{f: f}, nil
+}
+
+// listPage is how many entries a listing holds at once.
+const listPage = 1000
+
+type localLister struct{ f *os.File }
+
+func (ll *localLister) Next(context.Context) ([]fs.FileInfo, error) {
+	for {
+		entries, err := ll.f.ReadDir(listPage)
+		infos := make([]fs.FileInfo, 0, len(entries))
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), UploadTempPrefix) {
+				continue
+			}
+			if info, ierr := e.Info(); ierr == nil { // gone since: skip it
+				infos = append(infos, info)
+			}
+		}
+		if len(infos) > 0 || err != nil {
+			return infos, err
+		}
+	}
+}
+
+func (ll *localLister) Close() error { return ll.f.Close() }
+
+// sliceLister is a listing already in memory (one file's own entry).
+type sliceLister struct{ page []fs.FileInfo }
+
+func (s *sliceLister) Next(context.Context) ([]fs.FileInfo, error) {
+	p := s.page
+	s.page = nil
+	if p == nil {
+		return nil, io.EOF
+	}
+	return p, nil
+}
+
+func (s *sliceLister) Close() error { return nil }
+
+// Open returns the *os.File itself, positioned at offset.
+func (l *LocalFS) Open(_ context.Context, name string, offset int64) (io.ReadCloser, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	f, err := l.Root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: %w", name, ErrIsDir)
+	}
+	if err == nil && offset > 0 {
+		_, err = f.Seek(offset, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (l *LocalFS) Remove(_ context.Context, name string) error {
+	fi, err := l.Lstat(context.Background(), name)
+	switch {
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return fmt.Errorf("%s: %w", name, ErrIsDir)
+	}
+	return l.Root.Remove(name)
+}
+
+func (l *LocalFS) Mkdir(_ context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return l.Root.Mkdir(name, 0o750)
+}
+
+func (l *LocalFS) Rmdir(_ context.Context, name string) error {
+	fi, err := l.Lstat(context.Background(), name)
+	switch {
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s: %w", name, ErrNotDir)
+	}
+	err = l.Root.Remove(name)
+	if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("%s: %w: %w", name, ErrNotEmpty, err)
+	}
+	return err
+}
+
+func (l *LocalFS) Rename(_ context.Context, from, to string) error {
+	if err := checkName(from); err != nil {
+		return err
+	}
+	if err := checkName(to); err != nil {
+		return err
+	}
+	return l.Root.Rename(from, to)
+}
+
+func (l *LocalFS) Chmod(_ context.Context, name string, mode fs.FileMode) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return l.Root.Chmod(name, mode)
+}
+
+func (l *LocalFS) Chtimes(_ context.Context, name string, mtime time.Time) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return l.Root.Chtimes(name, time.Time{}, mtime)
+}
+
+// Create opens the file an upload writes: a hidden temporary file renamed into
+// place at Commit (Atomic), or the file itself, not truncated before bytes arrive.
+func (l *LocalFS) Create(_ context.Context, name string, o CreateOptions) (Upload, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if name == "." {
+		return nil, fmt.Errorf("%s: %w", name, ErrIsDir)
+	}
+	u := &localUpload{root: l.Root, name: name, opts: o}
+	var err error
+	switch {
+	case o.Append:
+		u.f, err = l.Root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	case o.Offset > 0:
+		if u.f, err = l.Root.OpenFile(name, os.O_WRONLY, 0); err == nil {
+			if _, err = u.f.Seek(o.Offset, io.SeekStart); err != nil {
+				u.f.Close()
+			}
+		}
+	case o.Atomic:
+		u.tmp = path.Join(path.Dir(name), UploadTempPrefix+randomHex(8)+".part")
+		u.f, err = l.Root.OpenFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	default:
+		_, serr := l.Root.Lstat(name)
+		u.created = errors.Is(serr, fs.ErrNotExist)
+		u.f, err = l.Root.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o640)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// localUpload writes an *os.File; its ReadFrom reaches splice(2) from a TCP socket.
+type localUpload struct {
+	root    *os.Root
+	name    string
+	tmp     string // the temporary file of an atomic upload
+	opts    CreateOptions
+	created bool // an in-place upload created the file
+	f       *os.File
+	n       int64
+}
+
+func (u *localUpload) Write(p []byte) (int, error) {
+	n, err := u.f.Write(p)
+	u.n += int64(n)
+	return n, err
+}
+
+// ReadFrom is (*os.File).ReadFrom, so a *net.TCPConn (or an io.LimitedReader of one)
+// is spliced into the file without passing through user space.
+func (u *localUpload) ReadFrom(r io.Reader) (int64, error) {
+	n, err := u.f.ReadFrom(r)
+	u.n += n
+	return n, err
+}
+
+func (u *localUpload) Written() int64 { return u.n }
+
+// File is the file being written, for what only a local file has (Truncate, Stat).
+func (u *localUpload) File() *os.File { return u.f }
+
+// Commit ends the upload: an atomic one is renamed into place, an in-place one ends
+// where the new bytes end (an append keeps its length).
+func (u *localUpload) Commit() error {
+	var err error
+	if u.tmp == "" && !u.opts.Append {
+		err = u.f.Truncate(u.opts.Offset + u.n)
+	}
+	if cerr := u.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && u.tmp != "" {
+		err = u.root.Rename(u.tmp, u.name)
+	}
+	if err != nil && u.tmp != "" {
+		_ = u.root.Remove(u.tmp)
+	}
+	return err
+}
+
+// Abort removes an atomic upload's temporary file, and a file an in-place upload
+// created before any byte arrived; in place, what arrived stays for a resume.
+func (u *localUpload) Abort() error {
+	err := u.f.Close()
+	switch {
+	case u.tmp != "":
+		err = errors.Join(err, u.root.Remove(u.tmp))
+	case u.created && u.n == 0:
+		err = errors.Join(err, u.root.Remove(u.name))
+	}
+	return err
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
