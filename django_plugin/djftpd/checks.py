@@ -37,13 +37,12 @@ from djftpd.conf import (
     MISSING,
     PERM_LETTERS,
     app_settings,
-    canonical_perms,
-    has_home_source,
     legacy_setting,
     legacy_settings_in_use,
     resolve_listen,
     secret_bytes,
 )
+from djftpd.policy import canonical_perms, has_home_source
 from djftpd.sidecar_client import local_sidecar_url, ops_listen
 
 MIN_SECRET_BYTES = 32

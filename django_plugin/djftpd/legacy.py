@@ -54,7 +54,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import Signal
 from django.utils.module_loading import import_string
 
-from djftpd.conf import MISSING, NoSafeHome, legacy_setting, resolve_home
+from djftpd.conf import MISSING, legacy_setting
+from djftpd.policy import NoSafeHome, resolve_home
 from djftpd.signals import (
     EVENT_SIGNALS,
     ftp_connect,

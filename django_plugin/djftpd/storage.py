@@ -26,7 +26,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, Storage
 
-from djftpd.conf import app_settings, resolve_home
+from djftpd.conf import app_settings
+from djftpd.policy import resolve_home
 
 #: Options of STORAGES["default"] not carried over: they name another place.
 _PLACE_OPTIONS = ("bucket_name", "location")

@@ -25,17 +25,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from djftpd.compat import login_not_required
-from djftpd.conf import (
+from djftpd.conf import app_settings, resolve_ttl
+from djftpd.events import apply_batch, event_batch
+from djftpd.policy import (
     NoSafeHome,
     account_disabled,
-    app_settings,
     resolve_home,
     resolve_limits,
     resolve_perms,
-    resolve_ttl,
     resolve_welcome,
 )
-from djftpd.events import apply_batch, event_batch
 from djftpd.signing import Optional, error_response, ip_address, one_of, signed_json_view, string
 from djftpd.sshkeys import mark_key_used, user_for_key
 

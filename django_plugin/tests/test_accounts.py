@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from djftpd.admin import FTPAccountInline, add_inline_to_user_admin
-from djftpd.conf import resolve_home, resolve_perms, resolve_welcome
 from djftpd.models import FTPAccount
+from djftpd.policy import resolve_home, resolve_perms, resolve_welcome
 
 pytestmark = pytest.mark.django_db
 

@@ -9,15 +9,12 @@ from django.test import override_settings
 
 from djftpd.conf import (
     DEFAULT_WELCOME,
-    NoSafeHome,
     app_settings,
     legacy_settings_in_use,
-    resolve_home,
     resolve_listen,
-    resolve_perms,
     resolve_ttl,
-    resolve_welcome,
 )
+from djftpd.policy import NoSafeHome, resolve_home, resolve_perms, resolve_welcome
 
 User = get_user_model()
 

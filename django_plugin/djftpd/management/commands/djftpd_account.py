@@ -26,8 +26,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from djftpd.conf import canonical_perms
 from djftpd.models import FTPAccount
+from djftpd.policy import canonical_perms
 
 #: FTPAccount field -> the option that sets it, for error messages.
 OPTIONS = {
