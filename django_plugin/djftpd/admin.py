@@ -89,8 +89,9 @@ class FTPEventAdmin(admin.ModelAdmin):
         "to_path",
         "bytes",
         "duration_ms",
+        "protocol",
     )
-    list_filter = ("type", ("user", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("type", "protocol", ("user", admin.RelatedOnlyFieldListFilter))
     date_hierarchy = "time"
     search_fields = ("username", "path", "to_path")
     ordering = ("-time",)

@@ -235,6 +235,7 @@ class Event:
             self.to_path or "",
             self.bytes,
             self.duration_ms,
+            self.protocol or "",
         )
 
 
@@ -341,6 +342,7 @@ ACTIVITY_FIELDS = (
     "to_path",
     "bytes",
     "duration_ms",
+    "protocol",
 )
 
 

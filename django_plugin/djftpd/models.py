@@ -164,6 +164,8 @@ class FTPEvent(models.Model):
     to_path = models.TextField(_("new path"), blank=True)
     bytes = models.BigIntegerField(_("bytes"), null=True, blank=True)
     duration_ms = models.BigIntegerField(_("duration (ms)"), null=True, blank=True)
+    # ftp, ftps or sftp; blank for events of sidecars that did not say.
+    protocol = models.CharField(_("protocol"), max_length=8, blank=True, default="")
 
     class Meta:
         verbose_name = _("FTP event")

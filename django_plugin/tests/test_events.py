@@ -522,3 +522,17 @@ class TestRFC3339:
     def test_invalid(self, text):
         with pytest.raises(ValueError, match="RFC 3339"):
             rfc3339(text)
+
+
+@pytest.mark.parametrize(("protocol", "stored"), [("sftp", "sftp"), ("ftps", "ftps"), (None, "")])
+def test_the_protocol_is_stored_and_filterable(alice, post_events, admin_client, protocol, stored):
+    item = event(id="p-1")
+    if protocol is not None:
+        item["protocol"] = protocol
+    post_events(item)
+
+    assert FTPEvent.objects.get(id="p-1").protocol == stored
+    if protocol:
+        response = admin_client.get("/admin/djftpd/ftpevent/", {"protocol": protocol})
+        assert response.status_code == 200
+        assert list(response.context["cl"].queryset.values_list("id", flat=True)) == ["p-1"]

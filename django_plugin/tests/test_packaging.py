@@ -42,6 +42,7 @@ IN_BOTH = {
     "djftpd/migrations/0001_events.py",
     "djftpd/migrations/0002_ftpaccount.py",
     "djftpd/migrations/0004_sshkey.py",
+    "djftpd/migrations/0005_ftpevent_protocol.py",
     "djftpd/management/__init__.py",
     "djftpd/management/commands/__init__.py",
     "djftpd/management/commands/startftpserver.py",
