@@ -16,6 +16,7 @@ import (
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
 	"github.com/djftpd/djftpd/sftpd"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // sftpGate is the SFTP front end's view of the session core: logins, bans and session
@@ -167,6 +168,7 @@ type sftpUser struct {
 func (u *sftpUser) Name() string    { return u.name }
 func (u *sftpUser) Can(p byte) bool { return u.u.Can(p) }
 func (u *sftpUser) Root() *os.Root  { return u.u.Root() }
+func (u *sftpUser) FS() storage.FS  { return u.u.FS() }
 func (u *sftpUser) Emit(e djangoclient.Event) {
 	e.Protocol = "sftp"
 	access.Emit(u.c.g.events, e, u.c.id, u.c.peer.Addr(), u.u)

@@ -1,0 +1,196 @@
+package sftpd
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/pkg/sftp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
+	"github.com/djftpd/djftpd/storage/storagetest"
+)
+
+// serveS3 is serveDir over a home in a real versitygw bucket: the user has no os.Root, only
+// its storage.FS, as object-storage homes have.
+func serveS3(t *testing.T, perms string) (*sftp.Client, *testUser, storage.FS) {
+	t.Helper()
+	gw := storagetest.Start(t)
+	gw.Env(t)
+	st, err := storage.NewS3(context.Background(), storage.Location{Kind: "s3", Bucket: storagetest.Bucket, Prefix: "sftp"},
+		storage.S3Config{PathStyle: true, PartSize: storage.MinPartSize, Concurrency: 2, RenameDirMax: 100,
+			HomeRoot: "/", Metrics: storage.NewMetrics(prometheus.NewRegistry())})
+	must(t, err)
+	t.Cleanup(func() { st.Close() })
+	home, err := st.Home(context.Background(), "/alice", true)
+	must(t, err)
+	u := &testUser{perms: perms, fs: home}
+	srvConn, cliConn := net.Pipe()
+	rs := sftp.NewRequestServer(srvConn, newHandlers(u, true, nil))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = rs.Serve()
+	}()
+	c, err := sftp.NewClientPipe(cliConn, cliConn)
+	must(t, err)
+	t.Cleanup(func() {
+		c.Close()
+		cliConn.Close()
+		srvConn.Close()
+		<-done
+	})
+	return c, u, home
+}
+
+var time0 = time.Unix(0, 0)
+
+func readS3(t *testing.T, h storage.FS, name string) []byte {
+	t.Helper()
+	rc, err := h.Open(context.Background(), name, 0)
+	must(t, err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	must(t, err)
+	return b
+}
+
+// TestS3Home: a home in object storage serves every request through storage.FS: a
+// pipelined upload larger than a part (pkg/sftp's server may run its writes out of order),
+// ranged reads, listing, mkdir, rename, remove, rmdir; what S3 cannot do is refused with
+// SSH_FX_OP_UNSUPPORTED and a message (issue 16: SFTP on object-storage homes).
+func TestS3Home(t *testing.T) {
+	c, u, home := serveS3(t, djangoclient.PermLetters)
+	data := make([]byte, 3*storage.MinPartSize+12345)
+	rand.Read(data)
+	f, err := c.OpenFile("/big", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	must(t, err)
+	if _, err := f.ReadFrom(bytes.NewReader(data)); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	must(t, f.Close())
+	if got := readS3(t, home, "big"); !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, want %d (equal: false)", len(got), len(data))
+	}
+	r, err := c.Open("/big")
+	must(t, err)
+	got, err := io.ReadAll(r)
+	must(t, err)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("download: %d bytes, differ", len(got))
+	}
+	part := make([]byte, 100)
+	_, err = r.ReadAt(part, 5*1024*1024+7)
+	must(t, err)
+	if !bytes.Equal(part, data[5*1024*1024+7:][:100]) {
+		t.Fatal("ranged read differs")
+	}
+	must(t, r.Close())
+
+	must(t, c.Mkdir("/d"))
+	must(t, c.Rename("/big", "/d/big2"))
+	entries, err := c.ReadDir("/d")
+	must(t, err)
+	if len(entries) != 1 || entries[0].Name() != "big2" || entries[0].Size() != int64(len(data)) {
+		t.Fatalf("listing %v", entries)
+	}
+	if fi, err := c.Stat("/d"); err != nil || !fi.IsDir() {
+		t.Fatalf("stat dir: %v %v", fi, err)
+	}
+	if err := c.RemoveDirectory("/d"); err == nil {
+		t.Fatal("rmdir of a non-empty directory succeeded")
+	}
+	must(t, c.Remove("/d/big2"))
+	must(t, c.RemoveDirectory("/d"))
+	if _, err := c.Stat("/d"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat after rmdir: %v", err)
+	}
+	want := []string{djangoclient.EventFileReceived, djangoclient.EventFileSent, djangoclient.EventDirectoryCreated,
+		djangoclient.EventFileRenamed, djangoclient.EventFileDeleted, djangoclient.EventDirectoryDeleted}
+	if got := u.eventTypes(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+// TestS3Refusals: append, resume, in-place rewrite, chmod, times and truncation are not
+// possible on S3: SSH_FX_OP_UNSUPPORTED with a message, and the object is untouched.
+func TestS3Refusals(t *testing.T) {
+	c, _, home := serveS3(t, djangoclient.PermLetters)
+	must(t, writeAt(c, "/f", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, "0123456789", 0))
+	unsupported := func(what string, err error) {
+		t.Helper()
+		var se *sftp.StatusError
+		if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxOpUnsupported {
+			t.Errorf("%s: %v, want SSH_FX_OP_UNSUPPORTED", what, err)
+		} else if se.Error() == "" {
+			t.Errorf("%s: no message", what)
+		}
+	}
+	unsupported("append", writeAt(c, "/f", os.O_WRONLY|os.O_APPEND, "AB", 0))
+	unsupported("resume", writeAt(c, "/f", os.O_WRONLY, "AB", 10))
+	unsupported("chmod", c.Chmod("/f", 0o600))
+	unsupported("chtimes", c.Chtimes("/f", time0, time0))
+	unsupported("truncate", c.Truncate("/f", 2))
+	unsupported("write far ahead", writeAt(c, "/g", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, "x", 1<<30))
+	if got := string(readS3(t, home, "f")); got != "0123456789" {
+		t.Fatalf("f = %q", got)
+	}
+	if _, err := home.Stat(context.Background(), "g"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused upload left g: %v", err)
+	}
+}
+
+// memUpload is a storage.Upload into memory, for seqUpload's ordering alone.
+type memUpload struct{ bytes.Buffer }
+
+func (m *memUpload) Written() int64 { return int64(m.Len()) }
+func (m *memUpload) Commit() error  { return nil }
+func (m *memUpload) Abort() error   { return nil }
+
+// TestSeqUploadOrder: writes arriving out of order within the window reach the upload in
+// order; a rewrite or a write beyond the window is refused and fails the upload.
+func TestSeqUploadOrder(t *testing.T) {
+	chunk := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 4) }
+	for _, tc := range []struct {
+		name  string
+		order []int64 // offsets, in chunks of 4 bytes
+		whole bool
+	}{
+		{"in order", []int64{0, 1, 2, 3}, true},
+		{"reversed", []int64{3, 2, 1, 0}, true},
+		{"shuffled", []int64{1, 0, 3, 2}, true},
+		{"rewrite", []int64{0, 1, 0}, false},
+		{"hole", []int64{0, 2}, false},
+		{"beyond the window", []int64{aheadWindow}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &memUpload{}
+			s := &seqUpload{up: m}
+			var want []byte
+			for _, i := range tc.order {
+				_, _ = s.WriteAt(chunk(int(i%20)), i*4)
+			}
+			if s.whole() != tc.whole {
+				t.Fatalf("whole = %v, want %v", s.whole(), tc.whole)
+			}
+			if !tc.whole {
+				return
+			}
+			for i := range tc.order {
+				want = append(want, chunk(i)...)
+			}
+			if !bytes.Equal(m.Bytes(), want) {
+				t.Fatalf("upload got %q, want %q", m.Bytes(), want)
+			}
+		})
+	}
+}
