@@ -23,8 +23,8 @@ import (
 // limits through access (shared with FTP), events through the event queue, each carrying
 // the protocol.
 type sftpGate struct {
-	core   *access.Core
-	auth   access.Authenticator // key lookups, which count as nothing
+	core    *access.Core
+	auth    access.Authenticator // key lookups, which count as nothing
 	events  access.EventSink
 	log     *slog.Logger
 	metrics *ftpdriver.Metrics // djftpd_logins_total and djftpd_sessions, shared with FTP
