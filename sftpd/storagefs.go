@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 
@@ -167,16 +168,43 @@ func (w *writer) closeFS(aborted bool) (int64, error) {
 	return w.seq.next - w.oldSize, nil
 }
 
-// fsReader reads an object at offsets: one ranged Open, reopened when a read does not
-// follow the one before.
+// readGap is how long a read a little ahead of the stream waits for the reads before it
+// (pkg/sftp's workers run a client's in-order reads out of order) before it reopens the
+// object at its own offset instead.
+const readGap = 250 * time.Millisecond
+
+// fsReader reads an object at offsets: one ranged Open, read in order; a read that does not
+// follow the one before waits its turn (readGap) or reopens the object there.
 type fsReader struct {
 	home storage.FS
 	name string
 	size int64
 
-	mu  sync.Mutex
-	rc  io.ReadCloser
-	pos int64
+	mu    sync.Mutex
+	rc    io.ReadCloser
+	pos   int64
+	moved chan struct{} // closed and replaced when pos changes
+}
+
+// awaitTurn waits, with f.mu held, until the stream reaches off, when off is a little
+// ahead of it; it gives up after readGap without progress.
+func (f *fsReader) awaitTurn(off int64) {
+	for f.rc != nil && off > f.pos && off-f.pos <= aheadWindow {
+		if f.moved == nil {
+			f.moved = make(chan struct{})
+		}
+		moved := f.moved
+		f.mu.Unlock()
+		t := time.NewTimer(readGap)
+		select {
+		case <-moved:
+			t.Stop()
+			f.mu.Lock()
+		case <-t.C:
+			f.mu.Lock()
+			return
+		}
+	}
 }
 
 func (f *fsReader) ReadAt(p []byte, off int64) (int, error) {
@@ -185,6 +213,13 @@ func (f *fsReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.awaitTurn(off)
+	defer func() {
+		if f.moved != nil {
+			close(f.moved)
+			f.moved = nil
+		}
+	}()
 	if f.rc == nil || off != f.pos {
 		if f.rc != nil {
 			f.rc.Close()
