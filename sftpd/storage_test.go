@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,14 @@ func serveS3(t *testing.T, perms string) (*sftp.Client, *testUser, storage.FS) {
 // serveS3Metrics is serveS3 with the storage's metrics registry, to count S3 requests.
 func serveS3Metrics(t *testing.T, perms string) (*sftp.Client, *testUser, storage.FS, *prometheus.Registry) {
 	t.Helper()
+	home, reg := s3Home(t)
+	u := &testUser{perms: perms, fs: home}
+	return serveUser(t, u), u, home, reg
+}
+
+// s3Home is a fresh home /alice in a versitygw bucket.
+func s3Home(t *testing.T) (storage.FS, *prometheus.Registry) {
+	t.Helper()
 	gw := storagetest.Start(t)
 	gw.Env(t)
 	reg := prometheus.NewRegistry()
@@ -40,7 +49,12 @@ func serveS3Metrics(t *testing.T, perms string) (*sftp.Client, *testUser, storag
 	t.Cleanup(func() { st.Close() })
 	home, err := st.Home(context.Background(), "/alice", true)
 	must(t, err)
-	u := &testUser{perms: perms, fs: home}
+	return home, reg
+}
+
+// serveUser runs a request server with djftpd's handlers for u and returns its client.
+func serveUser(t *testing.T, u User) *sftp.Client {
+	t.Helper()
 	srvConn, cliConn := net.Pipe()
 	rs := sftp.NewRequestServer(srvConn, newHandlers(u, true, nil))
 	done := make(chan struct{})
@@ -56,7 +70,7 @@ func serveS3Metrics(t *testing.T, perms string) (*sftp.Client, *testUser, storag
 		srvConn.Close()
 		<-done
 	})
-	return c, u, home, reg
+	return c
 }
 
 // requests counts the storage's S3 requests of one operation so far.
@@ -227,5 +241,30 @@ func TestSeqUploadOrder(t *testing.T) {
 				t.Fatalf("upload got %q, want %q", m.Bytes(), want)
 			}
 		})
+	}
+}
+
+// TestS3Quota: on S3 homes too, exactly the quota fits, one byte more fails naming the quota
+// and leaves no object; replacing a file is credited its old size.
+func TestS3Quota(t *testing.T) {
+	home, _ := s3Home(t)
+	u := &quotaUser{testUser: &testUser{perms: djangoclient.PermLetters, fs: home}, limit: 10}
+	c := serveUser(t, u)
+	must(t, writeAt(c, "/exact", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, "0123456789", 0))
+	if u.used != 10 || u.reserved != 0 {
+		t.Fatalf("used %d reserved %d, want 10 0", u.used, u.reserved)
+	}
+	err := writeAt(c, "/over", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, "x", 0)
+	var se *sftp.StatusError
+	if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxFailure || !strings.Contains(err.Error(), "quota") {
+		t.Fatalf("one byte over quota: %v, want SSH_FX_FAILURE naming the quota", err)
+	}
+	if _, err := home.Stat(context.Background(), "over"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an upload over quota left an object: %v", err)
+	}
+	must(t, writeAt(c, "/exact", os.O_WRONLY|os.O_TRUNC, "abcdefghij", 0))
+	must(t, c.Remove("/exact"))
+	if u.used != 0 || u.reserved != 0 {
+		t.Fatalf("used %d reserved %d, want 0 0", u.used, u.reserved)
 	}
 }
