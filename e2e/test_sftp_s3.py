@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Stack, free_port, new_stack, s3_env, s3server
-from test_sftp import paramiko_client, start_sftp
+from conftest import USERS, Stack, free_port, new_stack, s3_env, s3server
+from test_sftp import openssh_sftp, paramiko_client, start_sftp
+from test_sftp import pytestmark as needs_openssh
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +82,36 @@ def test_what_s3_cannot_do_is_refused_with_the_reason(
         assert s3_object(s3, "sftp/alice/keep.txt") == b"keep"
     finally:
         client.close()
+
+
+@needs_openssh
+def test_openssh_sftp_put_and_reget_on_s3_homes(
+    sftp_s3_stack: Stack, s3: object
+) -> None:
+    """OpenSSH's sftp pipelines its writes (64 in flight): they reach the bucket in order;
+    reget reads from an offset; reput (resume) is refused with the reason."""
+    data = os.urandom(9 * 1024 * 1024 + 7)
+    local = sftp_s3_stack.workdir / "ssh.bin"
+    local.write_bytes(data)
+    (sftp_s3_stack.workdir / "ssh.back").write_bytes(data[:1_000_000])
+    out = openssh_sftp(
+        sftp_s3_stack,
+        "alice",
+        f"put {local} ssh.bin\nreget ssh.bin ssh.back\n",
+        password=USERS["alice"],
+    )
+    assert out.returncode == 0, out.stderr
+    assert s3_object(s3, "sftp/alice/ssh.bin") == data
+    assert (sftp_s3_stack.workdir / "ssh.back").read_bytes() == data
+    half = sftp_s3_stack.workdir / "half.bin"
+    half.write_bytes(data[:1_000_000])
+    out = openssh_sftp(
+        sftp_s3_stack,
+        "alice",
+        f"put {half} part.bin\nreput {local} part.bin\n",
+        password=USERS["alice"],
+    )
+    assert out.returncode != 0
+    # OpenSSH shows the status code, not the server's message.
+    assert "unsupported" in out.stderr.lower(), out.stderr
+    assert s3_object(s3, "sftp/alice/part.bin") == data[:1_000_000]

@@ -207,7 +207,7 @@ func (h *handlers) openWrite(r *sftp.Request, readToo bool) (*writer, error) {
 	}
 	if root == nil {
 		w := &writer{h: h, name: name, path: virtual(r.Filepath), appendAt: -1, started: h.now()}
-		return h.openWriteFS(r, w, readToo)
+		return h.openWriteFS(r, w)
 	}
 	var size int64
 	fi, err := root.Stat(name)

@@ -145,6 +145,19 @@ func TestS3Home(t *testing.T) {
 	}
 	must(t, r.Close())
 
+	// pkg/sftp's Create opens read-write: the upload works, a read on the handle is refused.
+	rw, err := c.Create("/rw")
+	must(t, err)
+	_, err = rw.Write([]byte("rw"))
+	must(t, err)
+	if _, err := rw.ReadAt(make([]byte, 2), 0); err == nil || !strings.Contains(err.Error(), "storage") {
+		t.Errorf("read on an upload handle: %v, want refused naming the storage", err)
+	}
+	must(t, rw.Close())
+	if got := string(readS3(t, home, "rw")); got != "rw" {
+		t.Fatalf("rw = %q", got)
+	}
+	must(t, c.Remove("/rw"))
 	must(t, c.Mkdir("/d"))
 	must(t, c.Rename("/big", "/d/big2"))
 	entries, err := c.ReadDir("/d")
@@ -163,7 +176,8 @@ func TestS3Home(t *testing.T) {
 	if _, err := c.Stat("/d"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stat after rmdir: %v", err)
 	}
-	want := []string{djangoclient.EventFileReceived, djangoclient.EventFileSent, djangoclient.EventDirectoryCreated,
+	want := []string{djangoclient.EventFileReceived, djangoclient.EventFileSent, djangoclient.EventFileReceived,
+		djangoclient.EventFileDeleted, djangoclient.EventDirectoryCreated,
 		djangoclient.EventFileRenamed, djangoclient.EventFileDeleted, djangoclient.EventDirectoryDeleted}
 	if got := u.eventTypes(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events %v, want %v", got, want)

@@ -112,8 +112,9 @@ func (s *seqUpload) write(p []byte) error {
 func (s *seqUpload) whole() bool { return !s.failed && len(s.ahead) == 0 }
 
 // openWriteFS opens an upload to an object-storage home: a new file or one replaced whole
-// (the truncate flag); appending, resuming and read-write handles are refused.
-func (h *handlers) openWriteFS(r *sftp.Request, w *writer, readToo bool) (*writer, error) {
+// (the truncate flag); appending and resuming are refused. A read-write handle (pkg/sftp's
+// Create) uploads; only its reads are refused (writer.ReadAt).
+func (h *handlers) openWriteFS(r *sftp.Request, w *writer) (*writer, error) {
 	flags, home := r.Pflags(), h.user.FS()
 	caps := home.Capabilities()
 	fi, err := home.Stat(r.Context(), w.name)
@@ -129,8 +130,6 @@ func (h *handlers) openWriteFS(r *sftp.Request, w *writer, readToo bool) (*write
 		return nil, errNoSuchFile
 	case flags.Append && !caps.Append, existed && !flags.Trunc && !caps.Resume:
 		return nil, errNoAppend
-	case readToo:
-		return nil, errNoReadW
 	}
 	var size int64
 	if existed {
