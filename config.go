@@ -293,10 +293,6 @@ func (c *config) validateSFTP() error {
 	if _, _, err := net.SplitHostPort(c.SFTPListen); err != nil {
 		return &configError{"SFTP_LISTEN", fmt.Sprintf("want host:port, got %q", c.SFTPListen)}
 	}
-	if c.Storage.Kind != "local" {
-		// sftpd's handlers work on the home's os.Root; object-storage homes have none yet.
-		return &configError{"SFTP_LISTEN", "SFTP serves local homes only for now: unset it, or use DJFTPD_STORAGE=local"}
-	}
 	if len(c.SFTPHostKeys) == 0 && c.StateDir == "" {
 		return &configError{"STATE_DIR", "required when DJFTPD_SFTP_LISTEN is set and DJFTPD_SFTP_HOST_KEYS is not: the generated host key is kept there"}
 	}

@@ -73,7 +73,6 @@ func TestLoadConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"no django url", map[string]string{"DJFTPD_DJANGO_URL": ""}, "DJFTPD_DJANGO_URL"},
-		{"sftp on s3 homes", map[string]string{"DJFTPD_SFTP_LISTEN": "127.0.0.1:2222", "DJFTPD_STATE_DIR": "/tmp", "DJFTPD_STORAGE": "s3://media/ftp"}, "DJFTPD_SFTP_LISTEN: SFTP serves local homes only"},
 		{"relative django url", map[string]string{"DJFTPD_DJANGO_URL": "localhost:8000"}, "DJFTPD_DJANGO_URL"},
 		{"no secret", map[string]string{"DJFTPD_SECRET": ""}, "DJFTPD_SECRET"},
 		{"short secret", map[string]string{"DJFTPD_SECRET": "tooshort"}, "DJFTPD_SECRET: must be at least 32 bytes, got 8"},

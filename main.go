@@ -120,18 +120,19 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(ftp
 
 // sidecar is what serve wires together, in the order build, listen, start, drain.
 type sidecar struct {
-	cfg    config
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	cache  *cache.Cache
-	auth   *cache.Instrumented
-	access *access.Core            // the login policy FTP (and SFTP) share
-	store  storage.Storage         // where homes live (DJFTPD_STORAGE)
-	certs  *ftpdriver.CertReloader // nil without TLS
-	events *djangoclient.EventQueue
-	ftp    *ftpdriver.Server
-	sftp   *sftpService // nil without DJFTPD_SFTP_LISTEN
-	ready  atomic.Bool
+	cfg     config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	cache   *cache.Cache
+	auth    *cache.Instrumented
+	access  *access.Core            // the login policy FTP (and SFTP) share
+	store   storage.Storage         // where homes live (DJFTPD_STORAGE)
+	certs   *ftpdriver.CertReloader // nil without TLS
+	events  *djangoclient.EventQueue
+	ftp     *ftpdriver.Server
+	sftp    *sftpService       // nil without DJFTPD_SFTP_LISTEN
+	metrics *ftpdriver.Metrics // the front ends' metrics, FTP and SFTP
+	ready   atomic.Bool
 
 	closers                      []io.Closer // listeners and the xferlog, closed at the end
 	ftpLn, implicitLn, opsLn     net.Listener
@@ -162,7 +163,8 @@ func (sc *sidecar) build() error {
 	}
 	sc.closers = append(sc.closers, sc.access)
 	ftpCfg := cfg.ftp()
-	ftpCfg.Metrics = ftpdriver.NewMetrics(sc.reg)
+	sc.metrics = ftpdriver.NewMetrics(sc.reg)
+	ftpCfg.Metrics = sc.metrics
 	ftpCfg.Access = sc.access
 	if ftpCfg.TLSMode != ftpdriver.TLSOff {
 		if sc.certs, err = ftpdriver.NewCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
@@ -210,7 +212,8 @@ func (sc *sidecar) listen() error {
 	if sc.opsLn, err = listen("OPS_LISTEN", sc.cfg.OpsListen); err != nil {
 		return err
 	}
-	gate := &sftpGate{core: sc.access, auth: sc.auth, events: sc.events, log: sc.log.With("component", "sftp")}
+	gate := &sftpGate{core: sc.access, auth: sc.auth, events: sc.events, log: sc.log.With("component", "sftp"),
+		metrics: sc.metrics}
 	if sc.sftp, err = newSFTP(sc.cfg, gate, sc.log.With("component", "sftp")); err != nil {
 		return err
 	}

@@ -16,16 +16,18 @@ import (
 	"github.com/djftpd/djftpd/djangoclient"
 	"github.com/djftpd/djftpd/ftpdriver"
 	"github.com/djftpd/djftpd/sftpd"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // sftpGate is the SFTP front end's view of the session core: logins, bans and session
 // limits through access (shared with FTP), events through the event queue, each carrying
 // the protocol.
 type sftpGate struct {
-	core   *access.Core
-	auth   access.Authenticator // key lookups, which count as nothing
-	events access.EventSink
-	log    *slog.Logger
+	core    *access.Core
+	auth    access.Authenticator // key lookups, which count as nothing
+	events  access.EventSink
+	log     *slog.Logger
+	metrics *ftpdriver.Metrics // djftpd_logins_total and djftpd_sessions, shared with FTP
 }
 
 var errSFTPBanned = errors.New("address temporarily banned after failed logins")
@@ -43,6 +45,7 @@ func (g *sftpGate) Admit(peer netip.AddrPort) (sftpd.Conn, error) {
 	c := &sftpConn{g: g, id: newSFTPSessionID(), peer: peer, attempts: g.core.NewAttempts(), started: time.Now(),
 		release: release}
 	c.log = g.log.With("session", c.id, "client", peer.String())
+	g.metrics.Connected()
 	c.emit(djangoclient.Event{Type: djangoclient.EventConnect}, nil)
 	return c, nil
 }
@@ -110,9 +113,12 @@ func (c *sftpConn) Login(ctx context.Context, r djangoclient.AuthRequest) (sftpd
 		method = "publickey"
 	}
 	if err := access.ValidUsername(r.Username); err != nil {
-		return nil, c.failed(r.Username, method, fmt.Errorf("%w: %w", djangoclient.ErrInvalidCredentials, err))
+		err = fmt.Errorf("%w: %w", djangoclient.ErrInvalidCredentials, err)
+		c.g.metrics.Login(err)
+		return nil, c.failed(r.Username, method, err)
 	}
 	u, err := c.g.core.Login(ctx, c.request(r))
+	c.g.metrics.Login(err)
 	if err != nil {
 		return nil, c.failed(r.Username, method, err)
 	}
@@ -152,6 +158,7 @@ func (c *sftpConn) failed(username, method string, err error) error {
 
 func (c *sftpConn) Close() {
 	c.release()
+	c.g.metrics.Disconnected()
 	ms := time.Since(c.started).Milliseconds()
 	c.emit(djangoclient.Event{Type: djangoclient.EventDisconnect, DurationMS: &ms}, nil)
 }
@@ -167,6 +174,7 @@ type sftpUser struct {
 func (u *sftpUser) Name() string    { return u.name }
 func (u *sftpUser) Can(p byte) bool { return u.u.Can(p) }
 func (u *sftpUser) Root() *os.Root  { return u.u.Root() }
+func (u *sftpUser) FS() storage.FS  { return u.u.FS() }
 func (u *sftpUser) Emit(e djangoclient.Event) {
 	e.Protocol = "sftp"
 	access.Emit(u.c.g.events, e, u.c.id, u.c.peer.Addr(), u.u)

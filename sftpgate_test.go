@@ -375,3 +375,58 @@ func TestOpsSessionsWithSFTP(t *testing.T) {
 		t.Fatal("SFTP session still open after /sessions/close")
 	}
 }
+
+// TestSFTPMetrics: SFTP logins count in djftpd_logins_total by result and SFTP connections
+// in the djftpd_sessions gauge, beside FTP's (same names and labels).
+func TestSFTPMetrics(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	django := newSFTPDjango(t, root, "")
+	sftpAddr := freeAddr(t)
+	setEnv(t, map[string]string{
+		"DJFTPD_DJANGO_URL": django.URL + "/ftp/", "DJFTPD_HOME_ROOT": root,
+		"DJFTPD_LISTEN": "127.0.0.1:0", "DJFTPD_OPS_LISTEN": "127.0.0.1:0", "DJFTPD_FAILED_LOGIN_DELAY": "1ms",
+		"DJFTPD_PASSIVE_PORTS": "1024-65535", "DJFTPD_SFTP_LISTEN": sftpAddr, "DJFTPD_STATE_DIR": state,
+	})
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, discardLogger(), func(_, o net.Addr) { addrs <- o }) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var opsURL string
+	select {
+	case a := <-addrs:
+		opsURL = "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	dial := func(pw string) (*ssh.Client, error) {
+		return ssh.Dial("tcp", sftpAddr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password(pw)},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	}
+	if c, err := dial("wrong"); err == nil {
+		c.Close()
+		t.Fatal("wrong password accepted")
+	}
+	c, err := dial("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	metrics := httpGet(t, opsURL+"/metrics")
+	for _, want := range []string{
+		`djftpd_logins_total{result="ok"} 1`,
+		`djftpd_logins_total{result="invalid_credentials"} 1`,
+		"djftpd_sessions 1\n",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

@@ -56,7 +56,7 @@ NODE_PORTS = set(range(30000, 32768))
 # Secrets the pods use that the manifests must not contain: applying them would overwrite
 # what cert-manager, the user or a controller keeps. deploy/README.md names each.
 CERTIFICATE_EXAMPLE = KUBE / "certificate.example.yaml"
-USER_SECRETS = {"djftpd-tls", "djftpd-s3"}
+USER_SECRETS = {"djftpd-tls", "djftpd-s3", "djftpd-sftp-host-keys"}
 # Variables of the design card (section 10) whose feature is not merged yet: allowed in the
 # manifests before the README table has them (deploy/README.md says "in progress").
 PENDING_VARS: set[str] = set()
@@ -507,3 +507,47 @@ def kubernetes_validate() -> Any:
     except ImportError:
         unavailable("kubernetes-validate", "pip install -r deploy/requirements.txt")
     return kv
+
+
+def check_sftp(docs: list[dict[str, Any]]) -> int | None:
+    """With DJFTPD_SFTP_LISTEN set: its port is the sidecar's port named sftp, published by a
+    hostPort or a load-balanced Service and open in any NetworkPolicy; every host key in
+    DJFTPD_SFTP_HOST_KEYS is a file of a read-only mount of a Secret kept outside the
+    manifests (a new pod must never show a new host key), unreadable by others. Returns the
+    port, or None when SFTP is off."""
+    spec = pod_spec(tier(docs, "ftp"))
+    env = sidecar_env(docs, spec)
+    if not env.get("DJFTPD_SFTP_LISTEN"):
+        assert "DJFTPD_SFTP_HOST_KEYS" not in env
+        return None
+    sidecar = container(spec, SIDECAR)
+    _, port = listen_port(env["DJFTPD_SFTP_LISTEN"])
+    (cport,) = [p for p in sidecar["ports"] if p["name"] == "sftp"]
+    assert cport["containerPort"] == port
+    if "hostPort" not in cport:
+        published = [
+            p
+            for d in docs
+            if d["kind"] == "Service" and d["spec"].get("type") == "LoadBalancer"
+            for p in d["spec"]["ports"]
+            if p["targetPort"] in ("sftp", port)
+        ]
+        assert published, "no load-balanced Service publishes the SFTP port"
+    for np in [d for d in docs if d["kind"] == "NetworkPolicy"]:
+        open_ports = {p["port"] for r in np["spec"]["ingress"] if "from" not in r for p in r["ports"]}
+        assert port in open_ports, "the NetworkPolicy keeps SFTP out"
+    vols = {v["name"]: v for v in spec["volumes"]}
+    rendered = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
+    for key in env["DJFTPD_SFTP_HOST_KEYS"].split(","):
+        (mount,) = [
+            m for m in sidecar["volumeMounts"] if key.startswith(m["mountPath"].rstrip("/") + "/")
+        ]
+        assert mount.get("readOnly") is True, mount
+        secret = vols[mount["name"]]["secret"]
+        assert secret["secretName"] in USER_SECRETS and secret["secretName"] not in rendered
+        # The pod's group (fsGroup) reads them, as the kubelet makes it anyway; others never.
+        assert secret["defaultMode"] & 0o007 == 0, "host keys readable by others"
+        assert key.removeprefix(mount["mountPath"].rstrip("/") + "/") in {
+            i["path"] for i in secret["items"]
+        }
+    return port

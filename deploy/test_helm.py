@@ -23,6 +23,7 @@ from deploylib import (
     HELM_VALUES,
     MIN_KUBERNETES,
     SIDECAR,
+    check_sftp,
     container,
     find,
     helm_run,
@@ -287,3 +288,22 @@ def test_scaleout_values() -> None:
     assert (ports["ftp"], ports["ftps-implicit"], ports["ops"]) == (21, 990, None)
     public = find(docs, "Service", "rel-djftpd-public")
     assert public["metadata"]["annotations"]["external-dns.alpha.kubernetes.io/endpoints-type"] == "NodeExternalIP"
+
+
+def test_sftp_values() -> None:
+    """sftp.enabled: DJFTPD_SFTP_LISTEN on 2222, published on sftp.port by the Service (or
+    as a hostPort), opened in the NetworkPolicy, every host key a file of the user's Secret
+    mounted read-only; off by default."""
+    assert check_sftp(helm_template(values("default"))) is None
+    docs = helm_template(values("sftp"))
+    assert check_sftp(docs) == 2222
+    env = sidecar_env(docs, pod_spec(tier(docs, "ftp")))
+    assert env["DJFTPD_SFTP_HOST_KEYS"] == (
+        "/run/secrets/djftpd-sftp/ssh_host_ed25519_key,/run/secrets/djftpd-sftp/ssh_host_rsa_key"
+    )
+    ports = {p["name"]: p for p in find(docs, "Service", "rel-djftpd")["spec"]["ports"]}
+    assert ports["sftp"] == {"name": "sftp", "port": 22, "targetPort": "sftp"}
+    scaled = helm_template(values("scaleout"), sets=("sftp.enabled=true", "sftp.port=2022"))
+    assert check_sftp(scaled) == 2222
+    sidecar = container(pod_spec(tier(scaled, "ftp")), SIDECAR)
+    assert {p["name"]: p.get("hostPort") for p in sidecar["ports"]}["sftp"] == 2022

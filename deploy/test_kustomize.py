@@ -20,6 +20,7 @@ from deploylib import (
     OVERLAY,
     SIDECAR,
     USER_SECRETS,
+    check_sftp,
     container,
     find,
     kustomize_tools,
@@ -221,6 +222,21 @@ def test_storage_s3_component(tmp_path: Path) -> None:
     assert set(homes) == {"name", "emptyDir"}
 
 
+def test_sftp_component(tmp_path: Path) -> None:
+    """Optional SFTP: a port on the pod and the Service, host keys from a Secret mounted
+    read-only; without components/networkpolicy nothing else changes."""
+    docs = component_render(tmp_path, "sftp")
+    assert check_sftp(docs) == 2222
+    assert not [d for d in docs if d["kind"] == "NetworkPolicy"]
+
+
+def test_sftp_component_opens_the_network_policy(tmp_path: Path) -> None:
+    docs = component_render(tmp_path, "networkpolicy", "sftp")
+    port = check_sftp(docs)
+    policy = find(docs, "NetworkPolicy", "djftpd")
+    assert {"protocol": "TCP", "port": port} in policy["spec"]["ingress"][0]["ports"]
+
+
 def test_existing_secret_component(tmp_path: Path) -> None:
     """For external-secrets / sealed-secrets: no Secret rendered (applying would overwrite
     theirs), both Deployments read the fixed name and ask Reloader to roll on change."""
@@ -317,6 +333,16 @@ def test_scaleout_pod_matches_the_base_pod() -> None:
     assert scaled == base
 
 
+def without_sftp(spec: dict) -> None:
+    """Drops what components/sftp owns from an FTP pod: its variables, port, mount, volume."""
+    sidecar = container(spec, SIDECAR)
+    sidecar["env"] = [v for v in sidecar["env"] if not v["name"].startswith("DJFTPD_SFTP_")]
+    sidecar["ports"] = [p for p in sidecar["ports"] if p["name"] != "sftp"]
+    keys = "djftpd-sftp-host-keys"
+    sidecar["volumeMounts"] = [m for m in sidecar["volumeMounts"] if m["name"] != keys]
+    spec["volumes"] = [v for v in spec["volumes"] if v["name"] != keys]
+
+
 def test_overlays_and_examples_keep_the_base_pods(tmp_path: Path) -> None:
     """Components change only what they are for: the FTP and web pods of every example are
     the base's, but for the fields each component owns."""
@@ -328,6 +354,8 @@ def test_overlays_and_examples_keep_the_base_pods(tmp_path: Path) -> None:
         for component in ("ftp", "web"):
             b, e = pod_spec(tier(base, component)), pod_spec(tier(docs, component))
             e = {k: v for k, v in e.items() if k != "initContainers"}
+            if component == "ftp":
+                without_sftp(e)
             for spec in (b, e):
                 for v in spec["volumes"]:
                     if "secret" in v:

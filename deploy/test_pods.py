@@ -23,6 +23,7 @@ from deploylib import (
     RUNTIME_VARS,
     SIDECAR,
     USER_SECRETS,
+    check_sftp,
     container,
     events_flush_seconds,
     find,
@@ -486,6 +487,9 @@ def test_passive_range_is_defined_once(rendered: tuple[str, Docs]) -> None:
                 assert named_port(c, implicit["targetPort"]) == listen_port(
                     env.get("DJFTPD_IMPLICIT_LISTEN", README_VARS["DJFTPD_IMPLICIT_LISTEN"])
                 )[1]
+            if "sftp" in ports:
+                sftp = ports.pop("sftp")
+                assert named_port(c, sftp["targetPort"]) == listen_port(env["DJFTPD_SFTP_LISTEN"])[1]
             # PASV announces the pod's port number, so the Service must not translate it.
             assert all(p["port"] == p["targetPort"] for p in ports.values())
             assert {p["port"] for p in ports.values()} == passive
@@ -592,3 +596,10 @@ def test_network_policy_admits_ftp_from_anywhere_and_ops_from_few(rendered: tupl
         assert selected(docs, pods) == sorted(
             f"{w['kind']}/{w['metadata']['name']}" for w in workloads(docs)
         )
+
+
+def test_sftp_port_and_host_keys(rendered: tuple[str, Docs]) -> None:
+    """Where SFTP is on (components/sftp, chart sftp.enabled): published, host keys from a
+    Secret mounted read-only (deploylib.check_sftp)."""
+    _, docs = rendered
+    check_sftp(docs)

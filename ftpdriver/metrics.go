@@ -23,14 +23,14 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "djftpd", Name: "sessions", Help: "Open FTP control connections.",
+			Namespace: "djftpd", Name: "sessions", Help: "Open FTP control connections and SFTP connections.",
 		}),
 		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "djftpd", Name: "connections_refused_total",
 			Help: "Control connections refused at connect, by reason.",
 		}, []string{"reason"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "djftpd", Name: "logins_total", Help: "Login attempts by result.",
+			Namespace: "djftpd", Name: "logins_total", Help: "Login attempts by result, FTP and SFTP.",
 		}, []string{"result"}),
 		transferBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "djftpd", Name: "transfer_bytes_total",
@@ -58,6 +58,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// Login counts another front end's login (SFTP) in djftpd_logins_total, labelled as FTP's
+// are, so one series counts both protocols.
+func (m *Metrics) Login(err error) { m.logins.WithLabelValues(loginResult(err)).Inc() }
+
+// Connected and Disconnected count another front end's connection (SFTP) in djftpd_sessions.
+func (m *Metrics) Connected()    { m.sessions.Inc() }
+func (m *Metrics) Disconnected() { m.sessions.Dec() }
 
 // refusalReason is the djftpd_connections_refused_total label of a refusal at connect.
 func refusalReason(err error) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -18,7 +19,8 @@ import (
 
 // reader is an open file being downloaded; its close reports the transfer.
 type reader struct {
-	f       *os.File
+	f       io.ReaderAt // an *os.File, or an *fsReader on object storage
+	closer  io.Closer
 	h       *handlers
 	path    string
 	started time.Time
@@ -44,7 +46,7 @@ func (r *reader) TransferError(error) {
 }
 
 func (r *reader) Close() error {
-	err := r.f.Close()
+	err := r.closer.Close()
 	r.mu.Lock()
 	n, typ := r.n, djangoclient.EventFileSent
 	if r.aborted {
@@ -60,7 +62,8 @@ func (r *reader) Close() error {
 // renamed over the target when the client closes the handle; a session that ends with the
 // handle open leaves the target untouched and the temporary file removed.
 type writer struct {
-	f         *os.File
+	f         *os.File   // local homes
+	seq       *seqUpload // object-storage homes: f is nil
 	h         *handlers
 	name, tmp string // tmp: "" when writing in place
 	path      string
@@ -115,7 +118,13 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 		w.overQuota = true
 		return 0, errQuota
 	}
-	n, err := w.f.WriteAt(p, off)
+	var n int
+	var err error
+	if w.seq != nil {
+		n, err = w.seq.WriteAt(p, off)
+	} else {
+		n, err = w.f.WriteAt(p, off)
+	}
 	w.n += int64(n)
 	if w.appendAt >= 0 {
 		w.appendAt = max(w.appendAt, off+int64(n))
@@ -126,7 +135,12 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (w *writer) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadAt(p, off) }
+func (w *writer) ReadAt(p []byte, off int64) (int, error) {
+	if w.seq != nil {
+		return 0, errNoReadW
+	}
+	return w.f.ReadAt(p, off)
+}
 
 func (w *writer) TransferError(error) {
 	w.mu.Lock()
@@ -138,6 +152,28 @@ func (w *writer) Close() error {
 	w.mu.Lock()
 	n, aborted := w.n, w.aborted || w.overQuota
 	w.mu.Unlock()
+	var delta int64
+	var err error
+	if w.seq != nil {
+		delta, err = w.closeFS(aborted)
+	} else {
+		delta, err = w.closeFile(aborted)
+	}
+	if w.guard != nil {
+		w.guard.Release(delta)
+	}
+	typ := djangoclient.EventFileReceived
+	if err != nil || aborted {
+		typ = djangoclient.EventIncompleteFileReceived
+	}
+	w.h.emitTransfer(typ, w.path, n, w.started)
+	w.h.open.Add(-1)
+	return storageError(err)
+}
+
+// closeFile ends an upload to a local home: the temporary file of an atomic one renamed
+// over the target, or removed when aborted. It returns the change of the home's usage.
+func (w *writer) closeFile(aborted bool) (int64, error) {
 	var size int64
 	if fi, err := w.f.Stat(); err == nil {
 		size = fi.Size()
@@ -154,16 +190,7 @@ func (w *writer) Close() error {
 			delta = 0
 		}
 	}
-	if w.guard != nil {
-		w.guard.Release(delta)
-	}
-	typ := djangoclient.EventFileReceived
-	if err != nil || aborted {
-		typ = djangoclient.EventIncompleteFileReceived
-	}
-	w.h.emitTransfer(typ, w.path, n, w.started)
-	w.h.open.Add(-1)
-	return fsError(err)
+	return delta, err
 }
 
 // openWrite opens a file for writing. The append flag needs a; otherwise w allows anything,
@@ -177,6 +204,10 @@ func (h *handlers) openWrite(r *sftp.Request, readToo bool) (*writer, error) {
 	canW, canA := h.user.Can('w'), h.user.Can('a')
 	if flags.Append && !canA || !canW && (!canA || flags.Trunc) {
 		return nil, errDenied
+	}
+	if root == nil {
+		w := &writer{h: h, name: name, path: virtual(r.Filepath), appendAt: -1, started: h.now()}
+		return h.openWriteFS(r, w)
 	}
 	var size int64
 	fi, err := root.Stat(name)

@@ -125,6 +125,9 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err := h.need("r"); err != nil {
 		return nil, err
 	}
+	if h.user.Root() == nil {
+		return h.filereadFS(r)
+	}
 	f, err := h.user.Root().Open(rel(r.Filepath))
 	if err != nil {
 		return nil, fsError(err)
@@ -134,7 +137,22 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		return nil, fmt.Errorf("not a regular file: %w", errFailure)
 	}
 	h.open.Add(1)
-	return &reader{f: f, h: h, path: virtual(r.Filepath), started: h.now()}, nil
+	return &reader{f: f, closer: f, h: h, path: virtual(r.Filepath), started: h.now()}, nil
+}
+
+// filereadFS opens an object-storage file for ranged reads.
+func (h *handlers) filereadFS(r *sftp.Request) (io.ReaderAt, error) {
+	home, name := h.user.FS(), rel(r.Filepath)
+	fi, err := home.Stat(r.Context(), name)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file: %w", errFailure)
+	}
+	f := &fsReader{home: home, name: name, size: fi.Size()}
+	h.open.Add(1)
+	return &reader{f: f, closer: f, h: h, path: virtual(r.Filepath), started: h.now()}, nil
 }
 
 // Filewrite serves an open for writing (see openWrite).
@@ -163,7 +181,7 @@ func (h *handlers) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
 // Filecmd serves the commands: setstat, rename, rmdir, mkdir, remove; link and symlink are
 // refused whatever the grant.
 func (h *handlers) Filecmd(r *sftp.Request) error {
-	root, name := h.user.Root(), rel(r.Filepath)
+	name := rel(r.Filepath)
 	switch r.Method {
 	case "Setstat":
 		return h.setstat(r)
@@ -176,13 +194,13 @@ func (h *handlers) Filecmd(r *sftp.Request) error {
 		if name == "." {
 			return errDenied
 		}
-		if fi, err := root.Lstat(name); err != nil {
-			return fsError(err)
+		if fi, err := h.lstat(r, name); err != nil {
+			return storageError(err)
 		} else if !fi.IsDir() {
 			return fmt.Errorf("not a directory: %w", errFailure)
 		}
-		if err := root.Remove(name); err != nil {
-			return fsError(err)
+		if err := h.home(r).rmdir(name); err != nil {
+			return storageError(err)
 		}
 		h.emit(djangoclient.EventDirectoryDeleted, r.Filepath, "", nil)
 		return nil
@@ -190,8 +208,8 @@ func (h *handlers) Filecmd(r *sftp.Request) error {
 		if err := h.need("m"); err != nil {
 			return err
 		}
-		if err := root.Mkdir(name, 0o750); err != nil {
-			return fsError(err)
+		if err := h.home(r).mkdir(name); err != nil {
+			return storageError(err)
 		}
 		h.emit(djangoclient.EventDirectoryCreated, r.Filepath, "", nil)
 		return nil
@@ -207,15 +225,15 @@ func (h *handlers) remove(r *sftp.Request) error {
 	if err := h.need("d"); err != nil {
 		return err
 	}
-	root, name := h.user.Root(), rel(r.Filepath)
-	fi, err := root.Lstat(name)
+	name := rel(r.Filepath)
+	fi, err := h.lstat(r, name)
 	if err != nil {
-		return fsError(err)
+		return storageError(err)
 	} else if fi.IsDir() {
 		return fmt.Errorf("is a directory: %w", errFailure)
 	}
-	if err := root.Remove(name); err != nil {
-		return fsError(err)
+	if err := h.home(r).remove(name); err != nil {
+		return storageError(err)
 	}
 	if qu, ok := h.user.(QuotaUser); ok && fi.Mode().IsRegular() {
 		qu.AddUsage(-fi.Size())
@@ -232,17 +250,17 @@ func (h *handlers) rename(r *sftp.Request, replace bool) error {
 	if err := h.need("f"); err != nil {
 		return err
 	}
-	root, from, to := h.user.Root(), rel(r.Filepath), rel(r.Target)
+	from, to := rel(r.Filepath), rel(r.Target)
 	if from == "." || to == "." {
 		return errDenied
 	}
 	if !replace {
-		if _, err := root.Lstat(to); err == nil {
+		if _, err := h.lstat(r, to); err == nil {
 			return fmt.Errorf("target exists: %w", errFailure)
 		}
 	}
-	if err := root.Rename(from, to); err != nil {
-		return fsError(err)
+	if err := h.home(r).rename(from, to); err != nil {
+		return storageError(err)
 	}
 	h.emit(djangoclient.EventFileRenamed, r.Filepath, r.Target, nil)
 	return nil
@@ -258,6 +276,9 @@ func (h *handlers) setstat(r *sftp.Request) error {
 	}
 	if flags.Permissions && !h.user.Can('M') || flags.Acmodtime && !h.user.Can('T') || flags.Size && !h.user.Can('w') {
 		return errDenied
+	}
+	if root == nil {
+		return h.setstatFS(r)
 	}
 	if flags.Size {
 		f, err := root.OpenFile(name, os.O_WRONLY, 0)
@@ -285,20 +306,23 @@ func (h *handlers) setstat(r *sftp.Request) error {
 
 // Filelist serves opendir/readdir (l), stat (e or l) and readlink (l, see Readlink).
 func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
-	root, name := h.user.Root(), rel(r.Filepath)
+	name := rel(r.Filepath)
 	switch r.Method {
 	case "List":
 		if err := h.need("l"); err != nil {
 			return nil, err
 		}
-		return h.list(root, name)
+		if root := h.user.Root(); root != nil {
+			return h.list(root, name)
+		}
+		return h.listFS(r, name)
 	case "Stat":
 		if err := h.need("el"); err != nil {
 			return nil, err
 		}
-		fi, err := root.Stat(name)
+		fi, err := h.home(r).stat(name)
 		if err != nil {
-			return nil, fsError(err)
+			return nil, storageError(err)
 		}
 		return listerAt{named(fi, name)}, nil
 	}
@@ -311,9 +335,9 @@ func (h *handlers) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 		return nil, err
 	}
 	name := rel(r.Filepath)
-	fi, err := h.user.Root().Lstat(name)
+	fi, err := h.lstat(r, name)
 	if err != nil {
-		return nil, fsError(err)
+		return nil, storageError(err)
 	}
 	return listerAt{named(fi, name)}, nil
 }
@@ -335,6 +359,9 @@ func (h *handlers) Readlink(p string) (string, error) {
 		return "", err
 	}
 	name := rel(p)
+	if h.user.Root() == nil {
+		return "", fmt.Errorf("this storage has no links: %w", errUnsupported)
+	}
 	target, err := h.user.Root().Readlink(name)
 	if err != nil {
 		return "", fsError(err)

@@ -15,12 +15,14 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // testUser is a User over a directory with fixed perms; it records events.
 type testUser struct {
 	perms string
 	root  *os.Root
+	fs    storage.FS // object-storage homes: root is nil
 
 	mu     sync.Mutex
 	events []djangoclient.Event
@@ -30,6 +32,7 @@ type testUser struct {
 func (u *testUser) Name() string    { return "alice" }
 func (u *testUser) Can(p byte) bool { return strings.IndexByte(u.perms, p) >= 0 }
 func (u *testUser) Root() *os.Root  { return u.root }
+func (u *testUser) FS() storage.FS  { return u.fs }
 func (u *testUser) Emit(e djangoclient.Event) {
 	u.mu.Lock()
 	defer u.mu.Unlock()

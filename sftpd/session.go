@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // Gate is the session core as the SFTP front end uses it.
@@ -43,8 +44,11 @@ type User interface {
 	Name() string
 	// Can reports whether the grant holds permission letter p ("elradfmwMT").
 	Can(p byte) bool
-	// Root is the user's home; every file operation goes through it.
+	// Root is the user's home when it is a local directory; every file operation goes
+	// through it (atomic uploads, writes at any offset). Nil for an object-storage home.
 	Root() *os.Root
+	// FS is the user's home in the storage layer; used when Root is nil (object storage).
+	FS() storage.FS
 	// Emit reports an event; the core fills id, time, session, user, address and protocol.
 	Emit(e djangoclient.Event)
 	// Close ends the session (logout event, session count, home closed). Called once.
