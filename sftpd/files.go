@@ -205,26 +205,14 @@ func (h *handlers) openWrite(r *sftp.Request, readToo bool) (*writer, error) {
 	if flags.Append && !canA || !canW && (!canA || flags.Trunc) {
 		return nil, errDenied
 	}
+	w := &writer{h: h, name: name, path: virtual(r.Filepath), appendAt: -1, started: h.now()}
 	if root == nil {
-		w := &writer{h: h, name: name, path: virtual(r.Filepath), appendAt: -1, started: h.now()}
 		return h.openWriteFS(r, w)
 	}
-	var size int64
-	fi, err := root.Stat(name)
-	existed := err == nil
-	switch {
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return nil, fsError(err)
-	case existed && !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("not a regular file: %w", errFailure)
-	case existed && flags.Excl:
-		return nil, fmt.Errorf("file exists: %w", errFailure)
-	case !existed && !flags.Creat:
-		return nil, errNoSuchFile
-	case existed:
-		size = fi.Size()
+	existed, size, err := statForWrite(root, name, flags)
+	if err != nil {
+		return nil, err
 	}
-	w := &writer{h: h, name: name, path: virtual(r.Filepath), appendAt: -1, started: h.now()}
 	if !canW {
 		w.minOffset = size
 	}
@@ -237,22 +225,45 @@ func (h *handlers) openWrite(r *sftp.Request, readToo bool) (*writer, error) {
 	if err := w.guardQuota(atomic || flags.Trunc, size); err != nil {
 		return nil, err
 	}
-	if atomic {
-		w.tmp = path.Join(path.Dir(name), uploadTempPrefix+randomHex(8)+".part")
-		mode := os.O_WRONLY
-		if readToo {
-			mode = os.O_RDWR
-		}
-		w.f, err = root.OpenFile(w.tmp, mode|os.O_CREATE|os.O_EXCL, 0o640)
-		if err != nil {
-			w.releaseQuota()
-			return nil, fsError(err)
-		}
-		return w, nil
+	if err := w.openLocal(root, flags, readToo, atomic); err != nil {
+		w.releaseQuota()
+		return nil, fsError(err)
 	}
+	return w, nil
+}
+
+// statForWrite checks an open for writing against the file as it is: whether it exists,
+// and its size.
+func statForWrite(root *os.Root, name string, flags sftp.FileOpenFlags) (bool, int64, error) {
+	fi, err := root.Stat(name)
+	existed := err == nil
+	switch {
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return false, 0, fsError(err)
+	case existed && !fi.Mode().IsRegular():
+		return false, 0, fmt.Errorf("not a regular file: %w", errFailure)
+	case existed && flags.Excl:
+		return false, 0, fmt.Errorf("file exists: %w", errFailure)
+	case !existed && !flags.Creat:
+		return false, 0, errNoSuchFile
+	case existed:
+		return true, fi.Size(), nil
+	}
+	return false, 0, nil
+}
+
+// openLocal opens the writer's file in a local home: a hidden temporary file for an
+// atomic upload, else the file itself with the open's create and truncate flags.
+func (w *writer) openLocal(root *os.Root, flags sftp.FileOpenFlags, readToo, atomic bool) error {
 	mode := os.O_WRONLY
 	if readToo {
 		mode = os.O_RDWR
+	}
+	var err error
+	if atomic {
+		w.tmp = path.Join(path.Dir(w.name), uploadTempPrefix+randomHex(8)+".part")
+		w.f, err = root.OpenFile(w.tmp, mode|os.O_CREATE|os.O_EXCL, 0o640)
+		return err
 	}
 	if flags.Creat {
 		mode |= os.O_CREATE
@@ -260,11 +271,8 @@ func (h *handlers) openWrite(r *sftp.Request, readToo bool) (*writer, error) {
 	if flags.Trunc {
 		mode |= os.O_TRUNC
 	}
-	if w.f, err = root.OpenFile(name, mode, 0o640); err != nil {
-		w.releaseQuota()
-		return nil, fsError(err)
-	}
-	return w, nil
+	w.f, err = root.OpenFile(w.name, mode, 0o640)
+	return err
 }
 
 // guardQuota starts the upload's quota, when the user has one: an upload that replaces the
