@@ -37,7 +37,7 @@ var opTimeout = 120 * time.Second
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ftpbench retr|stor|logins|concurrent|uncached|stall|idle|smallstor [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ftpbench retr|stor|logins|concurrent|uncached|stall|idle|smallstor|sftp-get|sftp-put|sftp-logins|sftp-idle|s3mkbucket|s3put|s3get [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -54,6 +54,9 @@ func main() {
 	upass := fs.String("upass", "", "password of -users")
 	conc := fs.Int("conc", 8, "concurrent logins (stall), concurrent sessions (smallstor)")
 	size := fs.Int("size", 4096, "bytes per upload (smallstor)")
+	sshKey := fs.String("sshkey", "", "SSH private key file instead of -pass (sftp-*)")
+	bucket := fs.String("bucket", "", "S3 bucket (s3*; -addr is the endpoint, -user/-pass the keys)")
+	keep := fs.Bool("keep", false, "keep the uploaded object (s3put)")
 	fs.DurationVar(&opTimeout, "timeout", opTimeout, "bound of each reply and data read")
 	_ = fs.Parse(os.Args[2:])
 
@@ -82,6 +85,20 @@ func main() {
 		out, err = runIdle(*addr, *user, *pass, *n)
 	case "smallstor":
 		out, err = runSmallStor(*addr, *user, *pass, *n, *conc, *size)
+	case "sftp-get":
+		out, err = runSFTPGet(*addr, *user, *pass, *sshKey, *path)
+	case "sftp-put":
+		out, err = runSFTPPut(*addr, *user, *pass, *sshKey, *src, *path)
+	case "sftp-logins":
+		out, err = runSFTPLogins(*addr, *user, *pass, *sshKey, *duration, *maxN)
+	case "sftp-idle":
+		out, err = runSFTPIdle(*addr, *user, *pass, *sshKey, *n)
+	case "s3mkbucket":
+		out, err = runS3MakeBucket(*addr, *user, *pass, *bucket)
+	case "s3put":
+		out, err = runS3Put(*addr, *user, *pass, *bucket, *path, *src, *keep)
+	case "s3get":
+		out, err = runS3Get(*addr, *user, *pass, *bucket, *path)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
