@@ -239,6 +239,8 @@ class Server:
     django: Proc | None = None  # djftpd's gunicorn
     next_user: int = 0
     notes: list[str] = field(default_factory=list)
+    env: dict | None = None  # djftpd's environment (the SFTP and S3 variants start from it)
+    ssh_key: str = ""  # SFTP: log in with this key instead of the password
 
     def take_users(self, n: int) -> list[str]:
         if self.next_user + n > N_USERS:
@@ -333,7 +335,7 @@ def start_djftpd(big: Path, cert: Path, key: Path, info: dict) -> tuple[Server, 
     )
     proc = spawn("djftpd", [DJFTPD], env)
     wait_http(f"http://127.0.0.1:{ops}/readyz", proc)
-    s = Server("djftpd", port, proc, d / "ftp" / "alice", ops_port=ops, django=gunicorn)
+    s = Server("djftpd", port, proc, d / "ftp" / "alice", ops_port=ops, django=gunicorn, env=env)
     s.notes.append("DJFTPD_CACHE_TTL=1h, MAX_CONNECTIONS(_PER_IP)=0, AUTH_TIMEOUT=60s, TLS explicit")
     return s, gunicorn
 
@@ -598,8 +600,7 @@ def run_figure(fig: Figure, servers: dict[str, Server], reps: int, fn) -> None:
                 log(f"{fig.key} {name}: FAILED {e}")
                 continue
             finally:
-                if s.name == "djftpd":
-                    settle_djftpd(s)
+                settle_djftpd(s)  # djftpd and its SFTP/S3 variants (others: no ops_port)
             detail = dict(detail, machine_busy_before=round(busy, 3))
             # The server's own CPU for this run (vsftpd: processes alive at the start).
             detail["server_cpu_s"] = (cpu_ticks(srv_pids) - srv_ticks) / os.sysconf("SC_CLK_TCK")
@@ -639,6 +640,261 @@ def strace_counts(s: Server, sub: str, args: list[str]) -> dict:
     return {"calls": calls, "mbps_under_strace": round(res["mbps"], 1)}
 
 
+# ---------------------------------------------------------------- SFTP and S3 figures
+# (issues 16 and 15) djftpd's SFTP beside OpenSSH's sshd, and djftpd on S3 homes beside the
+# SDK's transfer manager against the same versitygw; each pair in a table of its own.
+
+EXTRA_MIB = 256  # the issues' size, independent of --size-mib
+S3_BUCKET = "djftpd-bench"
+S3_KEYS = ("djftpdbenchaccess", "djftpdbenchsecret0123456789")
+VERSITYGW_VERSION = "v1.8.0"  # Makefile VERSITYGW_VERSION (make tools)
+SSH_USER = "djb_sftp"
+GROUPS = {"sftp": ["sftp_get", "sftp_put", "sftp_logins", "sftp_idle1000"],
+          "s3": ["s3_retr", "s3_stor", "s3_logins"]}
+EXTRA_KEYS = {k for keys in GROUPS.values() for k in keys}
+
+
+def extra_figures() -> list[Figure]:
+    m = EXTRA_MIB
+    return [
+        Figure("sftp_get", f"SFTP GET {m} MiB", "MB/s", True, ["djftpd-sftp", "openssh"],
+               {"openssh": "≥ 1"}),
+        Figure("sftp_put", f"SFTP PUT {m} MiB", "MB/s", True, ["djftpd-sftp", "openssh"],
+               {"openssh": "≥ 1"}),
+        Figure("sftp_logins", "SFTP cached logins/s, sequential", "logins/s", True,
+               ["djftpd-sftp", "openssh"], {"openssh": "≥ 2"}),
+        Figure("sftp_idle1000", "memory with 1,000 idle SFTP sessions", "MB", False,
+               ["djftpd-sftp"], {}),
+        Figure("s3_retr", f"RETR {m} MiB, S3 home", "MB/s", True, ["djftpd-s3", "s3-direct"],
+               {"s3-direct": "≥ 0.8"}),
+        Figure("s3_stor", f"STOR {m} MiB, S3 home", "MB/s", True, ["djftpd-s3", "s3-direct"],
+               {"s3-direct": "≥ 0.8"}),
+        Figure("s3_logins", "cached logins/s, S3 homes vs local homes", "logins/s", True,
+               ["djftpd-s3", "djftpd"], {"djftpd": "≥ 0.9"}),
+    ]
+
+
+def start_djftpd_variant(name: str, base: Server, extra: dict) -> Server:
+    """Another djftpd process against the bench's demo site (own ports), with extra env."""
+    port, ops = free_port(), free_port()
+    lo, hi = port_range()
+    env = dict(base.env or {}, DJFTPD_LISTEN=f"127.0.0.1:{port}", DJFTPD_PASSIVE_PORTS=f"{lo}-{hi}",
+               DJFTPD_OPS_LISTEN=f"127.0.0.1:{ops}", **extra)
+    proc = spawn(name, [DJFTPD], env)
+    wait_http(f"http://127.0.0.1:{ops}/readyz", proc)
+    return Server(name, port, proc, base.home, ops_port=ops, django=base.django, env=env)
+
+
+def start_djftpd_sftp(dj: Server) -> Server:
+    d = RUN / "djftpd-sftp"
+    d.mkdir(parents=True)
+    sport = free_port()
+    s = start_djftpd_variant("djftpd-sftp", dj, {"DJFTPD_SFTP_LISTEN": f"127.0.0.1:{sport}",
+                                                 "DJFTPD_STATE_DIR": str(d / "state")})
+    s.port = sport  # the figures drive its SFTP listener
+    return s
+
+
+def start_openssh(home: Path) -> Server:
+    """Debian's sshd, foreground, own config: ed25519 host key, pubkey only, internal-sftp."""
+    if os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists():
+        raise RuntimeError("needs root and /usr/sbin/sshd (openssh-server)")
+    d = RUN / "openssh"
+    d.mkdir(parents=True)
+    for f in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", d / f], check=True)
+    shutil.copy(d / "client_key.pub", d / "authorized_keys")
+    if subprocess.run(["id", SSH_USER], check=False, capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "-M", "-s", "/bin/sh", SSH_USER], check=True)
+    # "*": no password, not locked (sshd without PAM refuses a locked account's keys too).
+    subprocess.run(["usermod", "-d", home, "-p", "*", SSH_USER], check=True)
+    shutil.chown(home, SSH_USER)
+    Path("/run/sshd").mkdir(exist_ok=True)
+    port = free_port()
+    (d / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1:{port}\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+        f"AllowUsers {SSH_USER}\nPermitRootLogin no\nMaxStartups 2000\nLogLevel ERROR\n"
+        "Subsystem sftp internal-sftp\nForceCommand internal-sftp\n")
+    proc = spawn("openssh", ["/usr/sbin/sshd", "-D", "-e", "-f", d / "sshd_config"])
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                if c.recv(100).startswith(b"SSH-"):
+                    break
+        except OSError:
+            if not proc.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sshd did not start; see {proc.log}") from None
+            time.sleep(0.1)
+    s = Server("openssh", port, proc, home, user=SSH_USER, password="", multiprocess=True)
+    s.ssh_key = str(d / "client_key")
+    return s
+
+
+def versitygw_binary() -> Path:
+    cache = subprocess.run(["go", "env", "GOCACHE"], capture_output=True, text=True, check=True)
+    return (Path(cache.stdout.strip()).parent / "djftpd-tools" /
+            f"versitygw-{VERSITYGW_VERSION}" / "versitygw")
+
+
+def start_s3(big: Path, dj: Server) -> tuple[Server, Server]:
+    """versitygw over a directory, the bench file in it as ftp/alice/big256.bin, a second
+    gunicorn of the demo site in S3 mode (homes /alice) and djftpd on s3://bucket/ftp."""
+    d = RUN / "versitygw"
+    d.mkdir(parents=True)
+    port = free_port()
+    env = dict(os.environ, ROOT_ACCESS_KEY=S3_KEYS[0], ROOT_SECRET_KEY=S3_KEYS[1])
+    proc = spawn("versitygw", [versitygw_binary(), "--port", f"127.0.0.1:{port}", "posix", d], env)
+    direct = Server("s3-direct", port, proc, d / S3_BUCKET / "ftp" / "alice",
+                    user=S3_KEYS[0], password=S3_KEYS[1])
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            ftpbench("s3mkbucket", direct, "-bucket", S3_BUCKET)
+            break
+        except RuntimeError:
+            if not proc.alive() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    ftpbench("s3put", direct, "-bucket", S3_BUCKET, "-path", "ftp/alice/big256.bin",
+             "-src", str(big), "-keep")
+    storage = {"DJFTPD_STORAGE": f"s3://{S3_BUCKET}/ftp", "AWS_ACCESS_KEY_ID": S3_KEYS[0],
+               "AWS_SECRET_ACCESS_KEY": S3_KEYS[1], "AWS_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+               "AWS_EC2_METADATA_DISABLED": "true"}
+    django_port = free_port()
+    genv = dict(dj.env or {}, **storage)
+    gunicorn = spawn("gunicorn-s3", [VENV_BENCH / "gunicorn", "demo.wsgi", "-b",
+                                     f"127.0.0.1:{django_port}", "--workers", "2"], genv, DEMO)
+    wait_http(f"http://127.0.0.1:{django_port}/admin/login/", gunicorn)
+    s3dj = start_djftpd_variant("djftpd-s3", dj, dict(
+        storage, DJFTPD_S3_PATH_STYLE="true", DJFTPD_HOME_ROOT="/",
+        DJFTPD_DJANGO_URL=f"http://127.0.0.1:{django_port}/ftp/"))
+    s3dj.django, s3dj.home = gunicorn, direct.home
+    return s3dj, direct
+
+
+def start_extra(figures: list[Figure], servers: dict[str, Server], info: dict) -> None:
+    """Starts the servers of the selected SFTP and S3 figures; a failure skips them with a note."""
+    keys = {f.key for f in figures}
+    if not keys & EXTRA_KEYS:
+        return
+    big = make_big_file(EXTRA_MIB)
+    dj = servers["djftpd"]
+    link = dj.home / "big256.bin"
+    if not link.exists():
+        os.link(big, link)
+    starts = []
+    if keys & set(GROUPS["sftp"]):
+        starts += [("djftpd-sftp", lambda: start_djftpd_sftp(dj)),
+                   ("openssh", lambda: start_openssh(RUN / "openssh-home"))]
+        (RUN / "openssh-home").mkdir()
+        os.link(big, RUN / "openssh-home" / "big256.bin")
+    if keys & set(GROUPS["s3"]):
+        starts.append(("djftpd-s3 + s3-direct", lambda: start_s3(big, dj)))
+    for name, start in starts:
+        try:
+            got = start()
+        except Exception as e:  # noqa: BLE001 — recorded, the other figures go on
+            info["notes"][name] = f"skipped: {e}"
+            log(f"{name} cannot run, skipped: {e}")
+            continue
+        for s in got if isinstance(got, tuple) else (got,):
+            servers[s.name] = s
+            log(f"{s.name} up on {s.port}")
+
+
+def sftp_args(s: Server) -> list[str]:
+    return ["-user", s.user, "-sshkey", s.ssh_key] if s.ssh_key else []
+
+
+def run_sftp_get(s: Server, rep: int):
+    r = ftpbench("sftp-get", s, "-path", "big256.bin", *sftp_args(s))
+    return r["mbps"], r
+
+
+def run_sftp_put(src: str, s: Server, rep: int):
+    r = ftpbench("sftp-put", s, "-src", src, "-path", f"up{rep}.bin", *sftp_args(s))
+    return r["mbps"], r
+
+
+def run_sftp_logins(s: Server, rep: int):
+    r = ftpbench("sftp-logins", s, "-duration", "2s", *sftp_args(s))
+    return r["per_second"], r
+
+
+def run_sftp_idle(s: Server, rep: int):
+    before = s.memory_mb()
+    argv = [str(FTPB), "sftp-idle", "-addr", f"127.0.0.1:{s.port}", "-user", s.user,
+            "-pass", s.password, "-n", "1000", *sftp_args(s)]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(p.stdout.readline() or '{"ready": 0}')
+        time.sleep(1.0)
+        mem = s.memory_mb()
+        detail = {"ready": ready, "before_mb": round(before, 1), "mb": round(mem, 1),
+                  "VmHWM_mb": round(proc_status(s.server_pid(), "VmHWM") / 1024, 1)}
+    finally:
+        p.stdin.close()
+        rest = p.stdout.read()
+        p.wait(timeout=60)
+    if ready.get("ready") != 1000:
+        raise RuntimeError(f"only {ready} sessions opened: {rest.strip()}")
+    time.sleep(2)
+    return mem, detail
+
+
+def run_s3_retr(s: Server, rep: int):
+    if s.name == "s3-direct":
+        r = ftpbench("s3get", s, "-bucket", S3_BUCKET, "-path", "ftp/alice/big256.bin")
+    else:
+        r = ftpbench("retr", s, "-path", "big256.bin")
+    return r["mbps"], r
+
+
+def run_s3_stor(src: str, s: Server, rep: int):
+    if s.name == "s3-direct":  # deletes its object itself
+        r = ftpbench("s3put", s, "-bucket", S3_BUCKET, "-path", f"direct/up{rep}.bin", "-src", src)
+    else:
+        try:
+            r = ftpbench("stor", s, "-src", src, "-path", f"up{rep}.bin")
+        finally:  # versitygw's posix backend: the object is this file
+            (s.home / f"up{rep}.bin").unlink(missing_ok=True)
+    return r["mbps"], r
+
+
+def extra_runners(src: str) -> dict:
+    return {"sftp_get": run_sftp_get, "sftp_put": functools.partial(run_sftp_put, src),
+            "sftp_logins": run_sftp_logins, "sftp_idle1000": run_sftp_idle,
+            "s3_retr": run_s3_retr, "s3_stor": functools.partial(run_s3_stor, src),
+            "s3_logins": run_logins}
+
+
+def extra_table(figures: list[Figure]) -> list[str]:
+    """The SFTP and S3 figures: djftpd's side, its peer, the ratio and the target."""
+    figs = [f for f in figures if f.key in EXTRA_KEYS]
+    if not figs:
+        return []
+    lines = ["", "| figure | unit | djftpd | peer | peer's figure | ratio and target |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for fig in figs:
+        dj_name, peer = fig.servers[0], (fig.servers[1:] or ["—"])[0]
+        dj, pv = median(fig.runs.get(dj_name, [])), median(fig.runs.get(peer, []))
+        note = ""
+        if dj is not None and pv:
+            note = f"×{dj / pv:.3g}"
+            if peer in fig.targets:
+                note += f" ({verdict(fig, peer, dj / pv, dj)})"
+        why = fig.skipped.get(dj_name) or fig.skipped.get(peer)
+        if why:
+            note += f" [{why[:80]}]"
+        lines.append(f"| {fig.title} | {fig.unit} | {dj_name} {fmt(dj)} | {peer} | "
+                     f"{fmt(pv) if peer != '—' else '—'} | {note.strip()} |")
+    return lines
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -646,7 +902,7 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--size-mib", type=int, default=512)
-    ap.add_argument("--only", help="comma-separated figure keys")
+    ap.add_argument("--only", help="comma-separated figure keys, or the groups sftp and s3")
     ap.add_argument("--no-vsftpd", action="store_true")
     ap.add_argument("--hold", action="store_true",
                     help="start the servers, write .work/run/servers.json, wait for Ctrl-C")
@@ -863,10 +1119,11 @@ def run_all(a: argparse.Namespace, figures: list[Figure], info: dict) -> dict:
     big = make_big_file(a.size_mib)
     cert, key = make_cert()
     servers, gunicorn = start_servers(a, big, cert, key, info)
+    start_extra(figures, servers, info)
     if a.hold:
         hold(servers, gunicorn)
     src = str(big)
-    fns = runners(src)
+    fns = runners(src) | extra_runners(str(make_big_file(EXTRA_MIB)))
     for fig in figures:
         log(f"figure {fig.key}: {fig.title}")
         run_figure(fig, servers, a.reps, fns[fig.key])
@@ -893,9 +1150,10 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     info = machine_info(a)
-    figures = all_figures(a.size_mib)
+    figures = all_figures(a.size_mib) + extra_figures()
     if a.only:
         keep = set(a.only.split(","))
+        keep |= {k for g in keep for k in GROUPS.get(g, [])}  # --only sftp,s3
         figures = [f for f in figures if f.key in keep]
     signal.signal(signal.SIGTERM, on_term)
     try:
@@ -1063,8 +1321,10 @@ def report(info: dict, figures: list[Figure], zero_copy: dict, stamp: str) -> No
     rows = []
     for fig in figures:
         line, row = figure_row(fig, figures)
-        lines.append(line)
+        if fig.key not in EXTRA_KEYS:
+            lines.append(line)
         rows.append(row)
+    lines += extra_table(figures)
     text = "\n".join(lines + detail_lines(info, figures) + zero_copy_lines(zero_copy))
     print("\n" + text)
     payload = {"info": info, "figures": rows, "zero_copy": zero_copy, "table": text}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what `make bench` needs, idempotently, under bench/.work/ (git-ignored):
 # three venvs (the bench driver + djftpd's demo site, pyftpdlib, django-ftpserver), the
-# Debian packages vsftpd, strace and openssl when root (failures only skip vsftpd / the
-# zero-copy proof), djftpd built from this working tree and the Go load generator.
+# Debian packages vsftpd, openssh-server, strace and openssl when root (failures only skip
+# vsftpd, OpenSSH's SFTP figures / the zero-copy proof), versitygw (make tools, for the S3
+# figures), djftpd built from this working tree and the Go load generator.
 set -euo pipefail
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$bench/.." && pwd)
@@ -27,6 +28,7 @@ venv venv-djftpserver "v1" 'django-ftpserver>=1,<2' 'Django>=5.2,<5.3'
 if [ "$(id -u)" = 0 ]; then
   missing=()
   [ -x /usr/sbin/vsftpd ] || missing+=(vsftpd)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v strace >/dev/null || missing+=(strace)
   command -v openssl >/dev/null || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
@@ -50,6 +52,8 @@ else
   git -C "$repo" archive HEAD | tar -x -C "$src"
   desc="HEAD $(git -C "$repo" rev-parse --short HEAD)"
 fi
+make -C "$repo" --no-print-directory tools >"$work/tools.log" 2>&1 ||
+  echo "bench: make tools failed (see $work/tools.log); the S3 figures are skipped"
 echo "bench: building djftpd ($desc) and the load generator"
 go build -C "$src" -trimpath -o "$work/bin/djftpd" .
 (cd "$repo" && go build -o "$work/bin/ftpbench" ./bench/cmd/ftpbench)
