@@ -2,7 +2,8 @@
 # Installs what `make bench` needs, idempotently, under bench/.work/ (git-ignored):
 # three venvs (the bench driver + djftpd's demo site, pyftpdlib, django-ftpserver), the
 # Debian packages vsftpd, strace and openssl when root (failures only skip vsftpd / the
-# zero-copy proof), djftpd built from this working tree and the Go load generator.
+# zero-copy proof), djftpd built from this working tree, the Go load generator and the
+# raw-limit server.
 set -euo pipefail
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$bench/.." && pwd)
@@ -52,5 +53,6 @@ else
 fi
 echo "bench: building djftpd ($desc) and the load generator"
 go build -C "$src" -trimpath -o "$work/bin/djftpd" .
-(cd "$repo" && go build -o "$work/bin/ftpbench" ./bench/cmd/ftpbench)
+(cd "$repo" && go build -o "$work/bin/ftpbench" ./bench/cmd/ftpbench &&
+  go build -o "$work/bin/rawlimit" ./bench/cmd/rawlimit)
 printf '%s\n%s\n' "$src" "$desc" >"$work/djftpd-source.txt"
