@@ -3,7 +3,8 @@
 Starts, on loopback only: djftpd (bench/.work/bin/djftpd, built from the working tree)
 against the demo Django site under gunicorn; pyftpdlib 2.x with in-memory users (plain, and
 a second instance with TLS); django-ftpserver 1.x in a minimal Django project; vsftpd from
-Debian when it can run. Runs every figure against every server it applies to, servers in
+Debian when it can run; and the raw limit (bench/cmd/rawlimit: sendfile/splice behind the bare
+FTP exchange ftpbench needs), beside which every transfer figure is printed as a fraction. Runs every figure against every server it applies to, servers in
 alternating order, --reps repetitions; prints a table of medians with the ratio
 djftpd/peer, writes bench/results/bench-<stamp>.json and .png (and latest.*), then runs one
 RETR and one STOR under strace for the zero-copy proof. Stops everything it started, also
@@ -50,6 +51,8 @@ def _djftpd_source() -> tuple[Path, str]:
 SRC, SRC_DESC = _djftpd_source()
 DEMO = SRC / "django_plugin" / "demo"
 FTPB = WORK / "bin" / "ftpbench"
+RAWLIMIT = WORK / "bin" / "rawlimit"
+RAW = "raw-limit"  # the server name of the raw limit in figures and results
 DJFTPD = Path(os.environ.get("BENCH_DJFTPD_BIN", WORK / "bin" / "djftpd"))
 VENV_BENCH = WORK / "venv-bench" / "bin"
 VENV_PYFTPD = WORK / "venv-pyftpdlib" / "bin"
@@ -352,6 +355,16 @@ def start_pyftpdlib(big: Path, cert: Path | None, key: Path | None, name: str) -
     proc = spawn(name, argv)
     wait_ftp(port, proc)
     return Server(name, port, proc, root / "alice")
+
+
+def start_rawlimit(big: Path) -> Server:
+    """The raw limit: sendfile() for RETR and splice() for STOR, nothing else (see its doc)."""
+    root = RUN / RAW
+    place(big, root)
+    port = free_port()
+    proc = spawn(RAW, [RAWLIMIT, "-listen", f"127.0.0.1:{port}", "-root", root])
+    wait_ftp(port, proc)
+    return Server(RAW, port, proc, root)
 
 
 def start_djftpserver(big: Path, info: dict) -> Server:
@@ -911,7 +924,7 @@ def parse_args() -> argparse.Namespace:
 
 def prerequisites_missing() -> bool:
     """Says what bench/setup.sh has not built yet, if anything."""
-    for p in (FTPB, DJFTPD, VENV_BENCH / "python", VENV_PYFTPD / "python", VENV_DJFS / "python"):
+    for p in (FTPB, RAWLIMIT, DJFTPD, VENV_BENCH / "python", VENV_PYFTPD / "python", VENV_DJFS / "python"):
         if not p.exists():
             print(f"bench: {p} missing: run bench/setup.sh (make bench does)", file=sys.stderr)
             return True
@@ -936,11 +949,11 @@ def machine_info(a: argparse.Namespace) -> dict:
 def all_figures(size: int) -> list[Figure]:
     return [
         Figure("retr", f"RETR {size} MiB, plain", "MB/s", True,
-               ["djftpd", "vsftpd", "pyftpdlib", "django-ftpserver"],
-               {"vsftpd": "≥ 1", "pyftpdlib": "≥ 1.5"}),
+               ["djftpd", "vsftpd", "pyftpdlib", "django-ftpserver", RAW],
+               {"vsftpd": "≥ 1", "pyftpdlib": "≥ 1.5", RAW: "≥ 0.9"}),
         Figure("stor", f"STOR {size} MiB, plain", "MB/s", True,
-               ["djftpd", "vsftpd", "pyftpdlib", "django-ftpserver"],
-               {"vsftpd": "≥ 1", "pyftpdlib": "≥ 1.3"}),
+               ["djftpd", "vsftpd", "pyftpdlib", "django-ftpserver", RAW],
+               {"vsftpd": "≥ 1", "pyftpdlib": "≥ 1.3", RAW: "≥ 0.9"}),
         Figure("retr_tls", f"RETR {size} MiB, FTPS PROT P", "MB/s", True,
                ["djftpd", "vsftpd", "pyftpdlib-tls"], {"vsftpd": "≥ 1"}),
         Figure("logins", "cached logins/s, sequential", "logins/s", True,
@@ -972,6 +985,7 @@ def start_servers(a: argparse.Namespace, big: Path, cert: Path, key: Path,
     servers["pyftpdlib"] = start_pyftpdlib(big, None, None, "pyftpdlib")
     servers["pyftpdlib-tls"] = start_pyftpdlib(big, cert, key, "pyftpdlib-tls")
     servers["django-ftpserver"] = start_djftpserver(big, info)
+    servers[RAW] = start_rawlimit(big)
     if a.no_vsftpd:
         info["notes"]["vsftpd"] = "skipped (--no-vsftpd)"
     else:
@@ -1098,7 +1112,7 @@ def zero_copy_proof(servers: dict[str, Server], src: str, info: dict) -> dict:
         info["notes"]["zero_copy"] = "strace missing or no time left"
         return zero_copy
     log("zero-copy proof: one RETR and one STOR under strace -f -c")
-    for name in ("djftpd", "vsftpd", "pyftpdlib"):
+    for name in ("djftpd", "vsftpd", "pyftpdlib", RAW):
         if name not in servers:
             continue
         s = servers[name]
@@ -1197,15 +1211,25 @@ def verdict(fig: Figure, peer: str, ratio: float | None, dj: float | None) -> st
 def figure_cells(fig: Figure, meds: dict) -> dict[str, str]:
     """The table cells of one figure: each server's median, "skip" or "n/a"."""
     cells = {}
-    for n in ("djftpd", "vsftpd", "pyftpdlib", "django-ftpserver"):
+    for n in ("djftpd", "vsftpd", "pyftpdlib", "django-ftpserver", RAW):
         src_name = "pyftpdlib-tls" if (fig.key == "retr_tls" and n == "pyftpdlib") else n
         if src_name in meds:
             cells[n] = fmt(meds[src_name])
         elif src_name in fig.skipped or n in fig.skipped:
             cells[n] = "skip"
+        elif n == RAW:
+            cells[n] = "–"  # a raw limit exists for plain transfers only
         else:
             cells[n] = "n/a"
     return cells
+
+
+def limit_fractions(fig: Figure, meds: dict) -> dict[str, float]:
+    """Each server's median as a fraction of the raw limit's (transfer figures only)."""
+    lim = meds.get(RAW)
+    if not lim:
+        return {}
+    return {n: m / lim for n, m in meds.items() if n != RAW and m is not None}
 
 
 def figure_notes(fig: Figure, figures: list[Figure], meds: dict) -> tuple[dict, list[str]]:
@@ -1213,11 +1237,16 @@ def figure_notes(fig: Figure, figures: list[Figure], meds: dict) -> tuple[dict, 
     dj = meds.get("djftpd")
     ratios, notes = {}, []
     for peer, m in meds.items():
-        if peer == "djftpd" or m in (None, 0) or dj is None:
+        if peer in ("djftpd", RAW) or m in (None, 0) or dj is None:
             continue
         ratios[peer] = dj / m
         v = verdict(fig, peer, ratios[peer], dj)
         notes.append(f"{peer} ×{ratios[peer]:.3g}" + (f" ({v})" if v else ""))
+    fracs = limit_fractions(fig, meds)
+    if fracs:
+        v = verdict(fig, RAW, fracs.get("djftpd"), dj)
+        notes.append("of the raw limit: " + ", ".join(f"{n} {f:.2f}" for n, f in fracs.items())
+                     + (f" (djftpd {v})" if v else ""))
     if fig.key == "stall" and dj is not None:
         notes.append(f"target < 10 ms: {'met' if dj < 10 else 'MISSED'}")
     if fig.key == "idle1000" and dj is not None:
@@ -1237,10 +1266,11 @@ def figure_row(fig: Figure, figures: list[Figure]) -> tuple[str, dict]:
     ratios, notes = figure_notes(fig, figures, meds)
     cells = figure_cells(fig, meds)
     line = (f"| {fig.title} | {fig.unit} | {cells['djftpd']} | {cells['vsftpd']} | "
-            f"{cells['pyftpdlib']} | {cells['django-ftpserver']} | {'; '.join(notes)} |")
+            f"{cells['pyftpdlib']} | {cells['django-ftpserver']} | {cells[RAW]} | "
+            f"{'; '.join(notes)} |")
     row = {"key": fig.key, "title": fig.title, "unit": fig.unit,
            "higher_better": fig.higher_better, "runs": fig.runs, "medians": meds,
-           "ratios": ratios, "targets": fig.targets, "skipped": fig.skipped,
+           "ratios": ratios, "of_raw_limit": limit_fractions(fig, meds), "targets": fig.targets, "skipped": fig.skipped,
            "details": fig.details}
     return line, row
 
@@ -1313,10 +1343,12 @@ def report(info: dict, figures: list[Figure], zero_copy: dict, stamp: str) -> No
     lines = [
         f"djftpd benchmark, {info['date']}, {info['machine']} ({info['cpu']})",
         (f"djftpd {info['djftpd_source']}; medians of {info['reps']} repetitions, servers "
-         "alternating; ratio = djftpd / peer"),
+         "alternating; ratio = djftpd / peer; raw limit = sendfile/splice behind the bare FTP "
+         "exchange, same client"),
         "",
-        "| figure | unit | djftpd | vsftpd | pyftpdlib | django-ftpserver | ratios and targets |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        ("| figure | unit | djftpd | vsftpd | pyftpdlib | django-ftpserver | raw limit | "
+         "ratios and targets |"),
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rows = []
     for fig in figures:
@@ -1340,7 +1372,7 @@ def report(info: dict, figures: list[Figure], zero_copy: dict, stamp: str) -> No
 
 
 COLORS = {"djftpd": "#1f77b4", "vsftpd": "#2ca02c", "pyftpdlib": "#ff7f0e",
-          "pyftpdlib-tls": "#ff7f0e", "django-ftpserver": "#d62728"}
+          "pyftpdlib-tls": "#ff7f0e", "django-ftpserver": "#d62728", RAW: "#7f7f7f"}
 
 
 def chart(rows: list[dict], info: dict, path: Path) -> None:

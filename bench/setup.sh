@@ -3,7 +3,8 @@
 # three venvs (the bench driver + djftpd's demo site, pyftpdlib, django-ftpserver), the
 # Debian packages vsftpd, openssh-server, strace and openssl when root (failures only skip
 # vsftpd, OpenSSH's SFTP figures / the zero-copy proof), versitygw (make tools, for the S3
-# figures), djftpd built from this working tree and the Go load generator.
+# figures), djftpd built from this working tree, the Go load generator and the raw-limit
+# server.
 set -euo pipefail
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$bench/.." && pwd)
@@ -56,5 +57,6 @@ make -C "$repo" --no-print-directory tools >"$work/tools.log" 2>&1 ||
   echo "bench: make tools failed (see $work/tools.log); the S3 figures are skipped"
 echo "bench: building djftpd ($desc) and the load generator"
 go build -C "$src" -trimpath -o "$work/bin/djftpd" .
-(cd "$repo" && go build -o "$work/bin/ftpbench" ./bench/cmd/ftpbench)
+(cd "$repo" && go build -o "$work/bin/ftpbench" ./bench/cmd/ftpbench &&
+  go build -o "$work/bin/rawlimit" ./bench/cmd/rawlimit)
 printf '%s\n%s\n' "$src" "$desc" >"$work/djftpd-source.txt"

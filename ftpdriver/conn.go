@@ -163,19 +163,13 @@ type sessionAddr struct {
 	sess *session
 }
 
+// Read is the frame an idle session parks in, under goftp's line reader: the cold
+// paths (stop, overlong line, timeout) live in their own functions so that this frame
+// stays small, and with it the stack every idle session keeps (see readCold).
 func (c *controlConn) Read(p []byte) (int, error) {
-	srv := c.sess.srv
-	srv.stateMu.RLock()
-	stop := c.sess.stopText()
-	if stop == "" {
-		_ = c.raw.SetReadDeadline(c.sess.readDeadline())
+	if stop := c.stopBeforeRead(); stop != "" {
+		return c.readCold(stop, nil)
 	}
-	srv.stateMu.RUnlock()
-	if stop != "" {
-		c.sess.reply(421, stop)
-		return 0, io.EOF
-	}
-
 	n, err := c.readPending(p)
 	if n == 0 && err == nil {
 		n, err = c.stream().Read(p)
@@ -183,20 +177,66 @@ func (c *controlConn) Read(p []byte) (int, error) {
 	if c.holdBack(p, n) {
 		n, err = bytes.IndexByte(p[:n], '\n')+1, nil // the error comes again on a later read
 	}
-	max := srv.cfg.MaxLineLength
-	for _, b := range p[:n] {
+	if !c.countLine(p[:n]) {
+		return c.readCold("", errLineTooLong)
+	}
+	if err != nil && isReadTimeout(err) {
+		return c.readCold("", err)
+	}
+	return n, err
+}
+
+// isReadTimeout reports a deadline error (out of Read's frame, which an idle session keeps).
+//
+//go:noinline
+func isReadTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// stopBeforeRead is the server's stop text, if it is stopping; otherwise it arms the
+// read deadline.
+func (c *controlConn) stopBeforeRead() string {
+	srv := c.sess.srv
+	srv.stateMu.RLock()
+	defer srv.stateMu.RUnlock()
+	stop := c.sess.stopText()
+	if stop == "" {
+		_ = c.raw.SetReadDeadline(c.sess.readDeadline())
+	}
+	return stop
+}
+
+// countLine adds b to the current line's length; false when the line is too long.
+func (c *controlConn) countLine(b []byte) bool {
+	max := c.sess.srv.cfg.MaxLineLength
+	for _, ch := range b {
 		c.lineLen++
 		if c.lineLen > max {
-			c.sess.log.Warn("control line too long, closing", "limit", max)
-			c.sess.reply(500, "Command line too long")
-			return 0, errLineTooLong
+			return false
 		}
-		if b == '\n' {
+		if ch == '\n' {
 			c.lineLen = 0
 		}
 	}
-	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+	return true
+}
+
+// readCold ends a Read that cannot return data: the server stopping (stop), a line too
+// long, or a read timeout (421 with the stop text if the server stopped meanwhile).
+//
+//go:noinline
+func (c *controlConn) readCold(stop string, err error) (int, error) {
+	srv := c.sess.srv
+	switch {
+	case stop != "":
+		c.sess.reply(421, stop)
+		return 0, io.EOF
+	case errors.Is(err, errLineTooLong):
+		c.sess.log.Warn("control line too long, closing", "limit", srv.cfg.MaxLineLength)
+		c.sess.reply(500, "Command line too long")
+		return 0, errLineTooLong
+	default: // a read timeout
 		srv.stateMu.RLock()
 		stop = c.sess.stopText()
 		srv.stateMu.RUnlock()
@@ -208,7 +248,6 @@ func (c *controlConn) Read(p []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	return n, err
 }
 
 // holdBack keeps what follows the first line end in p[:n] for the next Read, so that

@@ -59,12 +59,15 @@ func (l *Local) Home(_ context.Context, home string, create bool) (FS, error) {
 	if err != nil || !filepath.IsLocal(rel) && rel != "." {
 		return nil, fmt.Errorf("home %q is not inside %q: %w", home, l.dir, ErrBadName)
 	}
-	if create {
+	// Open first: the home almost always exists (every login but a user's first), and
+	// MkdirAll walks and stats each component of the path on every login.
+	r, err := l.root.OpenRoot(rel)
+	if create && errors.Is(err, fs.ErrNotExist) {
 		if err := l.root.MkdirAll(rel, 0o750); err != nil {
 			return nil, fmt.Errorf("create home: %w", err)
 		}
+		r, err = l.root.OpenRoot(rel)
 	}
-	r, err := l.root.OpenRoot(rel)
 	if err != nil {
 		return nil, fmt.Errorf("open home: %w", err)
 	}

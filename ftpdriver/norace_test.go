@@ -1,0 +1,5 @@
+//go:build !race
+
+package ftpdriver
+
+const raceEnabled = false

@@ -1,0 +1,28 @@
+package storage
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkLocalHome is one login's home opening when the home already exists (every
+// login but a user's first): what access.Core.openHome costs per cached login.
+func BenchmarkLocalHome(b *testing.B) {
+	dir := b.TempDir()
+	l, err := NewLocal(dir, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	home := filepath.Join(dir, "alice")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		h, err := l.Home(ctx, home, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = h.Close()
+	}
+}
