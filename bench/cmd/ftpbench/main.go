@@ -40,72 +40,91 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: ftpbench retr|stor|logins|concurrent|uncached|stall|idle|smallstor|sftp-get|sftp-put|sftp-logins|sftp-idle|s3mkbucket|s3put|s3get [flags]")
 		os.Exit(2)
 	}
-	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	addr := fs.String("addr", "127.0.0.1:2121", "FTP control address (loopback)")
-	user := fs.String("user", "alice", "username")
-	pass := fs.String("pass", "alice-password", "password")
-	path := fs.String("path", "big.bin", "remote file")
-	src := fs.String("src", "", "local file to upload (stor)")
-	useTLS := fs.Bool("tls", false, "AUTH TLS + PROT P")
-	duration := fs.Duration("duration", 2*time.Second, "how long to run (logins)")
-	maxN := fs.Int("max", 0, "stop after this many logins (logins; 0 = no limit)")
-	n := fs.Int("n", 300, "clients (concurrent, idle)")
-	users := fs.String("users", "", "comma-separated usernames (uncached, stall)")
-	upass := fs.String("upass", "", "password of -users")
-	conc := fs.Int("conc", 8, "concurrent logins (stall), concurrent sessions (smallstor)")
-	size := fs.Int("size", 4096, "bytes per upload (smallstor)")
-	sshKey := fs.String("sshkey", "", "SSH private key file instead of -pass (sftp-*)")
-	bucket := fs.String("bucket", "", "S3 bucket (s3*; -addr is the endpoint, -user/-pass the keys)")
-	keep := fs.Bool("keep", false, "keep the uploaded object (s3put)")
-	fs.DurationVar(&opTimeout, "timeout", opTimeout, "bound of each reply and data read")
-	_ = fs.Parse(os.Args[2:])
-
-	host, _, err := net.SplitHostPort(*addr)
+	o := parseFlags(os.Args[1], os.Args[2:])
+	host, _, err := net.SplitHostPort(o.addr)
 	if err != nil {
 		fatal(err)
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		fatal(fmt.Errorf("refusing non-loopback address %s", *addr))
+		fatal(fmt.Errorf("refusing non-loopback address %s", o.addr))
 	}
-	var out any
-	switch os.Args[1] {
-	case "retr":
-		out, err = runRetr(*addr, *user, *pass, *path, *useTLS)
-	case "stor":
-		out, err = runStor(*addr, *user, *pass, *src, *path, *useTLS)
-	case "logins":
-		out, err = runLogins(*addr, *user, *pass, *duration, *maxN)
-	case "concurrent":
-		out, err = runConcurrent(*addr, *user, *pass, *n)
-	case "uncached":
-		out, err = runUncached(*addr, splitList(*users), *upass)
-	case "stall":
-		out, err = runStall(*addr, *user, *pass, *path, splitList(*users), *upass, *conc)
-	case "idle":
-		out, err = runIdle(*addr, *user, *pass, *n)
-	case "smallstor":
-		out, err = runSmallStor(*addr, *user, *pass, *n, *conc, *size)
-	case "sftp-get":
-		out, err = runSFTPGet(*addr, *user, *pass, *sshKey, *path)
-	case "sftp-put":
-		out, err = runSFTPPut(*addr, *user, *pass, *sshKey, *src, *path)
-	case "sftp-logins":
-		out, err = runSFTPLogins(*addr, *user, *pass, *sshKey, *duration, *maxN)
-	case "sftp-idle":
-		out, err = runSFTPIdle(*addr, *user, *pass, *sshKey, *n)
-	case "s3mkbucket":
-		out, err = runS3MakeBucket(*addr, *user, *pass, *bucket)
-	case "s3put":
-		out, err = runS3Put(*addr, *user, *pass, *bucket, *path, *src, *keep)
-	case "s3get":
-		out, err = runS3Get(*addr, *user, *pass, *bucket, *path)
-	default:
-		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
-	}
+	out, err := run(os.Args[1], o)
 	if err != nil {
 		fatal(err)
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// options are the flags of every subcommand; each uses the ones it names.
+type options struct {
+	addr, user, pass, path, src string
+	useTLS                      bool
+	duration                    time.Duration
+	maxN, n, conc, size         int
+	users, upass                string
+	sshKey, bucket              string
+	keep                        bool
+}
+
+func parseFlags(cmd string, args []string) options {
+	var o options
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:2121", "FTP control address (loopback)")
+	fs.StringVar(&o.user, "user", "alice", "username")
+	fs.StringVar(&o.pass, "pass", "alice-password", "password")
+	fs.StringVar(&o.path, "path", "big.bin", "remote file")
+	fs.StringVar(&o.src, "src", "", "local file to upload (stor)")
+	fs.BoolVar(&o.useTLS, "tls", false, "AUTH TLS + PROT P")
+	fs.DurationVar(&o.duration, "duration", 2*time.Second, "how long to run (logins)")
+	fs.IntVar(&o.maxN, "max", 0, "stop after this many logins (logins; 0 = no limit)")
+	fs.IntVar(&o.n, "n", 300, "clients (concurrent, idle)")
+	fs.StringVar(&o.users, "users", "", "comma-separated usernames (uncached, stall)")
+	fs.StringVar(&o.upass, "upass", "", "password of -users")
+	fs.IntVar(&o.conc, "conc", 8, "concurrent logins (stall), concurrent sessions (smallstor)")
+	fs.IntVar(&o.size, "size", 4096, "bytes per upload (smallstor)")
+	fs.StringVar(&o.sshKey, "sshkey", "", "SSH private key file instead of -pass (sftp-*)")
+	fs.StringVar(&o.bucket, "bucket", "", "S3 bucket (s3*; -addr is the endpoint, -user/-pass the keys)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the uploaded object (s3put)")
+	fs.DurationVar(&opTimeout, "timeout", opTimeout, "bound of each reply and data read")
+	_ = fs.Parse(args)
+	return o
+}
+
+// run runs one subcommand and returns what it measured.
+func run(cmd string, o options) (any, error) {
+	switch cmd {
+	case "retr":
+		return runRetr(o.addr, o.user, o.pass, o.path, o.useTLS)
+	case "stor":
+		return runStor(o.addr, o.user, o.pass, o.src, o.path, o.useTLS)
+	case "logins":
+		return runLogins(o.addr, o.user, o.pass, o.duration, o.maxN)
+	case "concurrent":
+		return runConcurrent(o.addr, o.user, o.pass, o.n)
+	case "uncached":
+		return runUncached(o.addr, splitList(o.users), o.upass)
+	case "stall":
+		return runStall(o.addr, o.user, o.pass, o.path, splitList(o.users), o.upass, o.conc)
+	case "idle":
+		return runIdle(o.addr, o.user, o.pass, o.n)
+	case "smallstor":
+		return runSmallStor(o.addr, o.user, o.pass, o.n, o.conc, o.size)
+	case "sftp-get":
+		return runSFTPGet(o.addr, o.user, o.pass, o.sshKey, o.path)
+	case "sftp-put":
+		return runSFTPPut(o.addr, o.user, o.pass, o.sshKey, o.src, o.path)
+	case "sftp-logins":
+		return runSFTPLogins(o.addr, o.user, o.pass, o.sshKey, o.duration, o.maxN)
+	case "sftp-idle":
+		return runSFTPIdle(o.addr, o.user, o.pass, o.sshKey, o.n)
+	case "s3mkbucket":
+		return runS3MakeBucket(o.addr, o.user, o.pass, o.bucket)
+	case "s3put":
+		return runS3Put(o.addr, o.user, o.pass, o.bucket, o.path, o.src, o.keep)
+	case "s3get":
+		return runS3Get(o.addr, o.user, o.pass, o.bucket, o.path)
+	}
+	return nil, fmt.Errorf("unknown subcommand %q", cmd)
 }
 
 func fatal(err error) {
