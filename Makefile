@@ -131,7 +131,7 @@ test-deploy: venv deploy-tools
 # corpora found are kept in testdata/fuzz/ and run as seeds by plain go test).
 FUZZTIME ?= 3s
 FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
-	ftpdriver:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
+	internal/proxyproto:FuzzProxyHeader ftpdriver:FuzzCommandLine ftpdriver:FuzzUSER ftpdriver:FuzzASCII \
 	djangoclient:FuzzParseGrant djangoclient:FuzzSpoolSegment djangoclient:FuzzVerify \
 	djangoclient:FuzzEventsAnswer \
 	sftpd:FuzzPaths \

@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/djftpd/djftpd/internal/proxyproto"
 )
 
 // Loopback is 127.0.0.0/8: dialling from 127.0.0.2, 127.0.0.3, ... plays other peers.
@@ -236,4 +239,12 @@ func TestProxyConfigNeedsTrusted(t *testing.T) {
 	if _, err := New(cfg, &fakeAuth{}, nil, nil); err == nil || !strings.Contains(err.Error(), "trusted") {
 		t.Fatalf("New with PROXY on and no trusted peers: %v", err)
 	}
+}
+
+// proxyV2 is a PROXY v2 header: command, family and the address block.
+func proxyV2(cmd, fam byte, addrs []byte) []byte {
+	b := append([]byte(nil), proxyproto.V2Signature...)
+	b = append(b, 0x20|cmd, fam, 0, 0)
+	binary.BigEndian.PutUint16(b[14:], uint16(len(addrs)))
+	return append(b, addrs...)
 }

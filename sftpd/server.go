@@ -460,11 +460,7 @@ var errUntrustedPeer = errors.New("PROXY protocol: peer is not a trusted balance
 // (the peer itself for a LOCAL or UNKNOWN header: the balancer's own health check);
 // nothing is read from any other peer.
 func (s *Server) readProxy(nc net.Conn, peer netip.AddrPort) (netip.AddrPort, error) {
-	trusted := false
-	for _, p := range s.cfg.ProxyTrusted {
-		trusted = trusted || p.Contains(peer.Addr())
-	}
-	if !trusted {
+	if !proxyproto.Trusted(s.cfg.ProxyTrusted, peer.Addr()) {
 		return peer, errUntrustedPeer
 	}
 	client, err := proxyproto.ReadHeader(nc)

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The PROXY protocol (haproxy.org proxy-protocol.txt, v1 and v2), parsed by hand: the
@@ -120,4 +122,28 @@ func readProxyV2(r io.Reader) (netip.AddrPort, error) {
 	default:
 		return netip.AddrPort{}, fmt.Errorf("%w: family/protocol %#x not TCP", ErrHeader, famProto)
 	}
+}
+
+// The trust rule (DESIGN.md §10), the same for every listener: with PROXY on, a header is
+// read only from a peer in the trusted prefixes, and must be there; any other peer is
+// closed before anything is read from it, so no one reaching the port around the balancer
+// can name an address. This is HAProxy's accept-proxy and SFTPGo's "required" mode.
+
+// Trusted reports whether a PROXY header may be read from peer.
+func Trusted(trusted []netip.Prefix, peer netip.Addr) bool {
+	for _, p := range trusted {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadHeaderBy reads a PROXY header from c that must arrive before deadline; c's read
+// deadline is cleared after.
+func ReadHeaderBy(c net.Conn, deadline time.Time) (netip.AddrPort, error) {
+	_ = c.SetReadDeadline(deadline)
+	src, err := ReadHeader(c)
+	_ = c.SetReadDeadline(time.Time{})
+	return src, err
 }

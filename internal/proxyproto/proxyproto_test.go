@@ -1,4 +1,4 @@
-package ftpdriver
+package proxyproto
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 )
 
 func proxyV2(cmd, fam byte, addrs []byte) []byte {
-	b := append([]byte(nil), proxyV2Sig...)
+	b := append([]byte(nil), V2Signature...)
 	b = append(b, 0x20|cmd, fam, 0, 0)
 	binary.BigEndian.PutUint16(b[14:], uint16(len(addrs)))
 	return append(b, addrs...)
@@ -47,10 +47,10 @@ func TestReadProxyHeader(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ap, err := readProxyHeader(bytes.NewReader(tt.in))
+			ap, err := ReadHeader(bytes.NewReader(tt.in))
 			if tt.err {
-				if !errors.Is(err, errProxyHeader) {
-					t.Fatalf("err = %v, want errProxyHeader", err)
+				if !errors.Is(err, ErrHeader) {
+					t.Fatalf("err = %v, want ErrHeader", err)
 				}
 				return
 			}
@@ -74,7 +74,7 @@ func TestProxyHeaderReadsNoFurther(t *testing.T) {
 	t.Parallel()
 	for _, hdr := range [][]byte{[]byte("PROXY TCP4 192.0.2.1 198.51.100.2 1 2\r\n"), proxyV2(1, 0x11, make([]byte, 12))} {
 		r := bytes.NewReader(append(hdr, "NEXT"...))
-		if _, err := readProxyHeader(r); err != nil {
+		if _, err := ReadHeader(r); err != nil {
 			t.Fatal(err)
 		}
 		rest := make([]byte, 8)
@@ -93,10 +93,10 @@ func FuzzProxyHeader(f *testing.F) {
 	f.Add(proxyV2(0, 0, nil))
 	f.Add(proxyV2(1, 0x21, make([]byte, 36)))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		ap, err := readProxyHeader(bytes.NewReader(in))
+		ap, err := ReadHeader(bytes.NewReader(in))
 		if err != nil {
-			if !errors.Is(err, errProxyHeader) {
-				t.Fatalf("error %v does not wrap errProxyHeader", err)
+			if !errors.Is(err, ErrHeader) {
+				t.Fatalf("error %v does not wrap ErrHeader", err)
 			}
 			return
 		}
@@ -109,7 +109,7 @@ func FuzzProxyHeader(f *testing.F) {
 			if ap.Addr().Is6() {
 				fam, dst = "TCP6", "::"
 			}
-			again, err := parseProxyV1("PROXY " + fam + " " + ap.Addr().String() + " " + dst + " " + itoa(ap.Port()) + " 21")
+			again, err := ParseV1("PROXY " + fam + " " + ap.Addr().String() + " " + dst + " " + itoa(ap.Port()) + " 21")
 			if err != nil || again != ap {
 				t.Fatalf("%v does not round-trip: %v, %v", ap, again, err)
 			}
@@ -118,3 +118,18 @@ func FuzzProxyHeader(f *testing.F) {
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+func TestTrusted(t *testing.T) {
+	t.Parallel()
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::1/128")}
+	for addr, want := range map[string]bool{
+		"10.1.2.3": true, "11.0.0.1": false, "2001:db8::1": true, "2001:db8::2": false,
+	} {
+		if got := Trusted(trusted, netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Trusted(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if Trusted(nil, netip.MustParseAddr("127.0.0.1")) {
+		t.Error("no prefixes trust no one")
+	}
+}
