@@ -86,12 +86,11 @@ func (l *listener) acceptLoop() {
 // goftp. A refused connection gets 421 and is closed here.
 func (l *listener) admit(raw net.Conn) {
 	srv := l.srv
-	raw, proxyPeer, ok := srv.acceptProxied(raw)
+	raw, ok := srv.acceptProxied(raw)
 	if !ok {
 		return
 	}
 	sess := newSession(srv, raw)
-	sess.proxyPeer = proxyPeer
 	if l.implicitTLS {
 		sess.conn.tls = tls.Server(raw, sess.sessionTLS())
 		sess.protP = true

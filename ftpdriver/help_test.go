@@ -1,9 +1,6 @@
 package ftpdriver
 
 import (
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,46 +81,5 @@ func TestFEATListsTVFS(t *testing.T) {
 	rc := ts.dial(t)
 	if _, msg := rc.cmd("FEAT"); !strings.Contains(msg, "\n TVFS\n") {
 		t.Fatalf("FEAT lacks TVFS:\n%s", msg)
-	}
-}
-
-// TestMLSDConformance: RFC 3659 7 — MLSD of a file is 501, the cdir entry names the
-// directory as given, and OPTS MLST applies to every entry.
-func TestMLSDConformance(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t)
-	rc := ts.dial(t)
-	rc.login("alice", "alice-pw")
-	rc.cmd("MKD sub")
-	if err := os.WriteFile(filepath.Join(ts.home, "sub", "f.txt"), []byte("12345"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	dial := rc.epsvData(t, ts.addr)
-	if code, msg := rc.cmd("MLSD sub/f.txt"); code != 501 {
-		t.Fatalf("MLSD on a file = %d %q, want 501", code, msg)
-	}
-	_ = dial // the pending passive listener was closed with the refusal
-	if code, msg := rc.cmd("OPTS MLST size;"); code != 200 || msg != "MLST OPTS size;" {
-		t.Fatalf("OPTS MLST = %d %q", code, msg)
-	}
-	for _, arg := range []string{"sub", "/sub", "sub/"} {
-		dial := rc.epsvData(t, ts.addr)
-		if err := rc.tp.PrintfLine("MLSD %s", arg); err != nil {
-			t.Fatal(err)
-		}
-		data := dial()
-		rc.expect(150)
-		listing, _ := io.ReadAll(data)
-		rc.expect(226)
-		lines := strings.Split(strings.TrimSuffix(string(listing), "\r\n"), "\r\n")
-		want := []string{" " + arg, " ..", "size=5; f.txt"}
-		if len(lines) != len(want) {
-			t.Fatalf("MLSD %s = %q", arg, lines)
-		}
-		for i, w := range want {
-			if lines[i] != w {
-				t.Errorf("MLSD %s line %d = %q, want %q (only the size fact is on)", arg, i, lines[i], w)
-			}
-		}
 	}
 }

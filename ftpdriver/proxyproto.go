@@ -3,7 +3,6 @@ package ftpdriver
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/djftpd/djftpd/internal/proxyproto"
@@ -24,26 +23,25 @@ func (c *proxiedConn) RemoteAddr() net.Addr { return c.client }
 // works because an FTP client waits for the greeting.
 
 // acceptProxied applies the trust rule to a new control connection. It returns the
-// connection to serve (its RemoteAddr is the client's) and the proxy's address when a
-// header named the client; ok is false when the connection was refused and closed.
-func (s *Server) acceptProxied(raw net.Conn) (c net.Conn, proxy netip.Addr, ok bool) {
+// connection to serve (its RemoteAddr is the client's); ok is false when the connection
+// was refused and closed.
+func (s *Server) acceptProxied(raw net.Conn) (c net.Conn, ok bool) {
 	if !s.cfg.ProxyProtocol {
-		return raw, netip.Addr{}, true
+		return raw, true
 	}
-	peer := addrOf(raw.RemoteAddr())
-	if !proxyproto.Trusted(s.cfg.ProxyTrusted, peer) {
+	if !proxyproto.Trusted(s.cfg.ProxyTrusted, addrOf(raw.RemoteAddr())) {
 		s.refuseProxied(raw, "untrusted_peer", nil)
-		return nil, netip.Addr{}, false
+		return nil, false
 	}
 	src, err := proxyproto.ReadHeaderBy(raw, time.Now().Add(proxyHeaderTimeout))
 	if err != nil {
 		s.refuseProxied(raw, "bad_proxy_header", err)
-		return nil, netip.Addr{}, false
+		return nil, false
 	}
 	if !src.IsValid() { // LOCAL or UNKNOWN: the balancer itself, e.g. a health check
-		return raw, netip.Addr{}, true
+		return raw, true
 	}
-	return &proxiedConn{Conn: raw, client: net.TCPAddrFromAddrPort(src)}, peer, true
+	return &proxiedConn{Conn: raw, client: net.TCPAddrFromAddrPort(src)}, true
 }
 
 // refuseProxied closes a control connection that broke the trust rule, counts it and

@@ -33,7 +33,6 @@ type session struct {
 	lib         *goftp.Session // set at each dispatch
 	log         *slog.Logger
 	peer        netip.Addr // the client: control peer or PROXY source, unmapped
-	proxyPeer   netip.Addr // the proxy in front, when a PROXY header named the client
 	admitted    bool       // counted by the core's connection limits and known to Shutdown
 	releaseConn func()     // uncounts it
 	connectedAt time.Time
