@@ -110,7 +110,7 @@ func (up *upload) Open() error {
 	case up.appendMode:
 		up.f, err = up.root.OpenFile(up.rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	case up.atomic:
-		tmp := path.Join(path.Dir(up.rel), uploadTempPrefix+randomHex(8)+".part")
+		tmp := storage.TempPath(up.rel)
 		if up.f, err = up.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err == nil {
 			up.tmp = tmp
 		}

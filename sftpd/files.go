@@ -1,20 +1,18 @@
 package sftpd
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // reader is an open file being downloaded; its close reports the transfer.
@@ -261,7 +259,7 @@ func (w *writer) openLocal(root *os.Root, flags sftp.FileOpenFlags, readToo, ato
 	}
 	var err error
 	if atomic {
-		w.tmp = path.Join(path.Dir(w.name), uploadTempPrefix+randomHex(8)+".part")
+		w.tmp = storage.TempPath(w.name)
 		w.f, err = root.OpenFile(w.tmp, mode|os.O_CREATE|os.O_EXCL, 0o640)
 		return err
 	}
@@ -304,10 +302,4 @@ func (w *writer) releaseQuota() {
 func (h *handlers) emitTransfer(typ, p string, n int64, started time.Time) {
 	d := h.now().Sub(started).Milliseconds()
 	h.user.Emit(djangoclient.Event{Type: typ, Path: &p, Bytes: &n, DurationMS: &d})
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -15,11 +15,12 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/storage"
 )
 
 // uploadTempPrefix names the hidden temporary files of atomic uploads, as FTP's do; listings
 // skip them.
-const uploadTempPrefix = ".djftpd-upload-"
+const uploadTempPrefix = storage.UploadTempPrefix
 
 // Refusals sent to the client. pkg/sftp maps them to status codes (errors.As on its fxerr)
 // and sends their text.

@@ -259,7 +259,7 @@ func (l *LocalFS) Create(_ context.Context, name string, o CreateOptions) (Uploa
 			}
 		}
 	case o.Atomic:
-		u.tmp = path.Join(path.Dir(name), UploadTempPrefix+randomHex(8)+".part")
+		u.tmp = TempPath(name)
 		u.f, err = l.Root.OpenFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	default:
 		_, serr := l.Root.Lstat(name)
@@ -332,6 +332,13 @@ func (u *localUpload) Abort() error {
 		err = errors.Join(err, u.root.Remove(u.name))
 	}
 	return err
+}
+
+// TempPath is the hidden temporary file beside name that an atomic upload writes before
+// it is renamed into place; listings skip UploadTempPrefix. Every front end's local
+// atomic upload names its file this way.
+func TempPath(name string) string {
+	return path.Join(path.Dir(name), UploadTempPrefix+randomHex(8)+".part")
 }
 
 func randomHex(n int) string {
