@@ -139,6 +139,8 @@ type sidecar struct {
 	opsSrv                       *http.Server
 	ftpDone, opsDone, eventsDone chan error
 	ftpServers                   int // how many Serve calls send to ftpDone
+	stopTrim                     context.CancelFunc
+	trimDone                     chan struct{}
 }
 
 // build makes the Django client, the cache, the event queue and the FTP server.
@@ -223,8 +225,9 @@ func (sc *sidecar) listen() error {
 	return nil
 }
 
-// start runs the certificate reloader, the ops server, the event queue and the FTP
-// servers, each in a goroutine that drain waits for (the reloader ends with ctx).
+// start runs the certificate reloader, the ops server, the event queue, the FTP
+// servers and the memory trimmer, each in a goroutine that drain waits for (the reloader
+// ends with ctx).
 func (sc *sidecar) start(ctx context.Context) {
 	if sc.certs != nil {
 		hup := make(chan os.Signal, 1)
@@ -249,6 +252,9 @@ func (sc *sidecar) start(ctx context.Context) {
 		go func() { sc.ftpDone <- sc.ftp.ServeImplicit(context.WithoutCancel(ctx), sc.implicitLn) }()
 	}
 	sc.sftp.serve()
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	sc.stopTrim, sc.trimDone = stopTrim, make(chan struct{})
+	go func() { defer close(sc.trimDone); newMemTrimmer().run(trimCtx) }()
 	sc.ready.Store(true)
 }
 
@@ -280,6 +286,8 @@ func (sc *sidecar) drain() error {
 	if err := <-sc.opsDone; !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, err)
 	}
+	sc.stopTrim()
+	<-sc.trimDone
 	sc.log.Info("djftpd stopped")
 	return firstError(errs)
 }

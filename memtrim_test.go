@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestMemTrimmerDue(t *testing.T) {
+	t.Parallel()
+	tr := &memTrimmer{minAlloc: 8 << 20, quiet: 256 << 10}
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name               string
+		prev, now, trimmed uint64
+		want               bool
+	}{
+		{"quiet after a burst", 20 * mib, 20*mib + 100<<10, 0, true},
+		{"burst still running", 10 * mib, 20 * mib, 0, false},
+		{"quiet after a small burst", 3 * mib, 3 * mib, 0, false},
+		{"quiet since the last trim", 20 * mib, 20 * mib, 20 * mib, false},
+		{"quiet after a second burst", 40 * mib, 40 * mib, 20 * mib, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tr.due(tc.prev, tc.now, tc.trimmed); got != tc.want {
+				t.Errorf("due(%d, %d, %d) = %v, want %v", tc.prev, tc.now, tc.trimmed, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestMemTrimmerTrimsOncePerBurst runs the trimmer on the runtime's real allocation counter:
+// a burst of allocation is followed by one trim once it stops, and no more while the
+// process stays quiet.
+func TestMemTrimmerTrimsOncePerBurst(t *testing.T) {
+	trims := make(chan struct{}, 8)
+	tr := newMemTrimmer()
+	tr.period, tr.minAlloc = 20*time.Millisecond, 4<<20
+	tr.trim = func() { trims <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	for burst := range 2 {
+		allocate(16 << 20)
+		select {
+		case <-trims:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("burst %d: no trim 10s after it ended", burst)
+		}
+		// A loaded machine may pause the burst for a period, which makes it two bursts.
+		for drained := false; !drained; {
+			select {
+			case <-trims:
+			case <-time.After(3 * tr.period):
+				drained = true
+			}
+		}
+		select {
+		case <-trims:
+			t.Fatalf("burst %d: trimmed again with nothing allocated", burst)
+		case <-time.After(10 * tr.period):
+		}
+	}
+}
+
+// allocate allocates n bytes in 64 KiB pieces and drops them.
+func allocate(n int) {
+	var keep [][]byte
+	for range n / (64 << 10) {
+		keep = append(keep, make([]byte, 64<<10))
+		if len(keep) > 16 {
+			keep = keep[:0]
+		}
+	}
+}
