@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -491,4 +492,71 @@ func TestConnsAndCloseConns(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("closed connection still open")
 	}
+}
+
+// TestSessionsOnOneConnection: two SFTP sessions at once on one connection (a multiplexing
+// client) both work, the first after the second has ended, and a session whose client ends
+// its input gets exit status 0.
+func TestSessionsOnOneConnection(t *testing.T) {
+	ts := startServer(t, defaultConfig(), nil)
+	c, err := ts.dial(t, ssh.Password("pw"))
+	must(t, err)
+	defer c.Close()
+	first, second := sftpClient(t, c), sftpClient(t, c)
+	for i, sc := range []*sftp.Client{second, first} {
+		if _, err := sc.Stat("/f"); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		must(t, sc.Close())
+	}
+	ch, reqs, err := c.OpenChannel("session", nil)
+	must(t, err)
+	defer ch.Close()
+	ok, err := ch.SendRequest("subsystem", true, ssh.Marshal(struct{ Name string }{"sftp"}))
+	if err != nil || !ok {
+		t.Fatalf("subsystem sftp: %v, %v", ok, err)
+	}
+	must(t, ch.CloseWrite())
+	for req := range reqs {
+		var st struct{ Status uint32 }
+		if req.Type == "exit-status" && ssh.Unmarshal(req.Payload, &st) == nil && st.Status == 0 {
+			return
+		}
+	}
+	t.Fatal("channel closed without exit status 0")
+}
+
+// TestIdleSessionGoroutines: an idle SFTP session costs djftpd two goroutines of its own
+// (the connection's and its SFTP server's), not one per request stream (it was four); an
+// idle goroutine holds ~4.8 KB (stack and g), most of a session's memory (bench/README.md).
+func TestIdleSessionGoroutines(t *testing.T) {
+	ts := startServer(t, defaultConfig(), nil)
+	before := serverGoroutines()
+	const n = 5
+	for range n {
+		c, err := ts.dial(t, ssh.Password("pw"))
+		must(t, err)
+		t.Cleanup(func() { c.Close() })
+		if _, err := sftpClient(t, c).Getwd(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := serverGoroutines() - before; got != 2*n {
+		t.Fatalf("%d goroutines started by sftpd for %d idle sessions, want %d", got, n, 2*n)
+	}
+}
+
+// serverGoroutines counts the goroutines the Server's methods started (each connection's,
+// each session's), from every goroutine's "created by" line.
+func serverGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return strings.Count(string(buf), "\ncreated by github.com/djftpd/djftpd/sftpd.(*")
 }
