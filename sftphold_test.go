@@ -18,7 +18,8 @@ import (
 // TestHoldSFTPSidecar is a measuring harness, not a test: with DJFTPD_HOLD_ADDR_FILE set it
 // runs the whole sidecar (serve) with SFTP on against fakeDjango (alice, password "pw";
 // events accepted and dropped), INFO text logs on stderr like the sidecar's, writes the SFTP
-// address to that file and serves for DJFTPD_HOLD_FOR (default 10m), so that ftpbench
+// address to that file and serves for DJFTPD_HOLD_FOR (default 10m) from the homes under
+// DJFTPD_HOLD_ROOT (default a temporary directory), so that ftpbench
 // sftp-idle can hold sessions from another process while /proc/<pid>/status shows this
 // process's RSS alone (bench/README.md, SFTP section). With DJFTPD_HOLD_HEAP set, every
 // allocation is sampled and SIGUSR1 writes a heap profile there, the goroutines' stacks
@@ -36,7 +37,10 @@ func TestHoldSFTPSidecar(t *testing.T) {
 	if heap != "" {
 		runtime.MemProfileRate = 1 // every allocation: per-session bytes by owner, exactly
 	}
-	root := t.TempDir()
+	root := os.Getenv("DJFTPD_HOLD_ROOT") // the homes' root (alice's home is alice/ in it)
+	if root == "" {
+		root = t.TempDir()
+	}
 	if err := os.MkdirAll(filepath.Join(root, "alice"), 0o755); err != nil {
 		t.Fatal(err)
 	}

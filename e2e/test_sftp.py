@@ -184,6 +184,25 @@ def test_openssh_sftp_resume_with_reput_and_reget(sftp_stack: Stack) -> None:
     assert (sftp_stack.workdir / f"{name}.back").read_bytes() == data
 
 
+def test_openssh_sftp_after_silences(sftp_stack: Stack) -> None:
+    """A session silent for more than a second (its request server parked) answers the
+    next command as before."""
+    name = f"quiet-{uuid.uuid4().hex[:8]}.txt"
+    local = sftp_stack.workdir / name
+    local.write_bytes(b"after a silence\n" * 100)
+    batch = f"""pwd
+!sleep 1.5
+put {local} {name}
+!sleep 1.5
+get {name} {name}.back
+"""
+    out = openssh_sftp(sftp_stack, "alice", batch, password=USERS["alice"])
+
+    assert out.returncode == 0, out.stderr
+    assert (sftp_stack.home("alice") / name).read_bytes() == local.read_bytes()
+    assert (sftp_stack.workdir / f"{name}.back").read_bytes() == local.read_bytes()
+
+
 def test_paramiko_transfers_and_refusals(sftp_stack: Stack) -> None:
     client = paramiko_client(sftp_stack, "alice")
     try:

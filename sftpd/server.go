@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/djftpd/djftpd/djangoclient"
@@ -32,6 +31,8 @@ type Config struct {
 	// ProxyTrusted: any other peer is closed unread, as on the FTP listener (DESIGN.md §10).
 	ProxyProtocol bool
 	ProxyTrusted  []netip.Prefix
+
+	parkAfter time.Duration // 0: defaultParkAfter; tests shorten it
 }
 
 // Algorithms offered: modern only. No SHA-1 key exchange, MAC or RSA signature, no CBC.
@@ -80,6 +81,9 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.parkAfter == 0 {
+		cfg.parkAfter = defaultParkAfter
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, gate: gate, log: cfg.Log, baseCtx: ctx, cancel: cancel,
@@ -289,10 +293,10 @@ func (s *Server) handle(nc net.Conn, cs *connState) {
 // serveConn answers, in the connection's goroutine, all the connection asks of the server:
 // global requests (port forwarding...) are refused, channels other than "session" rejected,
 // and the requests of a session channel answered (only "subsystem sftp" is accepted). Only
-// the SFTP server runs in a goroutine of its own, so an idle session costs djftpd two
-// goroutines, not one per request stream. A second session channel at once (a
-// multiplexing client) gets a goroutine for its requests. serveConn returns when the
-// connection ends, once the SFTP servers it started have returned.
+// the SFTP server runs in a goroutine of its own, so an idle session (its request server
+// parked: park.go) costs djftpd two goroutines, not one per request stream. A second
+// session channel at once (a multiplexing client) gets a goroutine for its requests.
+// serveConn returns when the connection ends, once the SFTP servers it started have returned.
 func (s *Server) serveConn(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, user User, open *atomic.Int64) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -397,15 +401,11 @@ func (ss *sessionChan) answer(req *ssh.Request) {
 		return
 	}
 	ss.started = true
-	done := make(chan struct{})
-	ss.done = done
+	// Not closed by the SFTP server: finish sends the exit status first.
+	pc := newParkingChannel(ss.ch, newHandlers(ss.user, ss.s.cfg.AtomicUploads, ss.open), ss.s.cfg.parkAfter, ss.wg)
+	ss.done = pc.done
 	ss.wg.Add(1)
-	go func() {
-		defer ss.wg.Done()
-		defer close(done)
-		// Not rs.Close: it would close the channel before finish sends the exit status.
-		_ = sftp.NewRequestServer(ss.ch, newHandlers(ss.user, ss.s.cfg.AtomicUploads, ss.open)).Serve()
-	}()
+	go pc.serve()
 }
 
 // finish ends the channel once its SFTP server has returned (the client ended it): exit

@@ -526,37 +526,89 @@ func TestSessionsOnOneConnection(t *testing.T) {
 	t.Fatal("channel closed without exit status 0")
 }
 
-// TestIdleSessionGoroutines: an idle SFTP session costs djftpd two goroutines of its own
-// (the connection's and its SFTP server's), not one per request stream (it was four); an
-// idle goroutine holds ~4.8 KB (stack and g), most of a session's memory (bench/README.md).
-func TestIdleSessionGoroutines(t *testing.T) {
-	ts := startServer(t, defaultConfig(), nil)
-	before := serverGoroutines()
-	const n = 5
-	for range n {
-		c, err := ts.dial(t, ssh.Password("pw"))
-		must(t, err)
-		t.Cleanup(func() { c.Close() })
-		if _, err := sftpClient(t, c).Getwd(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := serverGoroutines() - before; got != 2*n {
-		t.Fatalf("%d goroutines started by sftpd for %d idle sessions, want %d", got, n, 2*n)
-	}
-}
-
 // serverGoroutines counts the goroutines the Server's methods started (each connection's,
 // each session's), from every goroutine's "created by" line.
 func serverGoroutines() int {
+	return strings.Count(allStacks(), "\ncreated by github.com/djftpd/djftpd/sftpd.(*")
+}
+
+func allStacks() string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			buf = buf[:n]
-			break
+			return string(buf[:n])
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	return strings.Count(string(buf), "\ncreated by github.com/djftpd/djftpd/sftpd.(*")
+}
+
+// TestIdleSessionParks: a session silent for parkAfter with no handle open loses its
+// request server (pkg/sftp's 11 goroutines: ~4.8 KB each, stack and g, most of an idle
+// session's memory, bench/README.md) and keeps two goroutines of djftpd's (the connection's
+// and the one waiting for the client; there were four, one per request stream, and the
+// request server's); it answers again at once, keeps an open file across a silence, and
+// ends normally.
+func TestIdleSessionParks(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.parkAfter = 50 * time.Millisecond
+	ts := startServer(t, cfg, nil)
+	before, beforeRS := serverGoroutines(), requestServerGoroutines()
+	const n = 3
+	var clients []*sftp.Client
+	for range n {
+		c, err := ts.dial(t, ssh.Password("pw"))
+		must(t, err)
+		t.Cleanup(func() { c.Close() })
+		sc := sftpClient(t, c)
+		if _, err := sc.Getwd(); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, sc)
+	}
+	waitGoroutines(t, requestServerGoroutines, beforeRS)
+	if got := serverGoroutines() - before; got != 2*n {
+		t.Fatalf("%d sftpd goroutines for %d parked sessions, want %d", got, n, 2*n)
+	}
+	f, err := clients[0].Open("/f") // a handle open: no parking, whatever the silence
+	must(t, err)
+	if _, err := clients[1].Stat("/f"); err != nil {
+		t.Fatalf("stat on a parked session: %v", err)
+	}
+	time.Sleep(4 * cfg.parkAfter)
+	waitGoroutines(t, requestServerGoroutines, beforeRS+11)
+	b, err := io.ReadAll(f)
+	if err != nil || string(b) != "0123456789" {
+		t.Fatalf("read after a silence: %q, %v", b, err)
+	}
+	must(t, f.Close())
+	waitGoroutines(t, requestServerGoroutines, beforeRS)
+	for i, sc := range clients {
+		if err := sc.Close(); err != nil {
+			t.Fatalf("session %d: close: %v", i, err)
+		}
+	}
+	waitGoroutines(t, serverGoroutines, before+n) // the connections' goroutines are left
+}
+
+// requestServerGoroutines counts the goroutines of pkg/sftp's request servers.
+func requestServerGoroutines() int {
+	s := allStacks()
+	return strings.Count(s, "\ncreated by github.com/pkg/sftp.(*RequestServer)") +
+		strings.Count(s, "\ncreated by github.com/pkg/sftp.(*packetManager)") +
+		strings.Count(s, "\ncreated by github.com/pkg/sftp.newPktMgr")
+}
+
+// waitGoroutines waits until count() is want (goroutines end a little after their work).
+func waitGoroutines(t *testing.T, count func() int, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := count()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, want %d", got, want)
+		}
+	}
 }
