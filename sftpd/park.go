@@ -219,6 +219,13 @@ func (c *parkingChannel) request(hdr []byte) {
 // one request less in flight, and a HANDLE response opens a handle.
 func (c *parkingChannel) Write(p []byte) (int, error) {
 	n, err := c.ch.Write(p)
+	c.response(p)
+	return n, err
+}
+
+// response follows a write of the request server's (a response's header, whole, or the
+// rest of its payload).
+func (c *parkingChannel) response(p []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -240,7 +247,6 @@ func (c *parkingChannel) Write(p []byte) (int, error) {
 	if c.wleft == 0 {
 		c.inflight--
 	}
-	return n, err
 }
 
 func (c *parkingChannel) breakTracking() {
