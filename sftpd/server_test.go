@@ -552,8 +552,10 @@ func allStacks() string {
 func TestIdleSessionParks(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.parkAfter = 50 * time.Millisecond
+	waitGoroutines(t, serverGoroutines, 0) // earlier tests' servers end after their Cleanup
+	waitGoroutines(t, requestServerGoroutines, 0)
 	ts := startServer(t, cfg, nil)
-	before, beforeRS := serverGoroutines(), requestServerGoroutines()
+	before, beforeRS := 0, 0
 	const n = 3
 	var clients []*sftp.Client
 	for range n {
