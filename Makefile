@@ -139,6 +139,8 @@ FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 	storage:FuzzObjectKey
 # Live sessions: the ops listener's /sessions and /sessions/close bodies, and the page cursor.
 FUZZ_TARGETS += .:FuzzOpsSessionsRequests ftpdriver:FuzzParseCursor
+# SFTP packet tracking of idle-session parking (the client's bytes, cut anywhere).
+FUZZ_TARGETS += sftpd:FuzzPacketTracking
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -1,6 +1,7 @@
 """SFTP beside FTP, end to end (issue 16): the real sidecar with DJFTPD_SFTP_LISTEN, the demo
 site under gunicorn, and real clients: OpenSSH's sftp in batch mode (password through
-sshpass, and keys), paramiko and curl's sftp://. Same accounts, grants, homes and events as
+sshpass, and keys), OpenSSH's scp over SFTP (``-s``, keys), lftp's sftp:// (password, through
+ssh), paramiko and curl's sftp://. Same accounts, grants, homes and events as
 FTP; keys managed with ``manage.py djftpd_keys``."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import socket
 import stat
@@ -180,6 +182,25 @@ def test_openssh_sftp_resume_with_reput_and_reget(sftp_stack: Stack) -> None:
     assert out.returncode == 0, out.stderr
     assert (sftp_stack.home("alice") / name).read_bytes() == data
     assert (sftp_stack.workdir / f"{name}.back").read_bytes() == data
+
+
+def test_openssh_sftp_after_silences(sftp_stack: Stack) -> None:
+    """A session silent for more than a second (its request server parked) answers the
+    next command as before."""
+    name = f"quiet-{uuid.uuid4().hex[:8]}.txt"
+    local = sftp_stack.workdir / name
+    local.write_bytes(b"after a silence\n" * 100)
+    batch = f"""pwd
+!sleep 1.5
+put {local} {name}
+!sleep 1.5
+get {name} {name}.back
+"""
+    out = openssh_sftp(sftp_stack, "alice", batch, password=USERS["alice"])
+
+    assert out.returncode == 0, out.stderr
+    assert (sftp_stack.home("alice") / name).read_bytes() == local.read_bytes()
+    assert (sftp_stack.workdir / f"{name}.back").read_bytes() == local.read_bytes()
 
 
 def test_paramiko_transfers_and_refusals(sftp_stack: Stack) -> None:
@@ -384,3 +405,198 @@ def test_host_key_is_stable_across_a_restart(sftp_stack: Stack) -> None:
     blob = base64.b64decode(before.split()[1])
     fp = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     assert printed.stdout.strip() == f"ssh-ed25519 SHA256:{fp}"
+
+
+def wait_events(
+    s: Stack, name: str, wanted: set[tuple[str, str]], timeout: float = 15
+) -> list[dict]:
+    """The events whose path holds ``name``, once every (type, path) of ``wanted`` is in."""
+    deadline = time.monotonic() + timeout
+    while True:
+        mine = [e for e in read_events(s) if name in (e["path"] or "")]
+        seen = {(e["type"], e["path"]) for e in mine}
+        if wanted <= seen or time.monotonic() > deadline:
+            assert wanted <= seen, seen
+            return mine
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def user_keys(
+    sftp_stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """An ed25519 key per demo user, added in Django with ``djftpd_keys``."""
+    keys = {}
+    for user in USERS:
+        key = tmp_path_factory.mktemp(f"key-{user}") / "id_ed25519"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", user, "-f", str(key)],
+            check=True,
+        )
+        sftp_stack.manage("djftpd_keys", "add", user, f"{key}.pub")
+        keys[user] = key
+    return keys
+
+
+def lftp(s: Stack, user: str, commands: str) -> subprocess.CompletedProcess:
+    """lftp's sftp:// (it runs OpenSSH's ssh on a pty and answers its password prompt),
+    stopping at the first failed command, the host key checked strictly."""
+    ssh = (
+        f"ssh -a -x -o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts(s)}"
+        " -o PreferredAuthentications=password -o PubkeyAuthentication=no"
+        " -o ConnectTimeout=10"
+    )
+    script = (
+        f"set sftp:connect-program '{ssh}'; set cmd:fail-exit yes; set net:max-retries 1;"
+        f" set net:timeout 10; open -u {user},{USERS[user]}"
+        f" sftp://127.0.0.1:{s.sftp_port}; {commands}"  # type: ignore[attr-defined]
+    )
+    return subprocess.run(
+        ["lftp", "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 2,
+        cwd=s.workdir,
+        env={**os.environ, "HOME": str(s.workdir)},  # no ~/.lftp of the machine's user
+    )
+
+
+@pytest.mark.skipif(not shutil.which("lftp"), reason="needs lftp")
+def test_lftp_put_get_rename_mkdir_rm(sftp_stack: Stack) -> None:
+    name = f"lftp-{uuid.uuid4().hex[:8]}"
+    local = sftp_stack.workdir / f"{name}.txt"
+    local.write_bytes(b"hello over lftp\n" * 5000)
+    home = sftp_stack.home("alice")
+
+    out = lftp(
+        sftp_stack,
+        "alice",
+        f"put {local} -o {name}.txt; mkdir {name}; mv {name}.txt {name}/moved.txt;"
+        f" get {name}/moved.txt -o {sftp_stack.workdir}/{name}.back;"
+        f" put {local} -o {name}/gone.txt; rm {name}/gone.txt",
+    )
+
+    assert out.returncode == 0, out.stderr
+    assert (home / name / "moved.txt").read_bytes() == local.read_bytes()
+    assert not (home / name / "gone.txt").exists()
+    assert not (home / f"{name}.txt").exists()
+    assert (sftp_stack.workdir / f"{name}.back").read_bytes() == local.read_bytes()
+    mine = wait_events(
+        sftp_stack,
+        name,
+        {
+            ("file_received", f"/{name}.txt"),
+            ("directory_created", f"/{name}"),
+            ("file_renamed", f"/{name}.txt"),
+            ("file_sent", f"/{name}/moved.txt"),
+            ("file_deleted", f"/{name}/gone.txt"),
+        },
+    )
+    assert {e["protocol"] for e in mine} == {"sftp"}
+    renamed = next(e for e in mine if e["type"] == "file_renamed")
+    assert renamed["to_path"] == f"/{name}/moved.txt"
+
+
+@pytest.mark.skipif(not shutil.which("lftp"), reason="needs lftp")
+def test_lftp_refused_upload_and_symlink(sftp_stack: Stack) -> None:
+    name = f"lftp-{uuid.uuid4().hex[:8]}"
+    local = sftp_stack.workdir / f"{name}.txt"
+    local.write_text("bob may not")
+    sftp_stack.home("bob").mkdir(parents=True, exist_ok=True)
+    (sftp_stack.home("alice") / f"{name}.txt").write_text("alice's")
+
+    bob = lftp(sftp_stack, "bob", f"put {local} -o {name}.txt")
+    link = lftp(sftp_stack, "alice", f"ln -s {name}.txt {name}.lnk")
+
+    assert bob.returncode != 0
+    assert "permission denied" in bob.stderr.lower(), bob.stderr
+    assert not (sftp_stack.home("bob") / f"{name}.txt").exists()
+    assert link.returncode != 0
+    assert "permission denied" in link.stderr.lower(), link.stderr
+    assert not (sftp_stack.home("alice") / f"{name}.lnk").is_symlink()
+
+
+def scp(
+    s: Stack, key: Path, *paths: str, legacy: bool = False
+) -> subprocess.CompletedProcess:
+    """OpenSSH's scp with a key, over SFTP (``-s``) or the legacy protocol (``-O``)."""
+    return subprocess.run(
+        [
+            "scp",
+            "-O" if legacy else "-s",
+            "-B",
+            "-P",
+            str(s.sftp_port),  # type: ignore[attr-defined]
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={known_hosts(s)}",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "PreferredAuthentications=publickey",
+            "-o",
+            "ConnectTimeout=10",
+            "-i",
+            str(key),
+            *paths,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=s.workdir,
+    )
+
+
+def test_scp_over_sftp_upload_and_download_with_a_key(
+    sftp_stack: Stack, user_keys: dict[str, Path]
+) -> None:
+    name = f"scp-{uuid.uuid4().hex[:8]}.bin"
+    local = sftp_stack.workdir / name
+    local.write_bytes(bytes(range(256)) * 1000)
+    remote = f"alice@127.0.0.1:{name}"
+
+    up = scp(sftp_stack, user_keys["alice"], str(local), remote)
+    down = scp(sftp_stack, user_keys["alice"], remote, f"{local}.back")
+
+    assert up.returncode == 0, up.stderr
+    assert down.returncode == 0, down.stderr
+    assert (sftp_stack.home("alice") / name).read_bytes() == local.read_bytes()
+    assert Path(f"{local}.back").read_bytes() == local.read_bytes()
+    mine = wait_events(
+        sftp_stack, name, {("file_received", f"/{name}"), ("file_sent", f"/{name}")}
+    )
+    received = next(e for e in mine if e["type"] == "file_received")
+    assert (received["username"], received["protocol"], received["bytes"]) == (
+        "alice",
+        "sftp",
+        256_000,
+    )
+
+
+def test_scp_upload_refused_for_read_only_bob(
+    sftp_stack: Stack, user_keys: dict[str, Path]
+) -> None:
+    name = f"scp-{uuid.uuid4().hex[:8]}.txt"
+    local = sftp_stack.workdir / name
+    local.write_text("bob may not")
+    (sftp_stack.home("bob")).mkdir(parents=True, exist_ok=True)
+    (sftp_stack.home("bob") / "readme.txt").write_text("for bob")
+
+    refused = scp(sftp_stack, user_keys["bob"], str(local), f"bob@127.0.0.1:{name}")
+    legacy = scp(
+        sftp_stack, user_keys["bob"], str(local), f"bob@127.0.0.1:{name}", legacy=True
+    )
+    down = scp(
+        sftp_stack, user_keys["bob"], "bob@127.0.0.1:readme.txt", f"{local}.back"
+    )
+
+    assert refused.returncode != 0
+    assert "permission denied" in refused.stderr.lower(), refused.stderr
+    assert legacy.returncode != 0, "scp's legacy protocol runs a command: no exec"
+    assert not (sftp_stack.home("bob") / name).exists()
+    # The key logs bob in: only writing is refused.
+    assert down.returncode == 0, down.stderr
+    assert Path(f"{local}.back").read_text() == "for bob"

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/djftpd/djftpd/djangoclient"
@@ -32,6 +31,8 @@ type Config struct {
 	// ProxyTrusted: any other peer is closed unread, as on the FTP listener (DESIGN.md §10).
 	ProxyProtocol bool
 	ProxyTrusted  []netip.Prefix
+
+	parkAfter time.Duration // 0: defaultParkAfter; tests shorten it
 }
 
 // Algorithms offered: modern only. No SHA-1 key exchange, MAC or RSA signature, no CBC.
@@ -80,6 +81,9 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.parkAfter == 0 {
+		cfg.parkAfter = defaultParkAfter
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, gate: gate, log: cfg.Log, baseCtx: ctx, cancel: cancel,
@@ -283,66 +287,142 @@ func (s *Server) handle(nc net.Conn, cs *connState) {
 	cs.loggedIn.Store(true)
 	_ = nc.SetDeadline(time.Time{})
 	ic.setIdle(s.cfg.IdleTimeout)
-	go ssh.DiscardRequests(reqs) // global requests (port forwarding...): refused
-	s.serveChannels(chans, user, &cs.open)
+	s.serveConn(chans, reqs, user, &cs.open)
 }
 
-// serveChannels serves session channels whose only accepted request is the sftp subsystem.
-// It returns when the connection ends.
-func (s *Server) serveChannels(chans <-chan ssh.NewChannel, user User, open *atomic.Int64) {
+// serveConn answers, in the connection's goroutine, all the connection asks of the server:
+// global requests (port forwarding...) are refused, channels other than "session" rejected,
+// and the requests of a session channel answered (only "subsystem sftp" is accepted). Only
+// the SFTP server runs in a goroutine of its own, so an idle session (its request server
+// parked: park.go) costs djftpd two goroutines, not one per request stream. A second
+// session channel at once (a multiplexing client) gets a goroutine for its requests.
+// serveConn returns when the connection ends, once the SFTP servers it started have returned.
+func (s *Server) serveConn(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, user User, open *atomic.Int64) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for nch := range chans {
-		if nch.ChannelType() != "session" {
-			_ = nch.Reject(ssh.Prohibited, "only the sftp subsystem is offered")
-			continue
+	var cur *sessionChan // the session channel answered here; nil: none open
+	defer func() {
+		if cur != nil {
+			cur.closed()
 		}
-		ch, chReqs, err := nch.Accept()
-		if err != nil {
-			continue
+	}()
+	for {
+		var curReqs <-chan *ssh.Request
+		var curDone <-chan struct{}
+		if cur != nil {
+			curReqs, curDone = cur.reqs, cur.done
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.serveSession(ch, chReqs, user, open)
-		}()
+		select {
+		case nch, ok := <-chans:
+			if !ok {
+				return
+			}
+			ss := s.accept(nch, user, open, &wg)
+			switch {
+			case ss == nil:
+			case cur == nil:
+				cur = ss
+			default:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ss.serve()
+				}()
+			}
+		case req, ok := <-reqs:
+			if !ok {
+				reqs = nil
+			} else if req.WantReply {
+				_ = req.Reply(false, nil)
+			}
+		case req, ok := <-curReqs:
+			if !ok {
+				cur.closed()
+				cur = nil
+				continue
+			}
+			cur.answer(req)
+		case <-curDone:
+			cur.finish()
+		}
 	}
 }
 
-// serveSession answers a session channel's requests: "subsystem sftp" starts the SFTP
-// server; shell, exec, pty, env, agent and X11 forwarding are refused.
-func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, user User, open *atomic.Int64) {
-	defer ch.Close()
-	started := false
-	done := make(chan struct{})
+// accept accepts a session channel; other channel types are rejected (nil).
+func (s *Server) accept(nch ssh.NewChannel, user User, open *atomic.Int64, wg *sync.WaitGroup) *sessionChan {
+	if nch.ChannelType() != "session" {
+		_ = nch.Reject(ssh.Prohibited, "only the sftp subsystem is offered")
+		return nil
+	}
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		return nil
+	}
+	return &sessionChan{s: s, ch: ch, reqs: reqs, user: user, open: open, wg: wg}
+}
+
+// sessionChan is one session channel: its requests, and its SFTP server once started. Its
+// fields belong to the goroutine answering its requests.
+type sessionChan struct {
+	s       *Server
+	ch      ssh.Channel
+	reqs    <-chan *ssh.Request
+	user    User
+	open    *atomic.Int64
+	wg      *sync.WaitGroup // the connection's: it waits for the SFTP server
+	started bool
+	done    chan struct{} // closed when the SFTP server returns; nil before it starts and once finished
+}
+
+// serve answers the channel's requests until the channel closes.
+func (ss *sessionChan) serve() {
 	for {
 		select {
-		case req, ok := <-reqs:
+		case req, ok := <-ss.reqs:
 			if !ok {
-				if started {
-					<-done
-				}
+				ss.closed()
 				return
 			}
-			ok = !started && req.Type == "subsystem" && isSFTP(req.Payload)
-			if req.WantReply {
-				_ = req.Reply(ok, nil)
-			}
-			if ok {
-				started = true
-				go func() {
-					defer close(done)
-					rs := sftp.NewRequestServer(ch, newHandlers(user, s.cfg.AtomicUploads, open))
-					_ = rs.Serve()
-					_ = rs.Close()
-				}()
-			}
-		case <-done:
-			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
-			go ssh.DiscardRequests(reqs)
-			return
+			ss.answer(req)
+		case <-ss.done:
+			ss.finish()
 		}
 	}
+}
+
+// answer replies to one of the channel's requests: "subsystem sftp", the first time,
+// starts the SFTP server; shell, exec, pty, env, agent and X11 forwarding are refused.
+func (ss *sessionChan) answer(req *ssh.Request) {
+	ok := !ss.started && req.Type == "subsystem" && isSFTP(req.Payload)
+	if req.WantReply {
+		_ = req.Reply(ok, nil)
+	}
+	if !ok {
+		return
+	}
+	ss.started = true
+	// Not closed by the SFTP server: finish sends the exit status first.
+	pc := newParkingChannel(ss.ch, newHandlers(ss.user, ss.s.cfg.AtomicUploads, ss.open), ss.s.cfg.parkAfter, ss.wg)
+	ss.done = pc.done
+	ss.wg.Add(1)
+	go pc.serve()
+}
+
+// finish ends the channel once its SFTP server has returned (the client ended it): exit
+// status 0, then close; the requests still arriving until the client's close are refused.
+func (ss *sessionChan) finish() {
+	ss.done = nil
+	_, _ = ss.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+	_ = ss.ch.Close()
+}
+
+// closed: the channel (or the connection) was closed; the SFTP server, if running,
+// returns as its reads fail.
+func (ss *sessionChan) closed() {
+	if ss.done != nil {
+		<-ss.done
+	}
+	_ = ss.ch.Close()
 }
 
 // isSFTP reports whether a subsystem request's payload names "sftp".

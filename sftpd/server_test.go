@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -490,5 +491,126 @@ func TestConnsAndCloseConns(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("closed connection still open")
+	}
+}
+
+// TestSessionsOnOneConnection: two SFTP sessions at once on one connection (a multiplexing
+// client) both work, the first after the second has ended, and a session whose client ends
+// its input gets exit status 0.
+func TestSessionsOnOneConnection(t *testing.T) {
+	ts := startServer(t, defaultConfig(), nil)
+	c, err := ts.dial(t, ssh.Password("pw"))
+	must(t, err)
+	defer c.Close()
+	first, second := sftpClient(t, c), sftpClient(t, c)
+	for i, sc := range []*sftp.Client{second, first} {
+		if _, err := sc.Stat("/f"); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		must(t, sc.Close())
+	}
+	ch, reqs, err := c.OpenChannel("session", nil)
+	must(t, err)
+	defer ch.Close()
+	ok, err := ch.SendRequest("subsystem", true, ssh.Marshal(struct{ Name string }{"sftp"}))
+	if err != nil || !ok {
+		t.Fatalf("subsystem sftp: %v, %v", ok, err)
+	}
+	must(t, ch.CloseWrite())
+	for req := range reqs {
+		var st struct{ Status uint32 }
+		if req.Type == "exit-status" && ssh.Unmarshal(req.Payload, &st) == nil && st.Status == 0 {
+			return
+		}
+	}
+	t.Fatal("channel closed without exit status 0")
+}
+
+// serverGoroutines counts the goroutines the Server's methods started (each connection's,
+// each session's), from every goroutine's "created by" line.
+func serverGoroutines() int {
+	return strings.Count(allStacks(), "\ncreated by github.com/djftpd/djftpd/sftpd.(*")
+}
+
+func allStacks() string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestIdleSessionParks: a session silent for parkAfter with no handle open loses its
+// request server (pkg/sftp's 11 goroutines: ~4.8 KB each, stack and g, most of an idle
+// session's memory, bench/README.md) and keeps two goroutines of djftpd's (the connection's
+// and the one waiting for the client; there were four, one per request stream, and the
+// request server's); it answers again at once, keeps an open file across a silence, and
+// ends normally.
+func TestIdleSessionParks(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.parkAfter = 50 * time.Millisecond
+	waitGoroutines(t, serverGoroutines, 0) // earlier tests' servers end after their Cleanup
+	waitGoroutines(t, requestServerGoroutines, 0)
+	ts := startServer(t, cfg, nil)
+	before, beforeRS := 0, 0
+	const n = 3
+	var clients []*sftp.Client
+	for range n {
+		c, err := ts.dial(t, ssh.Password("pw"))
+		must(t, err)
+		t.Cleanup(func() { c.Close() })
+		sc := sftpClient(t, c)
+		if _, err := sc.Getwd(); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, sc)
+	}
+	waitGoroutines(t, requestServerGoroutines, beforeRS)
+	if got := serverGoroutines() - before; got != 2*n {
+		t.Fatalf("%d sftpd goroutines for %d parked sessions, want %d", got, n, 2*n)
+	}
+	f, err := clients[0].Open("/f") // a handle open: no parking, whatever the silence
+	must(t, err)
+	if _, err := clients[1].Stat("/f"); err != nil {
+		t.Fatalf("stat on a parked session: %v", err)
+	}
+	time.Sleep(4 * cfg.parkAfter)
+	waitGoroutines(t, requestServerGoroutines, beforeRS+11)
+	b, err := io.ReadAll(f)
+	if err != nil || string(b) != "0123456789" {
+		t.Fatalf("read after a silence: %q, %v", b, err)
+	}
+	must(t, f.Close())
+	waitGoroutines(t, requestServerGoroutines, beforeRS)
+	for i, sc := range clients {
+		if err := sc.Close(); err != nil {
+			t.Fatalf("session %d: close: %v", i, err)
+		}
+	}
+	waitGoroutines(t, serverGoroutines, before+n) // the connections' goroutines are left
+}
+
+// requestServerGoroutines counts the goroutines of pkg/sftp's request servers.
+func requestServerGoroutines() int {
+	s := allStacks()
+	return strings.Count(s, "\ncreated by github.com/pkg/sftp.(*RequestServer)") +
+		strings.Count(s, "\ncreated by github.com/pkg/sftp.(*packetManager)") +
+		strings.Count(s, "\ncreated by github.com/pkg/sftp.newPktMgr")
+}
+
+// waitGoroutines waits until count() is want (goroutines end a little after their work).
+func waitGoroutines(t *testing.T, count func() int, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := count()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, want %d", got, want)
+		}
 	}
 }

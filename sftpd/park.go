@@ -1,0 +1,268 @@
+package sftpd
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// defaultParkAfter is how long a session may wait for its client's next request, with nothing
+// in flight and no handle open, before its request server is parked. Starting a new one (11
+// goroutines, a few allocations) is nothing beside a second of silence; a session with a
+// handle open (a transfer, a listing) is never parked.
+const defaultParkAfter = time.Second
+
+// SFTP packet types parkingChannel follows (RFC draft-ietf-secsh-filexfer-02).
+const (
+	fxpClose  = 4
+	fxpHandle = 102
+)
+
+// errParked ends a request server whose session is parked; it is not the session's end.
+var errParked = errors.New("sftpd: session parked while idle")
+
+// parkingChannel is a session channel as pkg/sftp's request server sees it. pkg/sftp starts
+// 11 goroutines per request server (8 read/write workers — a constant, not an option — a
+// command worker, a dispatcher and the packet manager), ~4.8 KB each even when idle: most
+// of an idle session's memory. So the channel follows the packets both ways, and when the
+// server asks for the next request with nothing in flight and no handle open, and none
+// comes within parkAfter, the read fails with errParked and the request server ends; the
+// one goroutine left waits for the client's next bytes and starts a new request server over
+// them. The server's state that goes with it is none a client can see: handles (none open),
+// and the numbering of handles, which starts again. The price is paid at each request read
+// with no handle open: a goroutine and a timer (5 allocations, ~270 B).
+type parkingChannel struct {
+	ch        ssh.Channel
+	handlers  sftp.Handlers
+	parkAfter time.Duration
+	done      chan struct{}   // closed when the session ends (not when it parks)
+	wg        *sync.WaitGroup // the connection's; one count for the chain of goroutines serving
+
+	// Owned by the goroutine reading requests (one at a time, handed over by mu).
+	pending []byte   // bytes the parked session's waiter read, for the next request server
+	hdr     [64]byte // the first bytes of the request packet being read
+	got     int      // bytes of that packet read so far
+	size    int      // its size with its length field; 0 until the length is read
+
+	mu       sync.Mutex
+	inflight int                 // requests read and not yet answered
+	handles  map[string]struct{} // handles given and not closed
+	broken   bool                // a packet not understood: never park again
+	wleft    int                 // bytes of the response being written still to come
+	waiting  bool                // a Read waits for waitRead's result
+	result   chan readResult     // waitRead's result, for that Read
+}
+
+type readResult struct {
+	b   []byte
+	err error
+}
+
+func newParkingChannel(ch ssh.Channel, h sftp.Handlers, parkAfter time.Duration, wg *sync.WaitGroup) *parkingChannel {
+	return &parkingChannel{ch: ch, handlers: h, parkAfter: parkAfter, done: make(chan struct{}), wg: wg,
+		handles: map[string]struct{}{}, result: make(chan readResult, 1)}
+}
+
+// serve runs a request server until the session ends, closing done, or parks, leaving the
+// rest of the chain (and its WaitGroup count) to waitRead.
+func (c *parkingChannel) serve() {
+	err := sftp.NewRequestServer(c, c.handlers).Serve()
+	if errors.Is(err, errParked) {
+		return
+	}
+	close(c.done)
+	c.wg.Done()
+}
+
+func (c *parkingChannel) Close() error { return c.ch.Close() }
+
+// Read gives the request server the client's bytes. At a packet boundary with no handle
+// open it waits for them through waitRead, to park if the session stays idle.
+func (c *parkingChannel) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		c.track(p[:n])
+		return n, nil
+	}
+	if c.got == 0 && c.parkable() {
+		return c.readOrPark(p)
+	}
+	n, err := c.ch.Read(p)
+	c.track(p[:n])
+	return n, err
+}
+
+// parkable: no handle open (a transfer, a listing); requests may still be in flight.
+func (c *parkingChannel) parkable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.broken && len(c.handles) == 0
+}
+
+// readOrPark reads through waitRead; once the session has been idle (nothing in flight, no
+// handle open) for parkAfter, it parks: waitRead keeps waiting, and starts the next request
+// server.
+func (c *parkingChannel) readOrPark(p []byte) (int, error) {
+	c.mu.Lock()
+	c.waiting = true
+	c.mu.Unlock()
+	go c.waitRead(len(p))
+	t := time.NewTimer(c.parkAfter)
+	defer t.Stop()
+	for {
+		select {
+		case r := <-c.result:
+			return c.take(p, r)
+		case <-t.C:
+		}
+		c.mu.Lock()
+		if c.broken || c.inflight > 0 || len(c.handles) > 0 { // busy: wait on
+			c.mu.Unlock()
+			t.Reset(c.parkAfter)
+			continue
+		}
+		c.waiting = false
+		var r readResult
+		came := false
+		select {
+		case r = <-c.result: // it came as the timer fired
+			came = true
+		default:
+		}
+		c.mu.Unlock()
+		if came {
+			return c.take(p, r)
+		}
+		return 0, errParked
+	}
+}
+
+// take gives a result of waitRead to Read.
+func (c *parkingChannel) take(p []byte, r readResult) (int, error) {
+	n := copy(p, r.b)
+	c.pending = r.b[n:]
+	c.track(p[:n])
+	return n, r.err
+}
+
+// waitRead reads the client's next bytes for the Read waiting for them or, once parked,
+// starts the next request server over them (or ends the session when the channel ended).
+func (c *parkingChannel) waitRead(size int) {
+	buf := make([]byte, size)
+	n, err := c.ch.Read(buf)
+	c.mu.Lock()
+	if c.waiting {
+		c.waiting = false
+		c.result <- readResult{buf[:n], err}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	if n == 0 && err != nil {
+		close(c.done)
+		c.wg.Done()
+		return
+	}
+	c.pending = buf[:n]
+	c.serve()
+}
+
+// track follows the request packets in b, which the request server has just read: it
+// counts each complete packet in flight, and a CLOSE closes its handle.
+func (c *parkingChannel) track(b []byte) {
+	for len(b) > 0 {
+		want := c.size - c.got
+		if c.size == 0 {
+			want = 4 - c.got
+		}
+		k := min(want, len(b))
+		if c.got < len(c.hdr) {
+			copy(c.hdr[c.got:], b[:k])
+		}
+		c.got += k
+		b = b[k:]
+		if c.size == 0 && c.got == 4 {
+			c.size = 4 + int(binary.BigEndian.Uint32(c.hdr[:4]))
+			if c.size == 4 { // empty: pkg/sftp ends the session
+				c.breakTracking()
+				c.got, c.size = 0, 0
+			}
+		}
+		if c.size > 4 && c.got == c.size {
+			c.request(c.hdr[:min(c.size, len(c.hdr))])
+			c.got, c.size = 0, 0
+		}
+	}
+}
+
+// request counts a request packet read whole (hdr: its first bytes).
+func (c *parkingChannel) request(hdr []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inflight++
+	if hdr[4] != fxpClose {
+		return
+	}
+	if h, ok := sshString(hdr[min(9, len(hdr)):]); ok {
+		delete(c.handles, h)
+	} else {
+		c.broken = true // a handle longer than hdr holds: pkg/sftp's are short decimal numbers
+	}
+}
+
+// Write sends the request server's responses, following them: a response written whole is
+// one request less in flight, and a HANDLE response opens a handle.
+func (c *parkingChannel) Write(p []byte) (int, error) {
+	n, err := c.ch.Write(p)
+	c.response(p)
+	return n, err
+}
+
+// response follows a write of the request server's (a response's header, whole, or the
+// rest of its payload).
+func (c *parkingChannel) response(p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.wleft > 0:
+		c.wleft -= len(p)
+	case len(p) < 5: // pkg/sftp writes each response's header whole
+		c.broken = true
+	default:
+		c.wleft = 4 + int(binary.BigEndian.Uint32(p)) - len(p)
+		if p[4] == fxpHandle {
+			h, ok := sshString(p[min(9, len(p)):])
+			c.handles[h] = struct{}{}
+			c.broken = c.broken || !ok
+		}
+	}
+	if c.wleft < 0 {
+		c.broken = true
+	}
+	if c.wleft == 0 {
+		c.inflight--
+	}
+}
+
+func (c *parkingChannel) breakTracking() {
+	c.mu.Lock()
+	c.broken = true
+	c.mu.Unlock()
+}
+
+// sshString reads an SSH string (uint32 length, bytes) from the start of b.
+func sshString(b []byte) (string, bool) {
+	if len(b) < 4 {
+		return "", false
+	}
+	l := int(binary.BigEndian.Uint32(b))
+	if l > len(b)-4 {
+		return "", false
+	}
+	return string(b[4 : 4+l]), true
+}
