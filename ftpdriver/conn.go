@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -36,6 +37,33 @@ func newListener(inner net.Listener, srv *Server, implicitTLS bool) *listener {
 	return &listener{
 		Listener: inner, srv: srv, implicitTLS: implicitTLS,
 		admitted: make(chan net.Conn), failed: make(chan error, 1), done: make(chan struct{}),
+	}
+}
+
+// Listen opens a control listener (plain or implicit FTPS) on a TCP address. Its
+// connections start without TCP keep-alive, which Go otherwise turns on at every accept
+// (four setsockopt calls per connection): between commands the login and idle timeouts
+// close a silent or vanished client, and a session turns keep-alive on at its first
+// transfer (controlConn.keepAlive), when the control connection may stay silent longer.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp", addr)
+}
+
+// keepAlive turns TCP keep-alive on for the rest of the session (once; Go's default
+// timings): during a transfer the control connection is silent for as long as the
+// transfer lasts, and NAT and balancers forget silent flows. Listen left it off.
+func (c *controlConn) keepAlive() {
+	if c.keepAliveOn {
+		return
+	}
+	c.keepAliveOn = true
+	raw := c.raw
+	if p, ok := raw.(*proxiedConn); ok {
+		raw = p.Conn
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true})
 	}
 }
 
@@ -146,6 +174,8 @@ type controlConn struct {
 	tls     *tls.Conn // set once TLS is negotiated; reads and writes then go through it
 	sess    *session
 	lineLen int // bytes of the current line read so far
+
+	keepAliveOn bool // TCP keep-alive turned on (keepAlive); the session goroutine's
 
 	// What a transfer watcher (watch.go) read while a transfer ran: commands for goftp
 	// to read next, and whether the client closed the control connection.
