@@ -2,11 +2,12 @@ package ftpdriver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -61,12 +62,21 @@ type session struct {
 	dataConn net.Conn // open data connection, for abort on forced shutdown
 }
 
-func newSession(srv *Server, raw net.Conn) *session {
+// newSessionID is a session's id: 64 random bits, 16 hex digits. They come from the
+// runtime's ChaCha8 generator (math/rand/v2: per thread, seeded from the kernel at
+// start, unpredictable from its outputs), not a getrandom call per session. The id
+// names a session in logs, events, Django's session table and a signed
+// /sessions/close; it grants nothing, and 64 random bits keep it unique as before.
+func newSessionID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
+}
+
+func newSession(srv *Server, raw net.Conn) *session {
 	s := &session{
 		srv:         srv,
-		id:          hex.EncodeToString(b[:]),
+		id:          newSessionID(),
 		cwd:         "/",
 		connectedAt: time.Now(),
 		attempts:    srv.access.NewAttempts(),
