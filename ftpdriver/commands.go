@@ -214,5 +214,6 @@ func (s *session) handleSTRU(param string) {
 
 func (s *session) handleQUIT(string) {
 	s.reply(221, "Goodbye")
+	s.endReason = "quit"
 	s.close()
 }

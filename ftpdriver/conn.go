@@ -136,7 +136,7 @@ func (l *listener) admit(raw net.Conn) {
 		srv.removeSession(sess)
 		return
 	}
-	sess.log.Info("session start")
+	sess.log.Debug("session start") // INFO has one line per session: its end
 	sess.emit(djangoclient.Event{Type: djangoclient.EventConnect})
 	select {
 	case l.admitted <- sess.conn:
@@ -262,6 +262,7 @@ func (c *controlConn) readCold(stop string, err error) (int, error) {
 		c.sess.reply(421, stop)
 		return 0, io.EOF
 	case errors.Is(err, errLineTooLong):
+		c.sess.endReason = "line_too_long"
 		c.sess.log.Warn("control line too long, closing", "limit", srv.cfg.MaxLineLength)
 		c.sess.reply(500, "Command line too long")
 		return 0, errLineTooLong
@@ -272,7 +273,8 @@ func (c *controlConn) readCold(stop string, err error) (int, error) {
 		if stop != "" {
 			c.sess.reply(421, stop)
 		} else {
-			c.sess.log.Info("control connection timed out", "logged_in", c.sess.grant != nil)
+			c.sess.endReason = "timeout" // the session-end line says it at INFO
+			c.sess.log.Debug("control connection timed out", "logged_in", c.sess.grant != nil)
 			c.sess.reply(421, "Timeout, closing control connection")
 		}
 		return 0, io.EOF

@@ -55,6 +55,9 @@ type session struct {
 	tlsConf     *tls.Config         // the session's own TLS configuration (sessionTLS)
 	mlstFacts   map[string]bool     // OPTS MLST selection; nil means every fact
 	hashName    string              // OPTS HASH selection; empty means SHA-256
+	endReason   string              // why the session is ending, when it is its own doing (outcome)
+	bytesIn     int64               // file bytes uploaded, for the session-end line
+	bytesOut    int64               // file bytes downloaded
 
 	live liveState // what the ops listener's /sessions sees (sessions.go)
 
@@ -186,8 +189,31 @@ func (s *session) end() {
 	}
 	ms := time.Since(s.connectedAt).Milliseconds()
 	s.emit(djangoclient.Event{Type: djangoclient.EventDisconnect, DurationMS: &ms})
-	s.log.Info("session end", "duration_ms", ms) // the user is on s.log once logged in
+	// The session's one INFO line when all went well (start and login are DEBUG); the
+	// user is on s.log once logged in.
+	attrs := []any{"duration_ms", ms, "bytes_in", s.bytesIn, "bytes_out", s.bytesOut, "outcome", s.outcome()}
+	if n := s.attempts.Count(); n > 0 {
+		attrs = append(attrs, "failed_logins", n)
+	}
+	s.log.Info("session end", attrs...)
 	s.srv.removeSession(s)
+}
+
+// outcome is how the session ended, for its last log line: an administrator, the
+// session's own reason (quit, timeout, ...), a shutdown, else the client closing.
+func (s *session) outcome() string {
+	s.srv.stateMu.RLock()
+	stopping := s.srv.shuttingDown
+	s.srv.stateMu.RUnlock()
+	switch {
+	case s.live.kicked.Load():
+		return "closed_by_admin"
+	case s.endReason != "":
+		return s.endReason
+	case stopping:
+		return "shutdown"
+	}
+	return "client_closed"
 }
 
 // ctx is the context of the session's storage calls: it ends when a forced shutdown
