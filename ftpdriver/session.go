@@ -32,7 +32,8 @@ type session struct {
 	id          string
 	conn        *controlConn
 	lib         *goftp.Session // set at each dispatch
-	log         *slog.Logger
+	log         *slog.Logger   // every line with the session id, client IP and user (logh)
+	logh        sessionLog
 	peer        netip.Addr // the client: control peer or PROXY source, unmapped
 	admitted    bool       // counted by the core's connection limits and known to Shutdown
 	releaseConn func()     // uncounts it
@@ -85,7 +86,8 @@ func newSession(srv *Server, raw net.Conn) *session {
 		attempts:    srv.access.NewAttempts(),
 	}
 	s.peer = addrOf(raw.RemoteAddr())
-	s.log = srv.log.With("session", s.id, "client_ip", s.peer.String())
+	s.logh = sessionLog{inner: srv.log.Handler(), s: s}
+	s.log = slog.New(&s.logh)
 	s.conn = &controlConn{raw: raw, sess: s}
 	return s
 }
@@ -190,7 +192,7 @@ func (s *session) end() {
 	ms := time.Since(s.connectedAt).Milliseconds()
 	s.emit(djangoclient.Event{Type: djangoclient.EventDisconnect, DurationMS: &ms})
 	// The session's one INFO line when all went well (start and login are DEBUG); the
-	// user is on s.log once logged in.
+	// user is on every line once logged in (sessionLog).
 	attrs := []any{"duration_ms", ms, "bytes_in", s.bytesIn, "bytes_out", s.bytesOut, "outcome", s.outcome()}
 	if n := s.attempts.Count(); n > 0 {
 		attrs = append(attrs, "failed_logins", n)
