@@ -126,7 +126,9 @@ func (s *session) reply(code int, text string) {
 			fmt.Fprintf(&b, "%d-%s\r\n", code, line)
 		}
 	}
-	s.log.Debug("reply", "code", code, "text", lines[0])
+	if s.srv.debugLog {
+		s.log.Debug("reply", "code", code, "text", lines[0])
+	}
 	if _, err := s.conn.Write([]byte(b.String())); err != nil {
 		s.log.Debug("write reply failed", "err", err)
 	}
