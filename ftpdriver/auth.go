@@ -57,7 +57,9 @@ func (s *session) loginOutcome(username string, u *access.User, err error) {
 		s.user, s.grant, s.fs = u, g, u.FS()
 		s.publishState("PASS") // before the 230: a client told it is logged in is listed so
 		s.cwd = "/"
-		s.log.Debug("login", "home", g.Home, "perms", g.Perms) // INFO: the session-end line
+		if s.srv.debugLog { // INFO has the session-end line
+			s.log.Debug("login", "home", g.Home, "perms", g.Perms)
+		}
 		welcome := g.Welcome
 		if welcome == "" {
 			welcome = "Login successful"

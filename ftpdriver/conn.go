@@ -179,7 +179,9 @@ func (l *listener) admitConn(raw net.Conn) *controlConn {
 		srv.removeSession(sess)
 		return nil
 	}
-	sess.log.Debug("session start") // INFO has one line per session: its end
+	if srv.debugLog { // INFO has one line per session: its end
+		sess.log.Debug("session start")
+	}
 	sess.emit(djangoclient.Event{Type: djangoclient.EventConnect})
 	return sess.conn
 }
