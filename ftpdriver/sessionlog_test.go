@@ -71,3 +71,20 @@ func TestOneInfoLinePerSession(t *testing.T) {
 		})
 	}
 }
+
+// TestDebugKeepsSessionDetail: what INFO no longer says per session is at DEBUG.
+func TestDebugKeepsSessionDetail(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := newTestServerLog(t, log)
+	rc := ts.dial(t)
+	rc.login("alice", "alice-pw")
+	rc.cmd("QUIT")
+	waitFor(t, "the session-end line", func() bool { return strings.Contains(logs.String(), "session end") })
+	for _, want := range []string{`msg="session start"`, `msg=login `, "perms=elradfmwMT", "cmd=USER", "code=230", `detail="Connection Established"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q at DEBUG:\n%s", want, logs.String())
+		}
+	}
+}
