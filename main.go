@@ -195,7 +195,11 @@ func (sc *sidecar) build() error {
 // listen opens the FTP, implicit FTPS and ops listeners, each error naming its variable.
 func (sc *sidecar) listen() error {
 	listen := func(key, addr string) (net.Listener, error) {
-		l, err := net.Listen("tcp", addr)
+		open := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+		if key != "OPS_LISTEN" { // FTP control listeners: no keep-alive at accept
+			open = func(addr string) (net.Listener, error) { return ftpdriver.Listen(context.Background(), addr) }
+		}
+		l, err := open(addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen on DJFTPD_%s: %w", key, err)
 		}

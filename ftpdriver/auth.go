@@ -57,8 +57,9 @@ func (s *session) loginOutcome(username string, u *access.User, err error) {
 		s.user, s.grant, s.fs = u, g, u.FS()
 		s.publishState("PASS") // before the 230: a client told it is logged in is listed so
 		s.cwd = "/"
-		s.log = s.log.With("user", g.Username)
-		s.log.Info("login", "home", g.Home, "perms", g.Perms)
+		if s.srv.debugLog { // INFO has the session-end line
+			s.log.Debug("login", "home", g.Home, "perms", g.Perms)
+		}
 		welcome := g.Welcome
 		if welcome == "" {
 			welcome = "Login successful"
@@ -85,12 +86,15 @@ func (s *session) loginOutcome(username string, u *access.User, err error) {
 	if level == levelInfo {
 		if errors.Is(err, access.ErrBanned) {
 			s.log.Warn("address banned after repeated failed logins", "ban", s.srv.cfg.BanTime.String())
-			closeConn = true
+			closeConn, s.endReason = true, "banned"
 		}
 		if s.attempts.Fail() {
 			s.log.Warn("too many failed logins, closing", "attempts", s.attempts.Count())
-			closeConn = true
+			closeConn, s.endReason = true, "login_failures"
 		}
+	}
+	if closeConn && s.endReason == "" {
+		s.endReason = "login_error" // 421: Django unavailable, or a configuration fault
 	}
 	s.reply(code, text)
 	if closeConn {

@@ -2,6 +2,8 @@ package ftpdriver
 
 import (
 	"bufio"
+	"io"
+	"log/slog"
 	"net"
 	"testing"
 )
@@ -9,7 +11,18 @@ import (
 // BenchmarkLogin measures one whole session as a benchmark client sees it: connect,
 // greeting, USER, PASS (an instant authenticator, as a cache hit is), QUIT.
 func BenchmarkLogin(b *testing.B) {
-	ts := newTestServer(b)
+	benchLogins(b, newTestServer(b))
+}
+
+// BenchmarkLoginLogged is BenchmarkLogin with the sidecar's default logging (text, INFO),
+// written to io.Discard: what the session's log lines cost (allocations are the
+// figure that load does not distort; they include the client's).
+func BenchmarkLoginLogged(b *testing.B) {
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	benchLogins(b, newTestServerLog(b, log))
+}
+
+func benchLogins(b *testing.B, ts *testServer) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c, err := net.Dial("tcp", ts.addr)

@@ -111,9 +111,11 @@ func (s *Server) libCommands() map[string]goftp.Command {
 // dispatch runs one command after the checks every command shares: login, argument,
 // permission letter.
 func (s *session) dispatch(verb string, cmd *command, param string) {
-	if verb == "PASS" {
+	switch {
+	case !s.srv.debugLog:
+	case verb == "PASS":
 		s.log.Debug("command", "cmd", verb, "param", "***")
-	} else {
+	default:
 		s.log.Debug("command", "cmd", verb, "param", param)
 	}
 	if verb != "RNTO" {
@@ -214,5 +216,6 @@ func (s *session) handleSTRU(param string) {
 
 func (s *session) handleQUIT(string) {
 	s.reply(221, "Goodbye")
+	s.endReason = "quit"
 	s.close()
 }

@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,9 +17,10 @@ import (
 
 // listener wraps the control listener so that every connection goftp serves is a
 // controlConn: djftpd's own session state, a bounded line length and read deadlines
-// (DESIGN.md §8: goftp reads lines without a bound and has no timeouts). Connections
-// are admitted (PROXY header, gates) on a goroutine of their own, so a slow or hostile
-// client never holds up goftp's accept loop.
+// (DESIGN.md §8: goftp reads lines without a bound and has no timeouts). Where
+// admission can wait on the client (a PROXY header, the implicit TLS handshake),
+// connections are admitted on a goroutine of their own, so a slow or hostile client
+// never holds up goftp's accept loop; otherwise admission runs in that loop.
 type listener struct {
 	net.Listener
 	srv         *Server
@@ -39,11 +41,41 @@ func newListener(inner net.Listener, srv *Server, implicitTLS bool) *listener {
 	}
 }
 
+// Listen opens a control listener (plain or implicit FTPS) on a TCP address. Its
+// connections start without TCP keep-alive, which Go otherwise turns on at every accept
+// (four setsockopt calls per connection): between commands the login and idle timeouts
+// close a silent or vanished client, and a session turns keep-alive on at its first
+// transfer (controlConn.keepAlive), when the control connection may stay silent longer.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp", addr)
+}
+
+// keepAlive turns TCP keep-alive on for the rest of the session (once; Go's default
+// timings): during a transfer the control connection is silent for as long as the
+// transfer lasts, and NAT and balancers forget silent flows. Listen left it off.
+func (c *controlConn) keepAlive() {
+	if c.keepAliveOn {
+		return
+	}
+	c.keepAliveOn = true
+	raw := c.raw
+	if p, ok := raw.(*proxiedConn); ok {
+		raw = p.Conn
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true})
+	}
+}
+
 // proxyHeaderTimeout bounds the wait for a PROXY header.
 const proxyHeaderTimeout = 5 * time.Second
 
 // Accept returns the next admitted connection, a *controlConn.
 func (l *listener) Accept() (net.Conn, error) {
+	if !l.implicitTLS && !l.srv.cfg.ProxyProtocol {
+		return l.acceptInline()
+	}
 	l.start.Do(func() { go l.acceptLoop() })
 	select {
 	case c := <-l.admitted:
@@ -65,6 +97,31 @@ func (l *listener) Close() error {
 	return l.closeErr
 }
 
+// acceptInline accepts and admits in the caller, goftp's accept loop: nothing in
+// admission waits on the client then (the connect gates, at most a 421 written to an
+// empty socket buffer), and each connection costs one goroutine hand-off (goftp
+// starting the session) instead of three (acceptLoop, admit, the admitted channel).
+func (l *listener) acceptInline() (net.Conn, error) {
+	for {
+		raw, err := l.Listener.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			select {
+			case <-l.done:
+				return nil, net.ErrClosed
+			default:
+				return nil, err
+			}
+		}
+		if c := l.admitConn(raw); c != nil {
+			return c, nil
+		}
+	}
+}
+
 // acceptLoop owns the inner Accept; it ends when the listener is closed.
 func (l *listener) acceptLoop() {
 	for {
@@ -81,14 +138,28 @@ func (l *listener) acceptLoop() {
 	}
 }
 
-// admit applies the PROXY trust rule, the connect gates and, on the implicit
-// listener, the TLS handshake, each under a deadline, then hands the connection to
-// goftp. A refused connection gets 421 and is closed here.
+// admit admits a connection on a goroutine of its own (admitConn) and hands it to
+// goftp's Accept.
 func (l *listener) admit(raw net.Conn) {
+	c := l.admitConn(raw)
+	if c == nil {
+		return
+	}
+	select {
+	case l.admitted <- c:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+// admitConn applies the PROXY trust rule, the connect gates and, on the implicit
+// listener, the TLS handshake, each under a deadline, and returns the connection for
+// goftp; nil when it was refused (421) and closed.
+func (l *listener) admitConn(raw net.Conn) *controlConn {
 	srv := l.srv
 	raw, ok := srv.acceptProxied(raw)
 	if !ok {
-		return
+		return nil
 	}
 	sess := newSession(srv, raw)
 	if l.implicitTLS {
@@ -99,22 +170,20 @@ func (l *listener) admit(raw net.Conn) {
 		srv.cfg.Metrics.connsRefused.WithLabelValues(refusalReason(err)).Inc()
 		sess.log.Info("connection refused", "reason", err.Error())
 		sess.conn.refuse(replyFor(err))
-		return
+		return nil
 	}
 	// Here, not in goftp's first write: that handshake would have no deadline.
 	if err := sess.conn.handshake(); err != nil {
 		sess.log.Info("TLS handshake failed", "err", err)
 		_ = raw.Close()
 		srv.removeSession(sess)
-		return
+		return nil
 	}
-	sess.log.Info("session start")
+	if srv.debugLog { // INFO has one line per session: its end
+		sess.log.Debug("session start")
+	}
 	sess.emit(djangoclient.Event{Type: djangoclient.EventConnect})
-	select {
-	case l.admitted <- sess.conn:
-	case <-l.done:
-		_ = sess.conn.Close()
-	}
+	return sess.conn
 }
 
 // refuse writes one reply to a connection refused at connect and closes it, all
@@ -146,6 +215,8 @@ type controlConn struct {
 	tls     *tls.Conn // set once TLS is negotiated; reads and writes then go through it
 	sess    *session
 	lineLen int // bytes of the current line read so far
+
+	keepAliveOn bool // TCP keep-alive turned on (keepAlive); the session goroutine's
 
 	// What a transfer watcher (watch.go) read while a transfer ran: commands for goftp
 	// to read next, and whether the client closed the control connection.
@@ -232,6 +303,7 @@ func (c *controlConn) readCold(stop string, err error) (int, error) {
 		c.sess.reply(421, stop)
 		return 0, io.EOF
 	case errors.Is(err, errLineTooLong):
+		c.sess.endReason = "line_too_long"
 		c.sess.log.Warn("control line too long, closing", "limit", srv.cfg.MaxLineLength)
 		c.sess.reply(500, "Command line too long")
 		return 0, errLineTooLong
@@ -242,7 +314,8 @@ func (c *controlConn) readCold(stop string, err error) (int, error) {
 		if stop != "" {
 			c.sess.reply(421, stop)
 		} else {
-			c.sess.log.Info("control connection timed out", "logged_in", c.sess.grant != nil)
+			c.sess.endReason = "timeout" // the session-end line says it at INFO
+			c.sess.log.Debug("control connection timed out", "logged_in", c.sess.grant != nil)
 			c.sess.reply(421, "Timeout, closing control connection")
 		}
 		return 0, io.EOF

@@ -22,3 +22,19 @@ func TestLibLoggerPanics(t *testing.T) {
 		t.Errorf("other goftp line not at debug:\n%s", out)
 	}
 }
+
+// TestLibLoggerQuiet: above DEBUG goftp's chatter is dropped before any formatting,
+// its panic report still logged.
+func TestLibLoggerQuiet(t *testing.T) {
+	var buf lockedBuffer
+	l := libLogger{log: slog.New(slog.NewTextHandler(&buf, nil)), quiet: true}
+	l.Print("sess", "Connection Established")
+	allocs := testing.AllocsPerRun(100, func() { l.Print("sess", "Connection Terminated") })
+	if allocs != 0 && !raceEnabled {
+		t.Errorf("%v allocations per dropped line, want 0", allocs)
+	}
+	l.Printf("sess", "handler crashed with error: %v", "boom")
+	if out := buf.String(); strings.Contains(out, "Connection") || !strings.Contains(out, "boom") {
+		t.Errorf("quiet libLogger wrote:\n%s", out)
+	}
+}

@@ -103,7 +103,7 @@ func newTestServerLog(t testing.TB, log *slog.Logger, mutate ...func(*Config)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Listen(context.Background(), "127.0.0.1:0") // as main opens it
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,12 @@ package ftpdriver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -31,7 +32,8 @@ type session struct {
 	id          string
 	conn        *controlConn
 	lib         *goftp.Session // set at each dispatch
-	log         *slog.Logger
+	log         *slog.Logger   // every line with the session id, client IP and user (logh)
+	logh        sessionLog
 	peer        netip.Addr // the client: control peer or PROXY source, unmapped
 	admitted    bool       // counted by the core's connection limits and known to Shutdown
 	releaseConn func()     // uncounts it
@@ -54,6 +56,9 @@ type session struct {
 	tlsConf     *tls.Config         // the session's own TLS configuration (sessionTLS)
 	mlstFacts   map[string]bool     // OPTS MLST selection; nil means every fact
 	hashName    string              // OPTS HASH selection; empty means SHA-256
+	endReason   string              // why the session is ending, when it is its own doing (outcome)
+	bytesIn     int64               // file bytes uploaded, for the session-end line
+	bytesOut    int64               // file bytes downloaded
 
 	live liveState // what the ops listener's /sessions sees (sessions.go)
 
@@ -61,18 +66,28 @@ type session struct {
 	dataConn net.Conn // open data connection, for abort on forced shutdown
 }
 
-func newSession(srv *Server, raw net.Conn) *session {
+// newSessionID is a session's id: 64 random bits, 16 hex digits. They come from the
+// runtime's ChaCha8 generator (math/rand/v2: per thread, seeded from the kernel at
+// start, unpredictable from its outputs), not a getrandom call per session. The id
+// names a session in logs, events, Django's session table and a signed
+// /sessions/close; it grants nothing, and 64 random bits keep it unique as before.
+func newSessionID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
+}
+
+func newSession(srv *Server, raw net.Conn) *session {
 	s := &session{
 		srv:         srv,
-		id:          hex.EncodeToString(b[:]),
+		id:          newSessionID(),
 		cwd:         "/",
 		connectedAt: time.Now(),
 		attempts:    srv.access.NewAttempts(),
 	}
 	s.peer = addrOf(raw.RemoteAddr())
-	s.log = srv.log.With("session", s.id, "client_ip", s.peer.String())
+	s.logh = sessionLog{inner: srv.log.Handler(), s: s}
+	s.log = slog.New(&s.logh)
 	s.conn = &controlConn{raw: raw, sess: s}
 	return s
 }
@@ -111,7 +126,9 @@ func (s *session) reply(code int, text string) {
 			fmt.Fprintf(&b, "%d-%s\r\n", code, line)
 		}
 	}
-	s.log.Debug("reply", "code", code, "text", lines[0])
+	if s.srv.debugLog {
+		s.log.Debug("reply", "code", code, "text", lines[0])
+	}
 	if _, err := s.conn.Write([]byte(b.String())); err != nil {
 		s.log.Debug("write reply failed", "err", err)
 	}
@@ -176,8 +193,31 @@ func (s *session) end() {
 	}
 	ms := time.Since(s.connectedAt).Milliseconds()
 	s.emit(djangoclient.Event{Type: djangoclient.EventDisconnect, DurationMS: &ms})
-	s.log.Info("session end", "duration_ms", ms) // the user is on s.log once logged in
+	// The session's one INFO line when all went well (start and login are DEBUG); the
+	// user is on every line once logged in (sessionLog).
+	attrs := []any{"duration_ms", ms, "bytes_in", s.bytesIn, "bytes_out", s.bytesOut, "outcome", s.outcome()}
+	if n := s.attempts.Count(); n > 0 {
+		attrs = append(attrs, "failed_logins", n)
+	}
+	s.log.Info("session end", attrs...)
 	s.srv.removeSession(s)
+}
+
+// outcome is how the session ended, for its last log line: an administrator, the
+// session's own reason (quit, timeout, ...), a shutdown, else the client closing.
+func (s *session) outcome() string {
+	s.srv.stateMu.RLock()
+	stopping := s.srv.shuttingDown
+	s.srv.stateMu.RUnlock()
+	switch {
+	case s.live.kicked.Load():
+		return "closed_by_admin"
+	case s.endReason != "":
+		return s.endReason
+	case stopping:
+		return "shutdown"
+	}
+	return "client_closed"
 }
 
 // ctx is the context of the session's storage calls: it ends when a forced shutdown

@@ -2,8 +2,24 @@ package ftpdriver
 
 import (
 	"errors"
+	"regexp"
 	"testing"
 )
+
+// TestSessionIDs: ids keep their form (16 hex digits: Django's admin and the e2e tests
+// read it) and do not repeat.
+func TestSessionIDs(t *testing.T) {
+	t.Parallel()
+	form := regexp.MustCompile(`^[0-9a-f]{16}$`)
+	seen := make(map[string]bool)
+	for range 100_000 {
+		id := newSessionID()
+		if !form.MatchString(id) || seen[id] {
+			t.Fatalf("id %q: malformed or repeated", id)
+		}
+		seen[id] = true
+	}
+}
 
 // TestResolve: client paths become the virtual path and the home-relative path
 // os.Root takes; no ".." survives, and NUL or invalid UTF-8 is refused.

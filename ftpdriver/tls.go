@@ -127,11 +127,13 @@ func (s *session) handleAUTH(param string) {
 		// §2.2, the STARTTLS command injection). vsftpd's answer: end the connection.
 		s.log.Warn("commands sent behind AUTH TLS before the handshake, closing")
 		s.reply(421, "Nothing may follow AUTH TLS before the TLS handshake")
+		s.endReason = "tls_refused"
 		s.close()
 	default:
 		s.reply(234, "AUTH TLS successful")
 		if err := s.conn.upgrade(s.sessionTLS()); err != nil {
 			s.log.Info("TLS handshake failed", "err", err)
+			s.endReason = "tls_failed"
 			s.close()
 		}
 	}

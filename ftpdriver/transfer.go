@@ -28,6 +28,7 @@ const openingData = "Opening data connection"
 // finishTransfer sends the final reply of a transfer command and logs it.
 func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time, err error) {
 	if transferStarted(err) {
+		s.countBytes(cmd, n)
 		s.srv.cfg.Metrics.transfer(cmd, n, time.Since(started), err)
 		if x := s.srv.cfg.XferLog; x != nil && direction(cmd) != "listing" {
 			dir := "o"
@@ -73,6 +74,17 @@ func (s *session) finishTransfer(cmd, virtual string, n int64, started time.Time
 	}
 	if r.err == errAborted {
 		s.reply(226, "ABOR successful")
+	}
+}
+
+// countBytes adds a transfer's file bytes to the session's totals (listings are not
+// counted).
+func (s *session) countBytes(cmd string, n int64) {
+	switch direction(cmd) {
+	case "upload":
+		s.bytesIn += n
+	case "download":
+		s.bytesOut += n
 	}
 }
 

@@ -28,9 +28,10 @@ type transferWatch struct {
 
 // watchTransfer starts a watcher that calls abort (once) when ABOR arrives or the
 // client goes away. Control reads during a transfer have no deadline: the idle timeout
-// never fires during a transfer.
+// never fires during a transfer; TCP keep-alive keeps the silent connection's path open.
 func (c *controlConn) watchTransfer(abort func()) *transferWatch {
 	w := &transferWatch{c: c, done: make(chan struct{})}
+	c.keepAlive()
 	_ = c.raw.SetReadDeadline(time.Time{})
 	go w.run(abort)
 	return w
