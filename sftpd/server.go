@@ -332,7 +332,7 @@ func (s *Server) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, user Use
 				started = true
 				go func() {
 					defer close(done)
-					rs := sftp.NewRequestServer(ch, newHandlers(user, s.cfg.AtomicUploads, open))
+					rs := sftp.NewRequestServer(&batchReader{Channel: ch}, newHandlers(user, s.cfg.AtomicUploads, open))
 					_ = rs.Serve()
 					_ = rs.Close()
 				}()
