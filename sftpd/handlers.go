@@ -39,13 +39,14 @@ type handlers struct {
 	atomicUploads bool
 	now           func() time.Time
 	open          *atomic.Int64 // files open now (a transfer in progress), for a drain
+	readGap       time.Duration // object-storage reads: see defaultReadGap
 }
 
 func newHandlers(u User, atomicUploads bool, open *atomic.Int64) sftp.Handlers {
 	if open == nil {
 		open = new(atomic.Int64)
 	}
-	h := &handlers{user: u, atomicUploads: atomicUploads, now: time.Now, open: open}
+	h := &handlers{user: u, atomicUploads: atomicUploads, now: time.Now, open: open, readGap: defaultReadGap}
 	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
 }
 
@@ -151,7 +152,7 @@ func (h *handlers) filereadFS(r *sftp.Request) (io.ReaderAt, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("not a regular file: %w", errFailure)
 	}
-	f := &fsReader{home: home, name: name, size: fi.Size()}
+	f := &fsReader{home: home, name: name, size: fi.Size(), gap: h.readGap}
 	h.open.Add(1)
 	return &reader{f: f, closer: f, h: h, path: virtual(r.Filepath), started: h.now()}, nil
 }

@@ -167,17 +167,18 @@ func (w *writer) closeFS(aborted bool) (int64, error) {
 	return w.seq.next - w.oldSize, nil
 }
 
-// readGap is how long a read a little ahead of the stream waits for the reads before it
-// (pkg/sftp's workers run a client's in-order reads out of order) before it reopens the
+// defaultReadGap is how long a read a little ahead of the stream waits for the reads before
+// it (pkg/sftp's workers run a client's in-order reads out of order) before it reopens the
 // object at its own offset instead.
-const readGap = 250 * time.Millisecond
+const defaultReadGap = 250 * time.Millisecond
 
 // fsReader reads an object at offsets: one ranged Open, read in order; a read that does not
-// follow the one before waits its turn (readGap) or reopens the object there.
+// follow the one before waits its turn (gap) or reopens the object there.
 type fsReader struct {
 	home storage.FS
 	name string
 	size int64
+	gap  time.Duration
 
 	mu    sync.Mutex
 	rc    io.ReadCloser
@@ -186,7 +187,7 @@ type fsReader struct {
 }
 
 // awaitTurn waits, with f.mu held, until the stream reaches off, when off is a little
-// ahead of it; it gives up after readGap without progress.
+// ahead of it; it gives up after f.gap without progress.
 func (f *fsReader) awaitTurn(off int64) {
 	for f.rc != nil && off > f.pos && off-f.pos <= aheadWindow {
 		if f.moved == nil {
@@ -194,7 +195,7 @@ func (f *fsReader) awaitTurn(off int64) {
 		}
 		moved := f.moved
 		f.mu.Unlock()
-		t := time.NewTimer(readGap)
+		t := time.NewTimer(f.gap)
 		select {
 		case <-moved:
 			t.Stop()
