@@ -38,9 +38,11 @@ from django.db import (
     transaction,
 )
 from django.db.models.constants import OnConflict
+from django.dispatch import Signal
 from django.utils.timezone import get_default_timezone, make_naive
 from django.utils.timezone import now as django_now
 
+from djftpd import legacy
 from djftpd.conf import app_settings
 from djftpd.models import (
     EVENT_ID_MAX_LENGTH,
@@ -396,11 +398,25 @@ def record_each(
     return new, rejected
 
 
+def wanted(signal: Signal) -> bool:
+    """Whether sending ``signal`` can reach anyone: a receiver besides djftpd's legacy bridge
+    (connected to every signal), or the bridge when the ``ftp_handler`` has the signal's hook.
+    A signal nobody receives is not sent: its keyword arguments are not even built."""
+    if not signal.has_listeners(SENDER):
+        return False
+    return not legacy.bridge_only(signal) or legacy.has_hook(signal)
+
+
 def send_signals(events: Iterable[Event], users: dict[str, Any]) -> None:
     """Send each event's signal to every receiver; a receiver that raises is logged and
     skipped, so the other receivers and events still run."""
+    sending: dict[str, bool] = {}  # event type -> whether its signal reaches anyone
     for event in events:
         signal = EVENT_SIGNALS[event.type]
+        if event.type not in sending:
+            sending[event.type] = wanted(signal)
+        if not sending[event.type]:
+            continue
         kwargs = event.signal_kwargs(users.get(event.username or ""))
         for receiver, result in signal.send_robust(SENDER, **kwargs):
             if isinstance(result, Exception):

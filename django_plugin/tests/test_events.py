@@ -536,3 +536,30 @@ def test_the_protocol_is_stored_and_filterable(alice, post_events, admin_client,
         response = admin_client.get("/admin/djftpd/ftpevent/", {"protocol": protocol})
         assert response.status_code == 200
         assert list(response.context["cl"].queryset.values_list("id", flat=True)) == ["p-1"]
+
+
+def test_a_signal_nobody_receives_is_not_built(alice, post_events, monkeypatch):
+    """Only djftpd's legacy bridge listens and no ftp_handler is set: nothing is sent, not
+    even the keyword arguments are built. The events are stored all the same."""
+    built = []
+    real = events_module.Event.signal_kwargs
+
+    def counted(self: Any, user: Any) -> dict[str, Any]:
+        built.append(self.id)
+        return real(self, user)
+
+    monkeypatch.setattr(events_module.Event, "signal_kwargs", counted)
+    logins = []
+
+    def on_login(sender: Any, *, event_id: str, **kwargs: Any) -> None:
+        logins.append(event_id)
+
+    ftp_login.connect(on_login)
+    try:
+        post_events(event(id="up"), event(id="in", type="login", path=None))
+    finally:
+        ftp_login.disconnect(on_login)
+
+    assert built == logins == ["in"]
+    assert FTPEventReceipt.objects.count() == 2
+
