@@ -262,11 +262,14 @@ def metrics(ops: int) -> dict[str, float]:
 
 
 def settle(ops: int, timeout: float = 60) -> float:
-    """Waits until the sidecar's queue is empty and its delivered count stands still."""
+    """Waits until the sidecar's queue and spool are empty and its delivered count stands
+    still."""
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         m = metrics(ops)
-        state = (m.get("djftpd_event_queue_depth", 0), m.get("djftpd_events_delivered_total", 0))
+        # The spool too: a partial batch waits there up to the sidecar's flush interval.
+        state = (m.get("djftpd_event_queue_depth", 0) + m.get("djftpd_event_spool_bytes", 0),
+                 m.get("djftpd_events_delivered_total", 0))
         if state[0] == 0 and state == last:
             return state[1]
         last = state
@@ -328,7 +331,8 @@ def run_storm(args: argparse.Namespace, env: dict[str, str]) -> list[dict[str, A
             if args.workload == "smallstor":  # durable events: each upload's is fsync'd
                 load = ["-n", str(args.uploads), "-conc", "4", "-size", "1024"]
             load_bench = [bench[0], args.workload, *bench[2:]]
-            done = subprocess.run([*load_bench, *load], capture_output=True, text=True)
+            done = subprocess.run([*load_bench, *load], check=False, capture_output=True,
+                                  text=True)
             if done.returncode:
                 raise RuntimeError(f"ftpbench {args.workload}: {done.stdout} {done.stderr}")
             out = done.stdout
