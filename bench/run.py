@@ -544,8 +544,9 @@ def metrics(ops_port: int) -> dict[str, float]:
 
 
 def settle_djftpd(s: Server, timeout: float = 60) -> None:
-    """Waits until djftpd's event queue is empty and Django has taken the last batch, so
-    Django's work on djftpd's events never runs during another server's measurement."""
+    """Waits until djftpd's event queue and spool are empty and Django has taken the last
+    batch, so Django's work on djftpd's events never runs during another server's
+    measurement."""
     if not s.ops_port:
         return
     deadline = time.monotonic() + timeout
@@ -555,7 +556,9 @@ def settle_djftpd(s: Server, timeout: float = 60) -> None:
             m = metrics(s.ops_port)
         except OSError:
             return
-        state = (m.get("djftpd_event_queue_depth", 0), m.get("djftpd_events_delivered_total"))
+        # The spool too: a partial batch waits there up to DJFTPD's flush interval.
+        state = (m.get("djftpd_event_queue_depth", 0) + m.get("djftpd_event_spool_bytes", 0),
+                 m.get("djftpd_events_delivered_total"))
         if state[0] == 0 and state == last:
             return
         last = state

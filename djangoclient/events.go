@@ -47,8 +47,10 @@ type EventsConfig struct {
 	// FlushInterval is how often queued events are sent; zero means DefaultFlushInterval.
 	FlushInterval time.Duration
 	// BatchSize is the most events per request and the queue length that triggers a send
-	// before the interval; zero means MaxBatchSize, which is also the maximum. A batch is
-	// also cut so that its body stays within MaxBodyBytes.
+	// before the interval (as does a request body's worth of events); zero means
+	// MaxBatchSize, which is also the maximum. A batch is also cut so that its body stays
+	// within MaxBodyBytes. While full batches wait they are sent back to back; a smaller
+	// rest waits for the interval.
 	BatchSize int
 	// QueueSize bounds the events held in memory; zero means DefaultQueueSize. When it is
 	// reached, they are written to the spool (or, without one, the oldest event is dropped).

@@ -22,8 +22,10 @@ type backlog interface {
 	read(limit int) (lines [][]byte, ends []spoolPos, err error)
 	// ack removes every event up to position end.
 	ack(end spoolPos)
-	// more reports that another batch can be sent now.
+	// more reports that events wait to be sent (Close sends until none do).
 	more() bool
+	// full reports that a full batch waits: BatchSize events, or a request body's worth.
+	full() bool
 	// queued is the number of events held in memory only.
 	queued() int
 	spoolBytes() int64
@@ -82,7 +84,10 @@ func (m *memBacklog) ack(end spoolPos) {
 	m.reading = 0
 }
 
-func (m *memBacklog) more() bool {
+// more is full: Close's loop ends with queued() (every event is in memory).
+func (m *memBacklog) more() bool { return m.full() }
+
+func (m *memBacklog) full() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.q.ready(m.batch)

@@ -12,8 +12,9 @@ import (
 var errQueueClosed = errors.New("event queue closed")
 
 // Run is the queue's one delivery loop; its owner starts it once. Every FlushInterval, or as
-// soon as BatchSize events are queued, it writes what waits in memory to the spool and sends
-// the oldest events of the backlog. Each send is one short set of attempts (5xx and transport
+// soon as a full batch (BatchSize events or a request body's worth) is queued, it writes
+// what waits in memory to the spool and sends the oldest events of the backlog; while full
+// batches wait it sends them one after the other. Each send is one short set of attempts (5xx and transport
 // failures retried twice within the client's Timeout); a batch that fails stays in the
 // backlog and sending resumes after an exponential backoff from FlushInterval up to 30 s. A
 // 413 splits the batch; a single event Django finds too large is dropped and logged. A batch
@@ -69,7 +70,7 @@ func (q *EventQueue) loop(ctx context.Context) {
 			timer.Reset(min(q.cfg.FlushInterval, retryAt.Sub(now)))
 			continue
 		}
-		more, err := q.flushOnce(q.abortCtx)
+		full, err := q.flushOnce(q.abortCtx)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -79,7 +80,7 @@ func (q *EventQueue) loop(ctx context.Context) {
 			retryAt = time.Now().Add(wait)
 			q.logFailure(err, wait)
 			timer.Reset(min(q.cfg.FlushInterval, wait))
-		case more:
+		case full:
 			failures, retryAt = 0, time.Time{}
 			timer.Reset(0)
 		default:
@@ -113,21 +114,25 @@ func (q *EventQueue) logDrops() {
 }
 
 // flushOnce writes what waits in memory to the spool, sends at most one batch of the oldest
-// events and acknowledges what Django took. more reports that another batch is ready now.
-func (q *EventQueue) flushOnce(ctx context.Context) (more bool, err error) {
+// events and acknowledges what Django took. full reports that a full batch (BatchSize events
+// or a request body's worth) waits, or that Django took only part of this one: the next
+// send is due now. A smaller rest waits for the next tick or kick, so that a busy queue
+// sends full batches rather than what arrived during the last round trip: Django's cost per
+// request is several times its cost per event.
+func (q *EventQueue) flushOnce(ctx context.Context) (full bool, err error) {
 	_ = q.backlog.flush() // logged there; what is on disk is sent all the same
 	lines, ends, err := q.backlog.read(q.cfg.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("events: %w", err)
 	}
+	k := 0
 	if len(lines) > 0 {
-		var k int
 		k, err = q.deliver(ctx, lines)
 		if k > 0 {
 			q.backlog.ack(ends[k-1])
 		}
 	}
-	return q.backlog.more(), err
+	return k < len(lines) || q.backlog.full(), err
 }
 
 // post sends one batch, signed, with a short set of attempts, and verifies the answer's
@@ -193,12 +198,11 @@ func (q *EventQueue) Close(ctx context.Context) error {
 // finalDelivery sends what is queued while Django takes it and ctx allows.
 func (q *EventQueue) finalDelivery(ctx context.Context) {
 	for ctx.Err() == nil {
-		more, err := q.flushOnce(ctx)
-		if err != nil {
+		if _, err := q.flushOnce(ctx); err != nil {
 			q.log.Warn("events: final delivery failed, saving the rest", "err", err)
 			return
 		}
-		if !more && q.backlog.queued() == 0 {
+		if !q.backlog.more() && q.backlog.queued() == 0 {
 			return
 		}
 	}

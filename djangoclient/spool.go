@@ -36,6 +36,9 @@ const (
 	bodyOverhead = len(`{"events":[]}`)
 	// maxLineBytes is the longest event line: one that alone fills a request body Django takes.
 	maxLineBytes = MaxBodyBytes - bodyOverhead
+	// fullBatchBytes is the size of event lines that make a full batch: one request body,
+	// less the size of a typical event (~250 bytes), which would no longer fit.
+	fullBatchBytes = MaxBodyBytes - bodyOverhead - 256
 )
 
 // spoolPos is a position in the spool: a byte offset inside segment seq.
@@ -264,6 +267,15 @@ func (s *spool) empty() bool {
 		}
 	}
 	return true
+}
+
+// end is the position after the last spooled event.
+func (s *spool) end() spoolPos {
+	if len(s.segs) == 0 {
+		return s.read
+	}
+	last := s.segs[len(s.segs)-1]
+	return spoolPos{seq: last.seq, off: last.size}
 }
 
 // size is the disk usage of the segments, the quantity bounded by maxBytes.

@@ -16,16 +16,19 @@ type spoolBacklog struct {
 	counters         *eventCounters
 	log              *slog.Logger
 
-	mu        sync.Mutex
-	committed *sync.Cond // broadcast when a commit attempt ends
-	pending   []pendingLine
-	nextSeq   uint64 // seq of the next add
-	settled   uint64 // every add below it has been through a commit attempt
-	writing   bool   // a commit is on its way to disk
-	unread    int    // events committed since the sender last read
+	mu           sync.Mutex
+	committed    *sync.Cond // broadcast when a commit attempt ends
+	pending      []pendingLine
+	pendingBytes int    // of the lines in pending
+	nextSeq      uint64 // seq of the next add
+	settled      uint64 // every add below it has been through a commit attempt
+	writing      bool   // a commit is on its way to disk
+	unread       int    // events committed since the sender last read
+	unreadBytes  int    // of those events
 
-	io sync.Mutex // guards sp; never taken with mu held
-	sp *spool
+	io  sync.Mutex // guards sp and cut; never taken with mu held
+	sp  *spool
+	cut bool // the last read stopped before the end of the spool
 }
 
 // pendingLine is an added event not yet in the spool.
@@ -45,13 +48,19 @@ func (b *spoolBacklog) add(line []byte, durable bool) (ok, ready bool) {
 	defer b.mu.Unlock()
 	seq := b.nextSeq
 	b.nextSeq++
-	wasReady := len(b.pending)+b.unread >= b.batch
+	wasReady := b.readyLocked()
 	b.pending = append(b.pending, pendingLine{seq: seq, line: line})
-	ready = !wasReady && len(b.pending)+b.unread >= b.batch
+	b.pendingBytes += len(line)
+	ready = !wasReady && b.readyLocked()
 	if durable || len(b.pending) > b.queueSize {
 		b.waitSettledLocked(seq)
 	}
 	return true, ready
+}
+
+// readyLocked reports that the events added since the sender last read make a full batch.
+func (b *spoolBacklog) readyLocked() bool {
+	return len(b.pending)+b.unread >= b.batch || b.pendingBytes+b.unreadBytes >= fullBatchBytes
 }
 
 // waitSettledLocked returns once the add of seq has been through a commit attempt, writing
@@ -70,11 +79,11 @@ func (b *spoolBacklog) waitSettledLocked(seq uint64) {
 // held, it lets go of it while the disk works (so that adds queue up for the next commit)
 // and holds it again when it returns. What fails to be written stays pending, in front.
 func (b *spoolBacklog) commitLocked() error {
-	batch := b.pending
+	batch, size := b.pending, b.pendingBytes
 	if len(batch) == 0 {
 		return nil
 	}
-	b.pending = nil
+	b.pending, b.pendingBytes = nil, 0
 	b.writing = true
 	b.mu.Unlock()
 	err := b.write(batch)
@@ -83,13 +92,18 @@ func (b *spoolBacklog) commitLocked() error {
 	b.settled = max(b.settled, batch[len(batch)-1].seq+1)
 	if err != nil {
 		b.pending = append(batch, b.pending...)
+		b.pendingBytes += size
 		if over := len(b.pending) - b.queueSize; over > 0 {
+			for _, p := range b.pending[:over] {
+				b.pendingBytes -= len(p.line)
+			}
 			clear(b.pending[:over])
 			b.pending = b.pending[over:]
 			b.counters.drop(over)
 		}
 	} else {
 		b.unread += len(batch)
+		b.unreadBytes += size
 	}
 	b.committed.Broadcast()
 	return err
@@ -122,12 +136,13 @@ func (b *spoolBacklog) flush() error {
 
 func (b *spoolBacklog) read(limit int) ([][]byte, []spoolPos, error) {
 	b.mu.Lock()
-	b.unread = 0
+	b.unread, b.unreadBytes = 0, 0
 	b.mu.Unlock()
 	b.io.Lock()
 	defer b.io.Unlock()
 	lines, ends, corrupt, err := b.sp.readLines(limit)
 	b.counters.dropped.Add(uint64(corrupt))
+	b.cut = len(ends) > 0 && ends[len(ends)-1].less(b.sp.end())
 	return lines, ends, err
 }
 
@@ -141,6 +156,20 @@ func (b *spoolBacklog) more() bool {
 	b.io.Lock()
 	defer b.io.Unlock()
 	return !b.sp.empty()
+}
+
+// full: the last read was cut short by the batch limits and its rest is still unsent, or
+// the events added since make a full batch.
+func (b *spoolBacklog) full() bool {
+	b.mu.Lock()
+	ready := b.readyLocked()
+	b.mu.Unlock()
+	if ready {
+		return true
+	}
+	b.io.Lock()
+	defer b.io.Unlock()
+	return b.cut && !b.sp.empty()
 }
 
 func (b *spoolBacklog) queued() int {

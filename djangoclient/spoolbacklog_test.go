@@ -3,6 +3,8 @@ package djangoclient
 import (
 	"context"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,4 +130,54 @@ func TestSpoolWriteFailureKeepsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInOrder(t, d.received(), 0, 5)
+}
+
+// TestBusyQueueSendsFullBatches: while Django answers one batch, the events that arrive wait
+// for a full batch (or the interval) instead of going out as a small batch of their own
+// right after the answer: per request, Django costs several times what an event costs.
+func TestBusyQueueSendsFullBatches(t *testing.T) {
+	t.Parallel()
+	d, srv := newEventsDjango(t)
+	hang := make(chan struct{})
+	d.hang = hang // set before any request: no lock needed yet
+	q := newTestQueue(t, srv, EventsConfig{SpoolDir: t.TempDir(), BatchSize: 100, FlushInterval: time.Hour}, nil)
+	start(t, q)
+	emitRange(q, 0, 100) // a full batch: sent at once, and held by Django
+	waitFor(t, "the first batch at Django", func() bool { return inFlight(d) })
+	emitRange(q, 100, 130) // arrive during the round trip
+	close(hang)
+	waitFor(t, "the first batch delivered", func() bool { return q.Stats().Delivered >= 100 })
+	emitRange(q, 130, 200) // with the 30 waiting, a full batch again
+	waitFor(t, "the second batch delivered", func() bool { return q.Stats().Delivered == 200 })
+	d.mu.Lock()
+	sizes := make([]int, len(d.batches))
+	for i, b := range d.batches {
+		sizes[i] = len(b)
+	}
+	d.mu.Unlock()
+	if !slices.Equal(sizes, []int{100, 100}) {
+		t.Fatalf("batch sizes %v, want [100 100]", sizes)
+	}
+	checkInOrder(t, d.received(), 0, 200)
+}
+
+// TestSpoolKicksAtABodysWorth: with a spool, a request body's worth of events is sent at
+// once, without waiting for the interval, even far below BatchSize events.
+func TestSpoolKicksAtABodysWorth(t *testing.T) {
+	t.Parallel()
+	d, srv := newEventsDjango(t)
+	q := newTestQueue(t, srv, EventsConfig{SpoolDir: t.TempDir(), FlushInterval: time.Hour}, nil)
+	start(t, q)
+	long := strings.Repeat("x", 1000)
+	for i := range 70 { // ~75 KB of events: more than one body, far fewer than 500
+		e := testEvent(i)
+		e.Path = &long
+		q.Emit(e)
+	}
+	waitFor(t, "a full body sent", func() bool { return q.Stats().Delivered > 0 })
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n := len(d.batches[0]); n < 50 {
+		t.Fatalf("first batch of %d events, want a body's worth (~60)", n)
+	}
 }

@@ -5,7 +5,8 @@
         HINT: Generate one with: python -c "import secrets; print(secrets.token_hex(32))"
 
 Ids are stable: E001 secret missing, E002 secret too short, E003 invalid permission letters,
-E004 URLs not mounted, E005 no home source at all (every login refused), W001 a djftpd 0.3
+E004 URLs not mounted, E005 no home source at all (every login refused), E006
+``DJFTPD["COMPACT_ACTIVITY_LOG"]`` not a bool, W001 a djftpd 0.3
 setting in use, W002 no ``DJFTPD["HOME_ROOT"]`` while HOME_DIR or get_ftp_home_dir gives homes
 (the sidecar then accepts any absolute home), W003 ``DJFTPD["SIDECAR_URLS"]`` set empty (no
 cache purge is sent), W004 SIDECAR_URLS unset and no fixed ops port to default to, W005 a key
@@ -89,6 +90,7 @@ class Messages:
         "The sidecar reaches Django at {url} over plain HTTP, and SECURE_SSL_REDIRECT would "
         "answer its POSTs with 301: every FTP login would fail."
     )
+    COMPACT_NOT_BOOL = 'DJFTPD["COMPACT_ACTIVITY_LOG"] is {value!r}, not True or False.'
 
 
 class Hints:
@@ -146,6 +148,11 @@ class Hints:
         'Exempt the djftpd URLs, e.g. SECURE_REDIRECT_EXEMPT = [r"^{path}"], or give the sidecar '
         'an https:// DJFTPD["DJANGO_URL"].'
     )
+    COMPACT_NOT_BOOL = (
+        "True: connect and disconnect get no activity row (the logout row keeps the session's "
+        "length) and each row is its event's receipt; False (the default): a row and a "
+        "receipt per event."
+    )
 
 
 class Codes:
@@ -154,6 +161,7 @@ class Codes:
     PERMS_INVALID = "djftpd.E003"
     URLS_NOT_MOUNTED = "djftpd.E004"
     NO_HOME_SOURCE = "djftpd.E005"
+    COMPACT_NOT_BOOL = "djftpd.E006"
     NO_SIDECAR_URLS = "djftpd.W003"
     NO_LOCAL_SIDECAR = "djftpd.W004"
     UNKNOWN_KEY = "djftpd.W005"
@@ -208,6 +216,21 @@ def check_perms(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+@register()
+def check_compact_activity_log(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E006: a value that is not a bool (a string "False" is truthy, and would compact)."""
+    value = app_settings.COMPACT_ACTIVITY_LOG
+    if isinstance(value, bool):
+        return []
+    return [
+        Error(
+            Messages.COMPACT_NOT_BOOL.format(value=value),
+            hint=Hints.COMPACT_NOT_BOOL,
+            id=Codes.COMPACT_NOT_BOOL,
+        )
+    ]
 
 
 @register(Tags.urls)

@@ -99,6 +99,10 @@ DEFAULTS: dict[str, Any] = {
     # Keep every event from the sidecar as an FTPEvent row (admin: FTP events). Off: only
     # the signals are sent (and a small receipt per event id, for idempotence).
     "ACTIVITY_LOG": True,
+    # With the activity log on: connect and disconnect get no FTPEvent row of their own (the
+    # logout row carries the session's length), and an event with a row needs no receipt
+    # (the row is it). Half the rows per FTP session; the signals are the same.
+    "COMPACT_ACTIVITY_LOG": False,
     # Where homes live, as the sidecar's DJFTPD_STORAGE: "local" or "s3://BUCKET[/PREFIX]"
     # (a home "/alice" is then keys PREFIX/alice/...). djftpd.storage.ftp_storage(user) reads it.
     "STORAGE": "local",

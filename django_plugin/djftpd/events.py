@@ -12,8 +12,9 @@ The ``events`` view does, for one signed ``{"events": [...]}`` body (DESIGN.md s
 Each event stands alone: one that is invalid (or that the database refuses) is rejected with
 a short reason and the others are stored, so one bad event never blocks delivery. Delivery is
 at-least-once, so :func:`apply_batch` is idempotent by event id: an id that has a
-:class:`~djftpd.models.FTPEventReceipt` is skipped, neither stored nor signalled again nor
-rejected, whether or not the activity log is on.
+:class:`~djftpd.models.FTPEventReceipt`, or an :class:`~djftpd.models.FTPEvent` row (with
+``COMPACT_ACTIVITY_LOG`` the row is the receipt), is skipped, neither stored nor signalled
+again nor rejected, whether or not the activity log is on.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ from django.db import (
     transaction,
 )
 from django.db.models.constants import OnConflict
+from django.dispatch import Signal
 from django.utils.timezone import get_default_timezone, make_naive
 from django.utils.timezone import now as django_now
 
+from djftpd import legacy
 from djftpd.conf import app_settings
 from djftpd.models import (
     EVENT_ID_MAX_LENGTH,
@@ -220,9 +223,12 @@ class Event:
             "protocol": self.protocol,
         }
 
-    def activity_values(self, user: Any, ops: Any) -> tuple[Any, ...]:
+    def activity_values(
+        self, user: Any, ops: Any, duration_ms: int | None = None
+    ) -> tuple[Any, ...]:
         """This event as an activity log row: values for ACTIVITY_FIELDS, adapted for the
-        database by ``ops`` (a connection's operations)."""
+        database by ``ops`` (a connection's operations); ``duration_ms`` stands in for the
+        event's own when it has none."""
         return (
             self.id,
             self.type,
@@ -234,7 +240,7 @@ class Event:
             self.path or "",
             self.to_path or "",
             self.bytes,
-            self.duration_ms,
+            self.duration_ms if self.duration_ms is not None else duration_ms,
             self.protocol or "",
         )
 
@@ -298,8 +304,13 @@ def users_by_username(usernames: Iterable[str | None]) -> dict[str, Any]:
 
 
 def seen_ids(ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` have a receipt already."""
-    return set(FTPEventReceipt.objects.filter(id__in=ids).values_list("id", flat=True))
+    """Which of ``ids`` were recorded already: they have a receipt, or an activity row (with
+    ``COMPACT_ACTIVITY_LOG`` on, or after it was, the row is the receipt)."""
+    seen = set(FTPEventReceipt.objects.filter(id__in=ids).values_list("id", flat=True))
+    rest = [id_ for id_ in ids if id_ not in seen]
+    if rest:
+        seen.update(FTPEvent.objects.filter(id__in=rest).values_list("id", flat=True))
+    return seen
 
 
 def _insert_rows(
@@ -315,6 +326,8 @@ def _insert_rows(
     Events arrive by the hundred per second (four per FTP session); ``bulk_create`` spends
     most of a batch's time compiling SQL value by value, a plain executemany does not.
     """
+    if not rows:
+        return
     connection = connections[using]
     ops = connection.ops
     meta = model._meta
@@ -346,25 +359,69 @@ ACTIVITY_FIELDS = (
 )
 
 
-def record(events: Sequence[Event], users: dict[str, Any]) -> list[Event]:
-    """Store receipts (and activity rows) for the events not seen before, atomically; return
-    those new events, in batch order."""
-    ids = [event.id for event in events]
-    using = router.db_for_write(FTPEventReceipt)
+#: Event types that get no activity row of their own with ``COMPACT_ACTIVITY_LOG``.
+CONNECTION_TYPES = frozenset({"connect", "disconnect"})
+
+
+def session_lengths(events: Iterable[Event]) -> dict[str, int]:
+    """Session -> its length (``duration_ms`` of its disconnect event), for the sessions
+    that end in ``events``."""
+    lengths: dict[str, int] = {}
+    for event in events:
+        if event.type == "disconnect" and event.duration_ms is not None:
+            lengths[event.session] = event.duration_ms
+    return lengths
+
+
+def _store(
+    using: str, events: Sequence[Event], users: dict[str, Any], lengths: dict[str, int]
+) -> None:
+    """INSERT the receipts and activity rows of new ``events``; ``lengths`` are the session
+    lengths of the batch (:func:`session_lengths`).
+
+    By default every event gets a receipt, and an activity row with ``ACTIVITY_LOG``.
+    With ``COMPACT_ACTIVITY_LOG`` (and the activity log on), connect and disconnect get no
+    row (a logout row takes its session's length from the disconnect in the batch), and an
+    event with a row gets no receipt: the row's primary key is the receipt.
+    """
     ops = connections[using].ops
+    logged = list(events) if app_settings.ACTIVITY_LOG else []
+    receipted = list(events)
+    if logged and app_settings.COMPACT_ACTIVITY_LOG:
+        logged = [e for e in events if e.type not in CONNECTION_TYPES]
+        receipted = [e for e in events if e.type in CONNECTION_TYPES]
+    else:
+        lengths = {}
+    now = ops.adapt_datetimefield_value(django_now())
+    _insert_rows(using, FTPEventReceipt, ("id", "received_at"), [(e.id, now) for e in receipted])
+    rows = [
+        e.activity_values(
+            users.get(e.username or ""), ops, lengths.get(e.session) if e.type == "logout" else None
+        )
+        for e in logged
+    ]
+    # A row that is not a receipt may outlive its pruned receipt: ignore_conflicts then.
+    # A row that is one conflicts only with a concurrent delivery: IntegrityError, retried.
+    ignore = not app_settings.COMPACT_ACTIVITY_LOG
+    _insert_rows(using, FTPEvent, ACTIVITY_FIELDS, rows, ignore_conflicts=ignore)
+
+
+def record(
+    events: Sequence[Event], users: dict[str, Any], lengths: dict[str, int] | None = None
+) -> list[Event]:
+    """Store receipts (and activity rows) for the events not seen before, atomically; return
+    those new events, in batch order. ``lengths``: :func:`session_lengths` of the batch
+    ``events`` belong to (default: of ``events``)."""
+    ids = [event.id for event in events]
+    if lengths is None:
+        lengths = session_lengths(events)
+    using = router.db_for_write(FTPEventReceipt)
     for attempt in range(RECORD_ATTEMPTS):
         try:
             with transaction.atomic(using=using):
                 seen = seen_ids(ids)
                 new = [event for event in events if event.id not in seen]
-                now = ops.adapt_datetimefield_value(django_now())
-                _insert_rows(
-                    using, FTPEventReceipt, ("id", "received_at"), [(e.id, now) for e in new]
-                )
-                if app_settings.ACTIVITY_LOG and new:
-                    rows = [e.activity_values(users.get(e.username or ""), ops) for e in new]
-                    # ignore_conflicts: a row may outlive its pruned receipt.
-                    _insert_rows(using, FTPEvent, ACTIVITY_FIELDS, rows, ignore_conflicts=True)
+                _store(using, new, users, lengths)
                 return new
         except IntegrityError:
             # Another request recorded some of these ids since we looked; look again.
@@ -385,9 +442,10 @@ def record_each(
     one): the new ones, and a rejection for each the database refuses."""
     new: list[Event] = []
     rejected: list[Rejection] = []
+    lengths = session_lengths(events)
     for event in events:
         try:
-            new += record([event], users)
+            new += record([event], users, lengths)
         except UNAVAILABLE:
             raise
         except DatabaseError as exc:
@@ -396,11 +454,25 @@ def record_each(
     return new, rejected
 
 
+def wanted(signal: Signal) -> bool:
+    """Whether sending ``signal`` can reach anyone: a receiver besides djftpd's legacy bridge
+    (connected to every signal), or the bridge when the ``ftp_handler`` has the signal's hook.
+    A signal nobody receives is not sent: its keyword arguments are not even built."""
+    if not signal.has_listeners(SENDER):
+        return False
+    return not legacy.bridge_only(signal) or legacy.has_hook(signal)
+
+
 def send_signals(events: Iterable[Event], users: dict[str, Any]) -> None:
     """Send each event's signal to every receiver; a receiver that raises is logged and
     skipped, so the other receivers and events still run."""
+    sending: dict[str, bool] = {}  # event type -> whether its signal reaches anyone
     for event in events:
         signal = EVENT_SIGNALS[event.type]
+        if event.type not in sending:
+            sending[event.type] = wanted(signal)
+        if not sending[event.type]:
+            continue
         kwargs = event.signal_kwargs(users.get(event.username or ""))
         for receiver, result in signal.send_robust(SENDER, **kwargs):
             if isinstance(result, Exception):

@@ -204,6 +204,24 @@ def call_legacy_handler(
     _call(getattr(_target(handler, username, client_ip), name), argument)
 
 
+def bridge_only(signal: Signal) -> bool:
+    """Whether :func:`call_legacy_handler` is the only receiver connected to ``signal``."""
+    # Each entry of Signal.receivers starts with its lookup key, (dispatch_uid, sender id).
+    return all(entry[0][0] == DISPATCH_UID for entry in signal.receivers)
+
+
+def has_hook(signal: Signal) -> bool:
+    """Whether :func:`call_legacy_handler` would call a hook for ``signal`` now (the setting
+    is read live). A handler that cannot be imported counts as one: the receiver reports it."""
+    if signal not in HOOKS:
+        return False
+    try:
+        handler = legacy_handler()
+    except ImproperlyConfigured:
+        return True
+    return handler is not None and callable(getattr(handler, HOOKS[signal][0], None))
+
+
 def connect() -> None:
     """Connect :func:`call_legacy_handler` to every djftpd signal (idempotent)."""
     for signal in EVENT_SIGNALS.values():

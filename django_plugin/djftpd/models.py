@@ -9,7 +9,9 @@ section 5). With one, its non-blank fields win::
 
 Every event the sidecar delivers leaves a small :class:`FTPEventReceipt` (its id), so an event
 delivered twice fires its signal once. With ``DJFTPD["ACTIVITY_LOG"]`` on (the default), it
-is also stored as an :class:`FTPEvent`, browsable in the admin::
+is also stored as an :class:`FTPEvent`, browsable in the admin (with
+``DJFTPD["COMPACT_ACTIVITY_LOG"]``, connect and disconnect are not, and a row is its event's
+receipt)::
 
     from djftpd.models import FTPEvent
     FTPEvent.objects.filter(user=alice, type=FTPEvent.Type.FILE_RECEIVED)[:10]

@@ -286,3 +286,23 @@ def test_w007_without_security_middleware(settings):
     settings.SECURE_SSL_REDIRECT = True
 
     assert djftpd_messages() == []
+
+
+@pytest.mark.parametrize("value", ["False", 1, None])
+def test_e006_compact_activity_log_not_a_bool(settings, value):
+    settings.DJFTPD = {**settings.DJFTPD, "COMPACT_ACTIVITY_LOG": value}
+
+    assert djftpd_messages() == [
+        Error(
+            Messages.COMPACT_NOT_BOOL.format(value=value),
+            hint=Hints.COMPACT_NOT_BOOL,
+            id=Codes.COMPACT_NOT_BOOL,
+        )
+    ]
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_e006_not_for_a_bool(settings, value):
+    settings.DJFTPD = {**settings.DJFTPD, "COMPACT_ACTIVITY_LOG": value}
+
+    assert djftpd_messages() == []

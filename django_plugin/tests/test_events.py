@@ -536,3 +536,114 @@ def test_the_protocol_is_stored_and_filterable(alice, post_events, admin_client,
         response = admin_client.get("/admin/djftpd/ftpevent/", {"protocol": protocol})
         assert response.status_code == 200
         assert list(response.context["cl"].queryset.values_list("id", flat=True)) == ["p-1"]
+
+
+def test_a_signal_nobody_receives_is_not_built(alice, post_events, monkeypatch):
+    """Only djftpd's legacy bridge listens and no ftp_handler is set: nothing is sent, not
+    even the keyword arguments are built. The events are stored all the same."""
+    built = []
+    real = events_module.Event.signal_kwargs
+
+    def counted(self: Any, user: Any) -> dict[str, Any]:
+        built.append(self.id)
+        return real(self, user)
+
+    monkeypatch.setattr(events_module.Event, "signal_kwargs", counted)
+    logins = []
+
+    def on_login(sender: Any, *, event_id: str, **kwargs: Any) -> None:
+        logins.append(event_id)
+
+    ftp_login.connect(on_login)
+    try:
+        post_events(event(id="up"), event(id="in", type="login", path=None))
+    finally:
+        ftp_login.disconnect(on_login)
+
+    assert built == logins == ["in"]
+    assert FTPEventReceipt.objects.count() == 2
+
+
+SESSION = ("connect", "login", "logout", "disconnect")
+
+
+def session_events(session: str = "s-9", length: int = 1500) -> list[dict[str, Any]]:
+    """The four events of one FTP session, as the sidecar sends them."""
+    return [
+        event(
+            id=f"{session}-{type_}",
+            type=type_,
+            session=session,
+            path=None,
+            bytes=None,
+            username=None if type_ == "connect" else "alice",
+            duration_ms=length if type_ == "disconnect" else None,
+        )
+        for type_ in SESSION
+    ]
+
+
+@pytest.fixture
+def compact(settings):
+    settings.DJFTPD = {**settings.DJFTPD, "COMPACT_ACTIVITY_LOG": True}
+
+
+def test_compact_log_keeps_a_session_in_its_login_and_logout_rows(
+    alice, post_events, received, compact
+):
+    assert post_events(*session_events()).json() == {"accepted": 4, "rejected": []}
+
+    rows = {row.type: row for row in FTPEvent.objects.all()}
+    assert set(rows) == {"login", "logout"}
+    assert (rows["logout"].duration_ms, rows["login"].duration_ms) == (1500, None)
+    # The rows are the receipts of login and logout; connect and disconnect keep theirs.
+    assert set(FTPEventReceipt.objects.values_list("id", flat=True)) == {
+        "s-9-connect", "s-9-disconnect",
+    }  # fmt: skip
+    assert [name for name, _ in received] == list(SESSION)
+
+
+def test_compact_log_redelivered_session_fires_nothing_twice(
+    alice, post_events, received, compact
+):
+    post_events(*session_events()[:2])
+    post_events(*session_events())
+    post_events(*reversed(session_events()))
+
+    assert [kwargs["event_id"] for _, kwargs in received] == [f"s-9-{t}" for t in SESSION]
+    assert FTPEvent.objects.count() == FTPEventReceipt.objects.count() == 2
+
+
+def test_compact_log_rows_recorded_before_are_known_after_it_is_turned_off(
+    alice, post_events, received, settings, compact
+):
+    post_events(*session_events())
+    settings.DJFTPD = {**settings.DJFTPD, "COMPACT_ACTIVITY_LOG": False}
+
+    post_events(*session_events())
+
+    assert len(received) == 4
+
+
+def test_compact_log_concurrent_delivery_is_retried(
+    alice, post_events, received, monkeypatch, compact
+):
+    """A row that is a receipt is inserted without ignoring conflicts: a concurrent delivery
+    of the same ids is an IntegrityError, and the batch is looked at again."""
+    post_events(event(id="a"))
+    real_seen_ids = events_module.seen_ids
+    calls = []
+
+    def stale_first(ids):
+        calls.append(ids)
+        return set() if len(calls) == 1 else real_seen_ids(ids)
+
+    monkeypatch.setattr(events_module, "seen_ids", stale_first)
+
+    response = post_events(event(id="a"), event(id="b"))
+
+    assert response.status_code == 200
+    assert len(calls) == 2
+    assert [kwargs["event_id"] for _, kwargs in received] == ["a", "b"]
+    assert FTPEvent.objects.count() == 2
+    assert not FTPEventReceipt.objects.exists()

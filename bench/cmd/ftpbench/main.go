@@ -61,6 +61,7 @@ type options struct {
 	useTLS                      bool
 	duration                    time.Duration
 	maxN, n, conc, size         int
+	rate                        float64
 	users, upass                string
 	sshKey, bucket              string
 	keep                        bool
@@ -77,6 +78,7 @@ func parseFlags(cmd string, args []string) options {
 	fs.BoolVar(&o.useTLS, "tls", false, "AUTH TLS + PROT P")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "how long to run (logins)")
 	fs.IntVar(&o.maxN, "max", 0, "stop after this many logins (logins; 0 = no limit)")
+	fs.Float64Var(&o.rate, "rate", 0, "logins per second at most (logins; 0 = as fast as possible)")
 	fs.IntVar(&o.n, "n", 300, "clients (concurrent, idle)")
 	fs.StringVar(&o.users, "users", "", "comma-separated usernames (uncached, stall)")
 	fs.StringVar(&o.upass, "upass", "", "password of -users")
@@ -98,7 +100,7 @@ func run(cmd string, o options) (any, error) {
 	case "stor":
 		return runStor(o.addr, o.user, o.pass, o.src, o.path, o.useTLS)
 	case "logins":
-		return runLogins(o.addr, o.user, o.pass, o.duration, o.maxN)
+		return runLogins(o.addr, o.user, o.pass, o.duration, o.maxN, o.rate)
 	case "concurrent":
 		return runConcurrent(o.addr, o.user, o.pass, o.n)
 	case "uncached":
@@ -419,7 +421,9 @@ func loginOnce(addr, user, pass string) error {
 	return err
 }
 
-func runLogins(addr, user, pass string, d time.Duration, maxN int) (any, error) {
+// runLogins logs in sequentially for d (or maxN logins); rate > 0 paces the logins, so
+// that the server's event batching can be seen at a load it keeps up with.
+func runLogins(addr, user, pass string, d time.Duration, maxN int, rate float64) (any, error) {
 	// One login first, outside the timing: it fills djftpd's cache.
 	if err := loginOnce(addr, user, pass); err != nil {
 		return nil, fmt.Errorf("warm-up login: %w", err)
@@ -427,6 +431,9 @@ func runLogins(addr, user, pass string, d time.Duration, maxN int) (any, error) 
 	start := time.Now()
 	count := 0
 	for time.Since(start) < d && (maxN == 0 || count < maxN) {
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(count) / rate * float64(time.Second)))))
+		}
 		if err := loginOnce(addr, user, pass); err != nil {
 			return nil, fmt.Errorf("login %d: %w", count, err)
 		}
