@@ -3,9 +3,12 @@
 package ftpdriver
 
 import (
+	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,4 +60,38 @@ func listenerProtocol(port int) (int, bool) {
 		return proto, err == nil
 	}
 	return 0, false
+}
+
+// TestStallWatchNeedsNoGoroutine pins that watching a transfer for stalls starts no
+// goroutine: it runs on a timer, so a transfer shorter than one check period (DataTimeout/8)
+// costs a timer and one getsockopt (bench/README.md). 100 watches of live TCP
+// connections must not add 100 goroutines. Not parallel: it counts goroutines.
+func TestStallWatchNeedsNoGoroutine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := tcpProgress(tcpConnOf(c)); !ok {
+		t.Skip("no TCP_INFO here: nothing is watched")
+	}
+	before := runtime.NumGoroutine()
+	watches := make([]*stallWatch, 100)
+	for i := range watches {
+		watches[i] = watchStall(c, time.Minute, func() {})
+	}
+	grew := runtime.NumGoroutine() - before
+	for _, w := range watches {
+		if w.stop() {
+			t.Error("a live connection was reported stalled")
+		}
+	}
+	if grew >= 50 {
+		t.Errorf("100 stall watches started %d goroutines, want none", grew)
+	}
 }
