@@ -128,11 +128,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-_next_range = [41000]
+def _below_ephemeral() -> int:
+    """Where passive port ranges start: below the kernel's ephemeral ports (32768-60999 by
+    default), which the many-session figures' 20,000 client connections, and their
+    TIME_WAIT, spread over (vsftpd gives up a PASV after 10 ports in use)."""
+    try:
+        lo = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        lo = 32768
+    return max(1024, lo - 3000)
 
 
-def port_range(n: int = 100) -> tuple[int, int]:
-    """n consecutive ports that are free now, from 41000 up (below the ephemeral range)."""
+_next_range = [_below_ephemeral()]
+
+
+def port_range(n: int = 250) -> tuple[int, int]:
+    """n consecutive ports that are free now, below the ephemeral range. 250 a server:
+    dl100 holds 100 passive listeners at once."""
     while True:
         lo = _next_range[0]
         _next_range[0] += n
@@ -333,13 +345,16 @@ def start_djftpd(big: Path, cert: Path, key: Path, info: dict) -> tuple[Server, 
         # 300 at once and 1,000 idle sessions from 127.0.0.1 (defaults: 500 total, 20 per IP).
         DJFTPD_MAX_CONNECTIONS="0",
         DJFTPD_MAX_CONNECTIONS_PER_IP="0",
+        # dl100: 100 sessions from 127.0.0.1 open their passive listeners at once (default 8).
+        DJFTPD_MAX_PASSIVE_PER_IP="0",
         # With one gunicorn worker, the 8th of 8 concurrent PBKDF2 logins waits ~8 hashes.
         DJFTPD_AUTH_TIMEOUT="60s",
     )
     proc = spawn("djftpd", [DJFTPD], env)
     wait_http(f"http://127.0.0.1:{ops}/readyz", proc)
     s = Server("djftpd", port, proc, d / "ftp" / "alice", ops_port=ops, django=gunicorn, env=env)
-    s.notes.append("DJFTPD_CACHE_TTL=1h, MAX_CONNECTIONS(_PER_IP)=0, AUTH_TIMEOUT=60s, TLS explicit")
+    s.notes.append("DJFTPD_CACHE_TTL=1h, MAX_CONNECTIONS(_PER_IP)=0, MAX_PASSIVE_PER_IP=0, "
+                   "AUTH_TIMEOUT=60s, TLS explicit")
     return s, gunicorn
 
 
@@ -946,6 +961,7 @@ def machine_info(a: argparse.Namespace) -> dict:
         "djftpd_source": SRC_DESC,
         "reps": a.reps, "size_mib": a.size_mib, "notes": {},
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+        "rlimit_nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],  # servers inherit it
     }
 
 
@@ -976,6 +992,16 @@ def all_figures(size: int) -> list[Figure]:
                ["djftpd", "vsftpd", "pyftpdlib"], {"(absolute)": "< 30 MB"},
                skipped={"django-ftpserver": "not run: 1,000 PBKDF2 logins ≈ 7 min, and its "
                                             "pyftpdlib max_cons is 512"}),
+        Figure("dl100", f"{DL_N} concurrent {DL_MIB} MiB downloads, aggregate", "MB/s", True,
+               ["djftpd", "vsftpd", "pyftpdlib", RAW], {},
+               skipped={"django-ftpserver": f"not run: {DL_N} PBKDF2 logins in one thread "
+                                            "(≈ 40 s a run)"}),
+        # Last: a server that runs out of descriptors here may stop accepting for good.
+        Figure("idle10k", f"memory with {IDLE_MANY:,} idle logged-in sessions", "MB", False,
+               ["djftpd", "pyftpdlib"], {},
+               skipped={"vsftpd": "not run: two processes per session (20,000 processes; "
+                                  "529 MB per 1,000 sessions in idle1000)",
+                        "django-ftpserver": "not run: 10,000 PBKDF2 logins in one thread"}),
     ]
 
 
@@ -1093,12 +1119,80 @@ def run_idle(s: Server, rep: int):
     return mem, detail
 
 
+# issue 18 item 5: many sessions at once.
+IDLE_MANY = 10_000  # idle10k: sessions held (needs RLIMIT_NOFILE > 10,000 in server and client)
+IDLE_HOLD_S = 10  # how long they are held before the RSS is read and each sends NOOP
+DL_N, DL_MIB = 100, 64  # dl100: downloads released at once, size of each
+
+
+def events_dropped(s: Server) -> float | None:
+    try:
+        return metrics(s.ops_port).get("djftpd_events_dropped_total") if s.ops_port else None
+    except OSError:
+        return None
+
+
+def run_idle10k(s: Server, rep: int):
+    """IDLE_MANY sessions logged in and idle for IDLE_HOLD_S: the server's VmRSS then, and
+    how many still answer NOOP (the sessions that stayed up)."""
+    before, dropped = s.memory_mb(), events_dropped(s)
+    argv = [str(FTPB), "idle-many", "-addr", f"127.0.0.1:{s.port}", "-user", s.user,
+            "-pass", s.password, "-n", str(IDLE_MANY), "-conc", "50"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(p.stdout.readline() or '{"ready": 0}')
+        time.sleep(IDLE_HOLD_S)
+        mem = s.memory_mb()
+        hwm = proc_status(s.server_pid(), "VmHWM") / 1024
+    finally:
+        p.stdin.close()
+        rest = [ln for ln in p.stdout.read().splitlines() if ln.strip()]
+        p.wait(timeout=300)
+    final = json.loads(rest[-1]) if rest else {"error": f"ftpbench exit {p.returncode}"}
+    if s.ops_port:
+        settle_djftpd(s, timeout=300)  # 4 events a session for Django
+    time.sleep(2)  # sessions end before the next server
+    try:  # a server that ran out of descriptors may have stopped accepting for good
+        wait_ftp(s.port, s.proc, timeout=10)
+        greets = "yes"
+    except (TimeoutError, RuntimeError) as e:
+        greets = f"NO ({e})"
+    if ready.get("ready") != IDLE_MANY or "error" in final:
+        raise RuntimeError(
+            f"{ready.get('ready')} of {IDLE_MANY} sessions opened (VmRSS {mem:.1f} MB with "
+            f"them; accepts new connections after: {greets}): "
+            f"{ready.get('error_open') or ready.get('error') or final.get('error')}")
+    detail = dict(final, before_mb=round(before, 1), mb=round(mem, 1), VmHWM_mb=round(hwm, 1),
+                  kb_per_session=round((mem - before) * 1024 / IDLE_MANY, 1), greets_after=greets)
+    if dropped is not None:
+        detail["events_dropped"] = (events_dropped(s) or 0) - dropped
+    return mem, detail
+
+
+def run_dl100(s: Server, rep: int):
+    r = ftpbench("retr-many", s, "-path", f"big{DL_MIB}.bin", "-n", str(DL_N), timeout=900)
+    return r["mbps"], r
+
+
+def link_dl_file(figures: list[Figure], servers: dict[str, Server]) -> None:
+    """The dl100 file, hard-linked into the home of every server of that figure."""
+    fig = next((f for f in figures if f.key == "dl100"), None)
+    if fig is None:
+        return
+    big = make_big_file(DL_MIB)
+    for name in fig.servers:
+        dst = servers[name].home / f"big{DL_MIB}.bin" if name in servers else None
+        if dst and not dst.exists():
+            os.link(big, dst)
+
+
 def runners(src: str) -> dict:
     return {"retr": run_retr, "stor": functools.partial(run_stor, src), "retr_tls": run_retr_tls,
             "logins": run_logins, "conc300": run_conc300,
             "uncached8": functools.partial(run_uncached, 2),
             "uncached8_w1": functools.partial(run_uncached, 1),
-            "stall": run_stall, "idle1000": run_idle}
+            "stall": run_stall, "idle1000": run_idle, "idle10k": run_idle10k,
+            "dl100": run_dl100}
 
 
 def record_events(info: dict, servers: dict[str, Server]) -> None:
@@ -1141,6 +1235,7 @@ def run_all(a: argparse.Namespace, figures: list[Figure], info: dict) -> dict:
     cert, key = make_cert()
     servers, gunicorn = start_servers(a, big, cert, key, info)
     start_extra(figures, servers, info)
+    link_dl_file(figures, servers)
     if a.hold:
         hold(servers, gunicorn)
     src = str(big)
@@ -1155,6 +1250,19 @@ def run_all(a: argparse.Namespace, figures: list[Figure], info: dict) -> dict:
     return zero_copy_proof(servers, src, info)
 
 
+NOFILE = 65536  # idle10k: djftpd holds two descriptors a session (socket, home directory)
+
+
+def raise_nofile() -> None:
+    """Raises RLIMIT_NOFILE for this process and so for every server and client it starts:
+    to NOFILE when allowed (root may raise the hard limit), else the soft limit to the hard."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, NOFILE), max(hard, NOFILE)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def on_term(signum, frame):
     raise KeyboardInterrupt
 
@@ -1163,8 +1271,7 @@ def main() -> int:
     a = parse_args()
     if prerequisites_missing():
         return 2
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_nofile()
     if RUN.exists():
         shutil.rmtree(RUN)
     RUN.mkdir(parents=True)
@@ -1176,6 +1283,7 @@ def main() -> int:
         keep = set(a.only.split(","))
         keep |= {k for g in keep for k in GROUPS.get(g, [])}  # --only sftp,s3
         figures = [f for f in figures if f.key in keep]
+    figures.sort(key=lambda f: f.key == "idle10k")  # last of all (see all_figures)
     signal.signal(signal.SIGTERM, on_term)
     try:
         zero_copy = run_all(a, figures, info)
@@ -1258,6 +1366,9 @@ def figure_notes(fig: Figure, figures: list[Figure], meds: dict) -> tuple[dict, 
         notes.append(f"target < 10 ms: {'met' if dj < 10 else 'MISSED'}")
     if fig.key == "idle1000" and dj is not None:
         notes.append(f"target < 30 MB: {'met' if dj < 30 else 'MISSED'}")
+    if fig.key == "idle10k":
+        notes += [f"{n}: {min(d['alive'] for d in ds):,} of {IDLE_MANY:,} stayed up"
+                  for n, ds in fig.details.items()]
     if fig.key == "uncached8_w1":
         w2 = next((median(f.runs.get("djftpd", [])) for f in figures if f.key == "uncached8"), None)
         if w2 and dj:

@@ -29,20 +29,25 @@ func (s *session) closePendingData() {
 }
 
 // listenPassive binds a listener on the control connection's local address, on a port
-// from the configured range, starting at a random one.
+// from the configured range, starting at a random one. It is plain TCP: Go listens with
+// MPTCP by default, whose extra kernel socket made each EPSV cost ~20 µs more CPU
+// (bench/README.md, issue 18 item 2) for a connection that carries one transfer from one
+// address (accepted connections fell back to TCP anyway).
 func (s *session) listenPassive() (net.Listener, error) {
 	s.closePendingData()
 	local, err := netip.ParseAddrPort(s.conn.raw.LocalAddr().String())
 	if err != nil {
 		return nil, fmt.Errorf("control local address: %w", err)
 	}
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
 	lo, hi := s.srv.cfg.PassivePortMin, s.srv.cfg.PassivePortMax
 	n := hi - lo + 1
 	start := rand.IntN(n)
 	for i := range n {
 		port := lo + (start+i)%n
 		addr := net.JoinHostPort(local.Addr().Unmap().String(), strconv.Itoa(port))
-		ln, err := net.Listen("tcp", addr)
+		ln, err := lc.Listen(s.ctx(), "tcp", addr)
 		if err == nil {
 			return ln, nil
 		}

@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"net"
+	"sync"
 	"time"
 )
 
@@ -10,56 +11,69 @@ import (
 // would otherwise hold a port, a file and a goroutine for ever. Progress is read from
 // the kernel's TCP counters (tcpProgress), not counted by a wrapper, so the transfer
 // keeps the bare *net.TCPConn and its zero-copy paths (sendfile, splice); and a long
-// transfer is never cut while it moves.
+// transfer is never cut while it moves. It runs on a timer, every timeout/8, not on a
+// goroutine of its own: a transfer shorter than that (3.75 s by default) costs one
+// timer and one getsockopt (bench/README.md, issue 18 item 2).
 type stallWatch struct {
-	done    chan struct{}
-	exited  chan struct{}
-	stalled bool // written by the watch goroutine before exited is closed
+	tc      *net.TCPConn
+	timeout time.Duration
+	period  time.Duration
+	abort   func()
+
+	mu      sync.Mutex // held by check while it runs, so that stop waits for it
+	timer   *time.Timer
+	last    uint64    // progress at the last check
+	moved   time.Time // when progress was last seen
+	stopped bool
+	stalled bool
 }
 
 // watchStall starts watching raw; abort closes the transfer's connection. Where the
 // counters cannot be read (not Linux, not TCP) nothing is watched.
 func watchStall(raw net.Conn, timeout time.Duration, abort func()) *stallWatch {
-	w := &stallWatch{done: make(chan struct{}), exited: make(chan struct{})}
-	tc := tcpConnOf(raw)
-	last, ok := tcpProgress(tc)
+	w := &stallWatch{tc: tcpConnOf(raw), timeout: timeout, period: max(timeout/8, 10*time.Millisecond), abort: abort}
+	last, ok := tcpProgress(w.tc)
 	if !ok {
-		close(w.exited)
 		return w
 	}
-	go w.run(tc, last, timeout, abort)
+	w.mu.Lock()
+	w.last, w.moved = last, time.Now()
+	w.timer = time.AfterFunc(w.period, w.check)
+	w.mu.Unlock()
 	return w
 }
 
-func (w *stallWatch) run(tc *net.TCPConn, last uint64, timeout time.Duration, abort func()) {
-	defer close(w.exited)
-	tick := time.NewTicker(max(timeout/8, 10*time.Millisecond))
-	defer tick.Stop()
-	moved := time.Now()
-	for {
-		select {
-		case <-w.done:
-			return
-		case now := <-tick.C:
-			n, ok := tcpProgress(tc)
-			switch {
-			case !ok:
-				return // the connection is closed: the transfer is over
-			case n != last:
-				last, moved = n, now
-			case now.Sub(moved) >= timeout:
-				w.stalled = true
-				abort()
-				return
-			}
-		}
+// check runs on the timer: it cuts the transfer after a whole timeout without progress,
+// else looks again one period later.
+func (w *stallWatch) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
 	}
+	n, ok := tcpProgress(w.tc)
+	now := time.Now()
+	switch {
+	case !ok:
+		return // the connection is closed: the transfer is over
+	case n != w.last:
+		w.last, w.moved = n, now
+	case now.Sub(w.moved) >= w.timeout:
+		w.stalled = true
+		w.abort()
+		return
+	}
+	w.timer.Reset(w.period)
 }
 
-// stop ends the watch and reports whether it cut the transfer.
+// stop ends the watch, after a check under way, and reports whether it cut the transfer.
 func (w *stallWatch) stop() bool {
-	close(w.done)
-	<-w.exited
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 	return w.stalled
 }
 

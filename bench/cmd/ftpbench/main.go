@@ -10,6 +10,8 @@
 //	ftpbench stall -addr ... -path big.bin -users ... -upass pw -conc 8
 //	ftpbench idle -addr ... -n 1000                        hold n logged-in sessions until stdin closes
 //	ftpbench smallstor -addr ... -n 200 -conc 1 -size 4096 small uploads: last byte to 226, p50/p99
+//	ftpbench idle-many -addr ... -n 10000 -conc 50         idle, then NOOP on each: how many stayed up
+//	ftpbench retr-many -addr ... -n 100 -path big64.bin    n downloads released at once: aggregate MB/s
 //
 // It only ever connects to the address it is given; bench/run.py gives loopback ones.
 package main
@@ -37,7 +39,7 @@ var opTimeout = 120 * time.Second
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ftpbench retr|stor|logins|concurrent|uncached|stall|idle|smallstor|sftp-get|sftp-put|sftp-logins|sftp-idle|s3mkbucket|s3put|s3get [flags]")
+		fmt.Fprintln(os.Stderr, "usage: ftpbench retr|stor|logins|concurrent|uncached|stall|idle|smallstor|idle-many|retr-many|sftp-get|sftp-put|sftp-logins|sftp-idle|s3mkbucket|s3put|s3get [flags]")
 		os.Exit(2)
 	}
 	o := parseFlags(os.Args[1], os.Args[2:])
@@ -79,10 +81,10 @@ func parseFlags(cmd string, args []string) options {
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "how long to run (logins)")
 	fs.IntVar(&o.maxN, "max", 0, "stop after this many logins (logins; 0 = no limit)")
 	fs.Float64Var(&o.rate, "rate", 0, "logins per second at most (logins; 0 = as fast as possible)")
-	fs.IntVar(&o.n, "n", 300, "clients (concurrent, idle)")
+	fs.IntVar(&o.n, "n", 300, "clients (concurrent, idle, idle-many, retr-many)")
 	fs.StringVar(&o.users, "users", "", "comma-separated usernames (uncached, stall)")
 	fs.StringVar(&o.upass, "upass", "", "password of -users")
-	fs.IntVar(&o.conc, "conc", 8, "concurrent logins (stall), concurrent sessions (smallstor)")
+	fs.IntVar(&o.conc, "conc", 8, "concurrent logins (stall, idle-many), concurrent sessions (smallstor)")
 	fs.IntVar(&o.size, "size", 4096, "bytes per upload (smallstor)")
 	fs.StringVar(&o.sshKey, "sshkey", "", "SSH private key file instead of -pass (sftp-*)")
 	fs.StringVar(&o.bucket, "bucket", "", "S3 bucket (s3*; -addr is the endpoint, -user/-pass the keys)")
@@ -111,6 +113,10 @@ func run(cmd string, o options) (any, error) {
 		return runIdle(o.addr, o.user, o.pass, o.n)
 	case "smallstor":
 		return runSmallStor(o.addr, o.user, o.pass, o.n, o.conc, o.size)
+	case "idle-many":
+		return runIdleMany(o.addr, o.user, o.pass, o.n, o.conc)
+	case "retr-many":
+		return runRetrMany(o.addr, o.user, o.pass, o.path, o.n)
 	case "sftp-get":
 		return runSFTPGet(o.addr, o.user, o.pass, o.sshKey, o.path)
 	case "sftp-put":

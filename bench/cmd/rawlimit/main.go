@@ -12,6 +12,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -126,7 +127,9 @@ func (s *session) closePasv() {
 func (s *session) epsv() error {
 	s.closePasv()
 	host, _, _ := net.SplitHostPort(s.c.LocalAddr().String())
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false) // as djftpd's passive listener: Go's default MPTCP costs more
+	ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return s.reply("425 " + err.Error())
 	}
