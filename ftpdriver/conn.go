@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/acceptretry"
+	"github.com/djftpd/djftpd/internal/loglimit"
 )
 
 // listener wraps the control listener so that every connection goftp serves is a
@@ -25,6 +27,12 @@ type listener struct {
 	net.Listener
 	srv         *Server
 	implicitTLS bool
+	name        string // the djftpd_accept_errors_total label: ftp or ftps (implicit)
+
+	// A failed accept that passes (out of descriptors) is waited out, not returned:
+	// goftp would retry it at once, spinning a core until descriptors come back.
+	backoff    acceptretry.Backoff // owned by the goroutine calling the inner Accept
+	acceptWarn loglimit.Limiter
 
 	start    sync.Once
 	admitted chan net.Conn
@@ -35,9 +43,37 @@ type listener struct {
 }
 
 func newListener(inner net.Listener, srv *Server, implicitTLS bool) *listener {
-	return &listener{
-		Listener: inner, srv: srv, implicitTLS: implicitTLS,
+	l := &listener{
+		Listener: inner, srv: srv, implicitTLS: implicitTLS, name: "ftp",
 		admitted: make(chan net.Conn), failed: make(chan error, 1), done: make(chan struct{}),
+		acceptWarn: loglimit.Limiter{Interval: time.Second},
+	}
+	if implicitTLS {
+		l.name = "ftps"
+	}
+	l.backoff = acceptretry.Backoff{Done: l.done, OnRetry: l.acceptFailed}
+	return l
+}
+
+// acceptFailed counts a failed accept that will be retried after wait, and logs it at
+// WARN at most once a second.
+func (l *listener) acceptFailed(err error, wait time.Duration) {
+	l.srv.cfg.Metrics.AcceptError(l.name)
+	if ok, suppressed := l.acceptWarn.Allow(time.Now()); ok {
+		l.srv.log.Warn("accept failed, retrying (too many open files? raise the descriptor limit)",
+			"listener", l.name, "err", err, "retry_in", wait, "suppressed_since_last", suppressed)
+	}
+}
+
+// acceptEnded is what goftp gets once the inner Accept failed for good: net.ErrClosed
+// after Close, else the error wrapped so that goftp, which retries at once whatever
+// claims to be temporary, returns it.
+func (l *listener) acceptEnded(err error) error {
+	select {
+	case <-l.done:
+		return net.ErrClosed
+	default:
+		return fmt.Errorf("accept: %w", err)
 	}
 }
 
@@ -105,35 +141,31 @@ func (l *listener) acceptInline() (net.Conn, error) {
 	for {
 		raw, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if l.backoff.Wait(err) {
 				continue
 			}
-			select {
-			case <-l.done:
-				return nil, net.ErrClosed
-			default:
-				return nil, err
-			}
+			return nil, l.acceptEnded(err)
 		}
+		l.backoff.Reset()
 		if c := l.admitConn(raw); c != nil {
 			return c, nil
 		}
 	}
 }
 
-// acceptLoop owns the inner Accept; it ends when the listener is closed.
+// acceptLoop owns the inner Accept; it ends when the listener is closed (or its Accept
+// fails for good).
 func (l *listener) acceptLoop() {
 	for {
 		raw, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if l.backoff.Wait(err) {
 				continue
 			}
-			l.failed <- err
+			l.failed <- l.acceptEnded(err)
 			return
 		}
+		l.backoff.Reset()
 		go l.admit(raw)
 	}
 }

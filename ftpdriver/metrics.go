@@ -17,6 +17,7 @@ type Metrics struct {
 	transfers         *prometheus.CounterVec // direction, result
 	transferDurations *prometheus.HistogramVec
 	sessionsClosed    *prometheus.CounterVec // reason
+	acceptErrors      *prometheus.CounterVec // listener
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -47,9 +48,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "djftpd", Name: "sessions_closed_total",
 			Help: "Sessions ended by the server, by reason (admin: POST /sessions/close).",
 		}, []string{"reason"}),
+		acceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "djftpd", Name: "accept_errors_total",
+			Help: "Failed accepts waited out (out of file descriptors, buffers or memory), by listener.",
+		}, []string{"listener"}),
 	}
-	reg.MustRegister(m.sessions, m.connsRefused, m.logins, m.transferBytes, m.transfers, m.transferDurations, m.sessionsClosed)
+	reg.MustRegister(m.sessions, m.connsRefused, m.logins, m.transferBytes, m.transfers, m.transferDurations,
+		m.sessionsClosed, m.acceptErrors)
 	m.sessionsClosed.WithLabelValues("admin")
+	for _, l := range []string{"ftp", "ftps", "sftp"} {
+		m.acceptErrors.WithLabelValues(l)
+	}
 	for _, r := range []string{"ok", "invalid_credentials", "unavailable", "rejected"} {
 		m.logins.WithLabelValues(r)
 	}
@@ -66,6 +75,10 @@ func (m *Metrics) Login(err error) { m.logins.WithLabelValues(loginResult(err)).
 // Connected and Disconnected count another front end's connection (SFTP) in djftpd_sessions.
 func (m *Metrics) Connected()    { m.sessions.Inc() }
 func (m *Metrics) Disconnected() { m.sessions.Dec() }
+
+// AcceptError counts a failed accept that is waited out on listener (ftp, ftps, sftp)
+// in djftpd_accept_errors_total.
+func (m *Metrics) AcceptError(listener string) { m.acceptErrors.WithLabelValues(listener).Inc() }
 
 // refusalReason is the djftpd_connections_refused_total label of a refusal at connect.
 func refusalReason(err error) string {
