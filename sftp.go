@@ -65,7 +65,7 @@ type sftpService struct {
 // newSFTP loads (or generates once) the host keys, logs their fingerprints and opens the
 // SFTP listener over gate when DJFTPD_SFTP_LISTEN is set; nil, nil otherwise. serve starts
 // it, stop drains it.
-func newSFTP(cfg config, gate sftpd.Gate, log *slog.Logger) (*sftpService, error) {
+func newSFTP(cfg config, gate *sftpGate, log *slog.Logger) (*sftpService, error) {
 	if cfg.SFTPListen == "" {
 		return nil, nil
 	}
@@ -83,6 +83,7 @@ func newSFTP(cfg config, gate sftpd.Gate, log *slog.Logger) (*sftpService, error
 		Log:           log,
 		ProxyProtocol: cfg.ProxyProtocol,
 		ProxyTrusted:  cfg.ProxyTrusted,
+		AcceptError:   func() { gate.metrics.AcceptError("sftp") },
 	}, gate)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/djftpd/djftpd/djangoclient"
+	"github.com/djftpd/djftpd/internal/acceptretry"
+	"github.com/djftpd/djftpd/internal/loglimit"
 	"github.com/djftpd/djftpd/internal/proxyproto"
 )
 
@@ -31,6 +33,8 @@ type Config struct {
 	// ProxyTrusted: any other peer is closed unread, as on the FTP listener (DESIGN.md §10).
 	ProxyProtocol bool
 	ProxyTrusted  []netip.Prefix
+	// AcceptError, if set, counts a failed accept that is waited out (out of descriptors).
+	AcceptError func()
 
 	parkAfter time.Duration // 0: defaultParkAfter; tests shorten it
 }
@@ -70,6 +74,7 @@ type Server struct {
 	conns    map[net.Conn]*connState
 	lns      map[net.Listener]struct{}
 	closing  bool
+	stopped  chan struct{} // closed with closing set: ends an accept back-off
 	sessions sync.WaitGroup
 	active   atomic.Int64
 }
@@ -90,13 +95,14 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, gate: gate, log: cfg.Log, baseCtx: ctx, cancel: cancel,
-		conns: map[net.Conn]*connState{}, lns: map[net.Listener]struct{}{}}, nil
+		conns: map[net.Conn]*connState{}, lns: map[net.Listener]struct{}{}, stopped: make(chan struct{})}, nil
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("sftpd: server closed")
 
-// Serve accepts connections on ln until Shutdown; it closes ln.
+// Serve accepts connections on ln until Shutdown; it closes ln. A failed accept that
+// passes (out of file descriptors) is waited out with a back-off, never returned.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -107,22 +113,19 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
 	defer ln.Close()
+	backoff := s.acceptBackoff()
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
+			if backoff.Wait(err) {
 				continue
+			}
+			if s.isClosing() {
+				return ErrServerClosed
 			}
 			return fmt.Errorf("sftpd: accept: %w", err)
 		}
+		backoff.Reset()
 		cs := &connState{}
 		if !s.track(nc, cs) {
 			nc.Close()
@@ -130,6 +133,27 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		go s.handle(nc, cs)
 	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// acceptBackoff is one Serve loop's back-off: it ends early at Shutdown, counts each
+// failure and logs it at WARN at most once a second.
+func (s *Server) acceptBackoff() *acceptretry.Backoff {
+	warn := &loglimit.Limiter{Interval: time.Second}
+	return &acceptretry.Backoff{Done: s.stopped, OnRetry: func(err error, wait time.Duration) {
+		if s.cfg.AcceptError != nil {
+			s.cfg.AcceptError()
+		}
+		if ok, suppressed := warn.Allow(time.Now()); ok {
+			s.log.Warn("accept failed, retrying (too many open files? raise the descriptor limit)",
+				"err", err, "retry_in", wait, "suppressed_since_last", suppressed)
+		}
+	}}
 }
 
 // connState is what Shutdown needs to know of a connection: whether it logged in, and how
@@ -173,6 +197,9 @@ func (s *Server) untrack(nc net.Conn) {
 // as on any cut connection) and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stopped)
+	}
 	s.closing = true
 	for ln := range s.lns {
 		ln.Close()
