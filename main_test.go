@@ -113,6 +113,7 @@ func TestServeWiring(t *testing.T) {
 		"djftpd_events_rejected_total 0\n",
 		"djftpd_event_spool_torn_bytes_total 0\n",
 		"djftpd_connections_refused_total",
+		`djftpd_accept_errors_total{listener="sftp"} 0`,
 		"process_resident_memory_bytes",
 	} {
 		if !strings.Contains(metrics, want) {
