@@ -90,3 +90,37 @@ func TestLogin(t *testing.T) {
 		t.Fatal("two failures of two did not use them all")
 	}
 }
+
+// The sessions of one user share the home's open root; each session's Close releases
+// its own reference once, and the root closes with the last session.
+func TestLoginSharesHome(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	auth := grants{"alice:pw": {Username: "alice", Home: filepath.Join(root, "alice"), Perms: "elrw"}}
+	core, err := New(Config{HomeRoot: root, CreateHome: true}, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	login := func() *User {
+		u, err := core.Login(context.Background(), LoginRequest{Username: "alice", Password: "pw",
+			ClientIP: netip.MustParseAddr("192.0.2.1"), Protocol: "ftp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	first, second := login(), login()
+	if first.Root() == nil || first.Root() != second.Root() {
+		t.Fatalf("two sessions of one home: roots %p and %p, want one shared", first.Root(), second.Root())
+	}
+	first.Close()
+	first.Close() // a session ended twice (kicked, then its own end) releases once
+	if _, err := second.Root().Stat("."); err != nil {
+		t.Fatalf("the second session lost its home when the first ended: %v", err)
+	}
+	second.Close()
+	if _, err := second.Root().Stat("."); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("the home after its last session ended: %v, want closed", err)
+	}
+}

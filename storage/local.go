@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -21,10 +23,22 @@ import (
 const UploadTempPrefix = ".djftpd-upload-"
 
 // Local keeps homes in directories under one root directory, each home opened as an
-// os.Root so no name, symlink included, leads out of it.
+// os.Root so no name, symlink included, leads out of it. The sessions of one home share
+// its os.Root (one descriptor, not one a session) while the directory at the home's
+// path is still the one that was opened.
 type Local struct {
 	dir  string
 	root *os.Root
+
+	mu    sync.Mutex
+	homes map[string]*sharedHome // by path relative to dir: the root sessions share now
+}
+
+// sharedHome is one open home and the sessions using it; the last release closes it.
+type sharedHome struct {
+	root *os.Root
+	fi   fs.FileInfo // the directory the root is open on (device and inode)
+	refs int         // guarded by Local.mu
 }
 
 // NewLocal opens the root every home must be inside, creating it when create is set.
@@ -38,11 +52,13 @@ func NewLocal(dir string, create bool) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open home root: %w", err)
 	}
-	return &Local{dir: dir, root: root}, nil
+	return NewLocalAt(dir, root), nil
 }
 
 // NewLocalAt is NewLocal over a root already open on dir; Close closes it.
-func NewLocalAt(dir string, root *os.Root) *Local { return &Local{dir: dir, root: root} }
+func NewLocalAt(dir string, root *os.Root) *Local {
+	return &Local{dir: dir, root: root, homes: make(map[string]*sharedHome)}
+}
 
 func (l *Local) String() string { return "local" }
 
@@ -53,12 +69,38 @@ func (l *Local) Capabilities() Capabilities { return (*LocalFS)(nil).Capabilitie
 func (l *Local) Close() error { return l.root.Close() }
 
 // Home opens the home directory, an absolute path inside the root, through the
-// root: a symlink planted under it cannot lead the home out of it.
+// root: a symlink planted under it cannot lead the home out of it. A home already
+// open for another session is shared when an lstat of its path, through the root,
+// finds the very directory it was opened on: a home removed, renamed away or replaced
+// (by a new directory or a symlink) since is opened afresh, and the old root serves
+// only the sessions that had it. The open root keeps its inode alive, so a recreated
+// directory cannot have the same device and inode.
 func (l *Local) Home(_ context.Context, home string, create bool) (FS, error) {
 	rel, err := filepath.Rel(l.dir, home)
 	if err != nil || !filepath.IsLocal(rel) && rel != "." {
 		return nil, fmt.Errorf("home %q is not inside %q: %w", home, l.dir, ErrBadName)
 	}
+	if h := l.acquire(rel); h != nil {
+		if fi, err := l.root.Lstat(rel); err == nil && os.SameFile(fi, h.fi) {
+			return &LocalFS{Root: h.root, home: h, local: l, rel: rel}, nil
+		}
+		l.release(rel, h)
+	}
+	r, err := l.openHome(rel, create)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := r.Stat(".")
+	if err != nil { // cannot tell which directory it is: this session alone uses it
+		return &LocalFS{Root: r}, nil
+	}
+	h := l.share(rel, r, fi)
+	return &LocalFS{Root: h.root, home: h, local: l, rel: rel}, nil
+}
+
+// openHome opens a home's own root, creating the home (mode 0750) when it is missing
+// and create is set.
+func (l *Local) openHome(rel string, create bool) (*os.Root, error) {
 	// Open first: the home almost always exists (every login but a user's first), and
 	// MkdirAll walks and stats each component of the path on every login.
 	r, err := l.root.OpenRoot(rel)
@@ -71,15 +113,63 @@ func (l *Local) Home(_ context.Context, home string, create bool) (FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open home: %w", err)
 	}
-	return &LocalFS{Root: r}, nil
+	return r, nil
 }
 
-// LocalFS is one home on the local file system.
+// acquire takes a reference on the home shared at rel, if any.
+func (l *Local) acquire(rel string) *sharedHome {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.homes[rel]
+	if h != nil {
+		h.refs++
+	}
+	return h
+}
+
+// share makes r, just opened on fi, the home shared at rel, unless a concurrent login
+// has shared the same directory meanwhile: then r closes and that one is used. A
+// different directory shared before stays open for its own sessions only.
+func (l *Local) share(rel string, r *os.Root, fi fs.FileInfo) *sharedHome {
+	l.mu.Lock()
+	if h := l.homes[rel]; h != nil && os.SameFile(h.fi, fi) {
+		h.refs++
+		l.mu.Unlock()
+		_ = r.Close()
+		return h
+	}
+	h := &sharedHome{root: r, fi: fi, refs: 1}
+	l.homes[rel] = h
+	l.mu.Unlock()
+	return h
+}
+
+// release drops one reference on h; the last one closes its root.
+func (l *Local) release(rel string, h *sharedHome) error {
+	l.mu.Lock()
+	h.refs--
+	last := h.refs == 0
+	if last && l.homes[rel] == h {
+		delete(l.homes, rel)
+	}
+	l.mu.Unlock()
+	if last {
+		return h.root.Close()
+	}
+	return nil
+}
+
+// LocalFS is one home on the local file system, as one session holds it.
 type LocalFS struct {
 	Root *os.Root
+
+	home   *sharedHome // the shared root Close releases; nil: Close closes Root
+	local  *Local
+	rel    string
+	closed atomic.Bool // Close releases once: a second would take another session's
 }
 
-// NewLocalFS wraps an open root as a home.
+// NewLocalFS wraps an open root as a home; Close closes it.
 func NewLocalFS(r *os.Root) *LocalFS { return &LocalFS{Root: r} }
 
 // Capabilities: a local file system does everything, zero-copy included.
@@ -87,7 +177,16 @@ func (l *LocalFS) Capabilities() Capabilities {
 	return Capabilities{Append: true, Resume: true, Chmod: true, Mtime: true, RenameDir: true, ZeroCopy: true}
 }
 
-func (l *LocalFS) Close() error { return l.Root.Close() }
+// Close ends this session's use of the home: the root closes with its last session.
+func (l *LocalFS) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	if l.home == nil {
+		return l.Root.Close()
+	}
+	return l.local.release(l.rel, l.home)
+}
 
 func (l *LocalFS) Stat(_ context.Context, name string) (fs.FileInfo, error) {
 	if err := checkName(name); err != nil {
