@@ -2,17 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/djftpd/djftpd/internal/holdtest"
 )
 
 // TestHoldSFTPSidecar is a measuring harness, not a test: with DJFTPD_HOLD_ADDR_FILE set it
@@ -23,20 +18,9 @@ import (
 // sftp-idle can hold sessions from another process while /proc/<pid>/status shows this
 // process's RSS alone (bench/README.md, SFTP section). With DJFTPD_HOLD_HEAP set, every
 // allocation is sampled and SIGUSR1 writes a heap profile there, the goroutines' stacks
-// grouped with their counts to .goroutine and MemStats to .txt.
+// grouped with their counts to .goroutine and MemStats to .txt (internal/holdtest).
 func TestHoldSFTPSidecar(t *testing.T) {
-	addrFile := os.Getenv("DJFTPD_HOLD_ADDR_FILE")
-	if addrFile == "" {
-		t.Skip("a measuring harness: set DJFTPD_HOLD_ADDR_FILE (bench/README.md)")
-	}
-	hold, err := time.ParseDuration(os.Getenv("DJFTPD_HOLD_FOR"))
-	if err != nil {
-		hold = 10 * time.Minute
-	}
-	heap := os.Getenv("DJFTPD_HOLD_HEAP")
-	if heap != "" {
-		runtime.MemProfileRate = 1 // every allocation: per-session bytes by owner, exactly
-	}
+	h := holdtest.Start(t)
 	root := os.Getenv("DJFTPD_HOLD_ROOT") // the homes' root (alice's home is alice/ in it)
 	if root == "" {
 		root = t.TempDir()
@@ -57,61 +41,21 @@ func TestHoldSFTPSidecar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithTimeout(context.Background(), hold)
+	log := holdtest.Logger()
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
+		defer cancel() // a sidecar that stopped by itself ends the hold
 		done <- serve(ctx, cfg, log, func(_, _ net.Addr) {
-			if err := os.WriteFile(addrFile, []byte(sftpAddr), 0o600); err != nil {
+			if err := h.WriteAddr(sftpAddr); err != nil {
 				log.Error("hold: address file", "err", err)
 			}
 		})
 	}()
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
-		case <-usr1:
-			if err := writeHoldProfiles(heap); err != nil {
-				t.Error(err)
-			}
-		}
+	h.Wait(ctx, t)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
-}
-
-// writeHoldProfiles writes the heap profile (after a GC), the goroutines and MemStats.
-func writeHoldProfiles(path string) error {
-	if path == "" {
-		return nil
-	}
-	runtime.GC()
-	for name, debug := range map[string]int{"heap": 0, "goroutine": 1} {
-		file := path
-		if name == "goroutine" {
-			file += ".goroutine"
-		}
-		f, err := os.Create(file)
-		if err != nil {
-			return fmt.Errorf("hold profile: %w", err)
-		}
-		err = pprof.Lookup(name).WriteTo(f, debug)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("hold profile %s: %w", name, err)
-		}
-	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	txt := fmt.Sprintf("HeapInuse %d\nHeapAlloc %d\nStackInuse %d\nSys %d\nNumGoroutine %d\n",
-		m.HeapInuse, m.HeapAlloc, m.StackInuse, m.Sys, runtime.NumGoroutine())
-	return os.WriteFile(path+".txt", []byte(txt), 0o600)
 }
