@@ -354,25 +354,8 @@ func runRetr(addr, user, pass, path string, useTLS bool) (any, error) {
 	defer cl.close()
 	buf := make([]byte, 1<<20)
 	start := time.Now()
-	dc, suite, err := cl.transfer("RETR " + path)
+	n, suite, err := retrOnce(cl, path, buf)
 	if err != nil {
-		return nil, err
-	}
-	var n int64
-	for {
-		_ = dc.SetReadDeadline(time.Now().Add(opTimeout))
-		m, rerr := dc.Read(buf)
-		n += int64(m)
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			dc.Close()
-			return nil, fmt.Errorf("data read after %d bytes: %w", n, rerr)
-		}
-	}
-	dc.Close()
-	if _, _, err := cl.expect(226, 250); err != nil {
 		return nil, err
 	}
 	secs := time.Since(start).Seconds()

@@ -181,7 +181,7 @@ func runRetrMany(addr, user, pass, path string, n int) (any, error) {
 		wg.Go(func() {
 			<-gate
 			t := time.Now()
-			got[i], errs[i] = retrOnce(cl, path)
+			got[i], _, errs[i] = retrOnce(cl, path, make([]byte, 256<<10))
 			each[i] = time.Since(t).Seconds()
 		})
 	}
@@ -203,13 +203,13 @@ func runRetrMany(addr, user, pass, path string, n int) (any, error) {
 		"median_s": each[n/2], "slowest_s": each[n-1]}, nil
 }
 
-// retrOnce downloads path on cl: EPSV, connect, RETR, read to EOF, the 226.
-func retrOnce(cl *client, path string) (int64, error) {
-	dc, _, err := cl.transfer("RETR " + path)
+// retrOnce downloads path on cl through buf: EPSV, connect, RETR, read to EOF, the 226.
+// It returns the bytes read and the data connection's TLS suite (empty without TLS).
+func retrOnce(cl *client, path string, buf []byte) (int64, string, error) {
+	dc, suite, err := cl.transfer("RETR " + path)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	buf := make([]byte, 256<<10)
 	var n int64
 	for {
 		_ = dc.SetReadDeadline(time.Now().Add(opTimeout))
@@ -220,10 +220,10 @@ func retrOnce(cl *client, path string) (int64, error) {
 		}
 		if rerr != nil {
 			dc.Close()
-			return n, fmt.Errorf("data read after %d bytes: %w", n, rerr)
+			return n, suite, fmt.Errorf("data read after %d bytes: %w", n, rerr)
 		}
 	}
 	dc.Close()
 	_, _, err = cl.expect(226, 250)
-	return n, err
+	return n, suite, err
 }
