@@ -453,12 +453,14 @@ def test_raising_receiver_skips_neither_other_receivers_nor_events(post_events, 
     assert isinstance(record.exc_info[1], RuntimeError)
 
 
-def test_a_concurrent_delivery_of_the_same_ids_is_retried(post_events, received, monkeypatch):
-    """Pins the race of two deliveries of one batch: the receipt insert fails once, the
-    batch is looked at again and only the truly new events fire."""
+def assert_concurrent_delivery_is_retried(
+    post_events: Any, received: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Posts "a", then "a" and "b" with seen_ids stale once (as when a concurrent delivery
+    inserted "a" in between): the batch must be looked at again and only "b" fire anew."""
     post_events(event(id="a"))
     real_seen_ids = events_module.seen_ids
-    calls = []
+    calls: list[Any] = []
 
     def stale_first(ids):
         calls.append(ids)
@@ -471,6 +473,12 @@ def test_a_concurrent_delivery_of_the_same_ids_is_retried(post_events, received,
     assert response.status_code == 200
     assert len(calls) == 2
     assert [kwargs["event_id"] for _, kwargs in received] == ["a", "b"]
+
+
+def test_a_concurrent_delivery_of_the_same_ids_is_retried(post_events, received, monkeypatch):
+    """Pins the race of two deliveries of one batch: the receipt insert fails once, the
+    batch is looked at again and only the truly new events fire."""
+    assert_concurrent_delivery_is_retried(post_events, received, monkeypatch)
 
 
 def test_signal_receiver_sees_connect_and_login(alice, post_events):
@@ -630,20 +638,6 @@ def test_compact_log_concurrent_delivery_is_retried(
 ):
     """A row that is a receipt is inserted without ignoring conflicts: a concurrent delivery
     of the same ids is an IntegrityError, and the batch is looked at again."""
-    post_events(event(id="a"))
-    real_seen_ids = events_module.seen_ids
-    calls = []
-
-    def stale_first(ids):
-        calls.append(ids)
-        return set() if len(calls) == 1 else real_seen_ids(ids)
-
-    monkeypatch.setattr(events_module, "seen_ids", stale_first)
-
-    response = post_events(event(id="a"), event(id="b"))
-
-    assert response.status_code == 200
-    assert len(calls) == 2
-    assert [kwargs["event_id"] for _, kwargs in received] == ["a", "b"]
+    assert_concurrent_delivery_is_retried(post_events, received, monkeypatch)
     assert FTPEvent.objects.count() == 2
     assert not FTPEventReceipt.objects.exists()
