@@ -74,6 +74,47 @@ def known_hosts(s: Stack) -> Path:
     return path
 
 
+def ssh_options(s: Stack, key: Path | None) -> list[str]:
+    """OpenSSH client options of sftp and scp: djftpd's port, its host key checked strictly,
+    and only the key (when given) or only the password."""
+    argv = [
+        "-P",
+        str(s.sftp_port),  # type: ignore[attr-defined]
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={known_hosts(s)}",
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "IdentitiesOnly=yes",
+    ]
+    if key is not None:
+        return [*argv, "-i", str(key), "-o", "PreferredAuthentications=publickey"]
+    return [
+        *argv,
+        "-o",
+        "PreferredAuthentications=password",
+        "-o",
+        "PubkeyAuthentication=no",
+    ]
+
+
+def run_client(
+    s: Stack, argv: list[str], batch: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run a client in the stack's workdir, its output captured, within TIMEOUT."""
+    return subprocess.run(
+        argv,
+        check=False,
+        input=batch,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=s.workdir,
+    )
+
+
 def openssh_sftp(
     s: Stack,
     user: str,
@@ -90,38 +131,12 @@ def openssh_sftp(
         "BatchMode=no" if password is not None else "BatchMode=yes",
         "-b",
         "-",
-        "-P",
-        str(s.sftp_port),  # type: ignore[attr-defined]
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts(s)}",
-        "-o",
-        "ConnectTimeout=10",
-        "-o",
-        "IdentitiesOnly=yes",
+        *ssh_options(s, key),
+        f"{user}@127.0.0.1",
     ]
-    if key is not None:
-        argv += ["-i", str(key), "-o", "PreferredAuthentications=publickey"]
-    else:
-        argv += [
-            "-o",
-            "PreferredAuthentications=password",
-            "-o",
-            "PubkeyAuthentication=no",
-        ]
-    argv.append(f"{user}@127.0.0.1")
     if password is not None:
         argv = ["sshpass", "-p", password, *argv]
-    return subprocess.run(
-        argv,
-        check=False,
-        input=batch,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=s.workdir,
-    )
+    return run_client(s, argv, batch)
 
 
 def paramiko_client(
@@ -521,33 +536,8 @@ def scp(
     s: Stack, key: Path, *paths: str, legacy: bool = False
 ) -> subprocess.CompletedProcess:
     """OpenSSH's scp with a key, over SFTP (``-s``) or the legacy protocol (``-O``)."""
-    return subprocess.run(
-        [
-            "scp",
-            "-O" if legacy else "-s",
-            "-B",
-            "-P",
-            str(s.sftp_port),  # type: ignore[attr-defined]
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={known_hosts(s)}",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "PreferredAuthentications=publickey",
-            "-o",
-            "ConnectTimeout=10",
-            "-i",
-            str(key),
-            *paths,
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=s.workdir,
-    )
+    argv = ["scp", "-O" if legacy else "-s", "-B", *ssh_options(s, key), *paths]
+    return run_client(s, argv)
 
 
 def test_scp_over_sftp_upload_and_download_with_a_key(
