@@ -14,9 +14,7 @@ import (
 // TestPasswordsNeverLogged: at DEBUG, with every command traced, no password appears.
 func TestPasswordsNeverLogged(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ts := newTestServerLog(t, log)
+	ts, logs := newTestServerLogs(t, slog.LevelDebug)
 	rc := ts.dial(t)
 	rc.cmd("USER alice")
 	rc.cmd("PASS wrong-Pa55word")

@@ -14,12 +14,7 @@ func TestSessionsOfAHomeShareOneDescriptor(t *testing.T) {
 	first := ts.dial(t)
 	first.login("alice", "alice-pw")
 	base := openFDs(t)
-	var more []*rawConn
-	for range 3 {
-		rc := ts.dial(t)
-		rc.login("alice", "alice-pw")
-		more = append(more, rc)
-	}
+	more := ts.logins(t, "alice", "alice-pw", 3)
 	if got := openFDs(t) - base; got != 3*2 {
 		t.Fatalf("3 more sessions of one home hold %d descriptors, want 6 (their sockets)", got)
 	}
@@ -45,4 +40,15 @@ func TestSessionsOfAHomeShareOneDescriptor(t *testing.T) {
 	if _, err := os.Stat(ts.home + "/d"); err != nil {
 		t.Fatalf("MKD through the shared home: %v", err)
 	}
+}
+
+// logins opens n control connections, each logged in as user.
+func (ts *testServer) logins(t *testing.T, user, pass string, n int) []*rawConn {
+	t.Helper()
+	rcs := make([]*rawConn, n)
+	for i := range rcs {
+		rcs[i] = ts.dial(t)
+		rcs[i].login(user, pass)
+	}
+	return rcs
 }

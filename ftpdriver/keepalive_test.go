@@ -3,7 +3,6 @@
 package ftpdriver
 
 import (
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,16 +24,9 @@ func TestControlKeepAliveOnlyFromFirstTransfer(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ts.home, "f.txt"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dial := rc.epsvData(t, ts.addr)
-	if err := rc.tp.PrintfLine("RETR f.txt"); err != nil {
-		t.Fatal(err)
+	if got, code := transferOn(t, ts, rc, "RETR f.txt", nil); code != 226 || string(got) != "x" {
+		t.Fatalf("RETR = %d %q, want 226 \"x\"", code, got)
 	}
-	data := dial()
-	rc.expect(150)
-	if _, err := io.ReadAll(data); err != nil {
-		t.Fatal(err)
-	}
-	rc.expect(226)
 	if got := ts.controlKeepAlive(t); !got {
 		t.Fatal("keep-alive off after a transfer; want on")
 	}

@@ -50,12 +50,7 @@ func TestUnusedPassiveListenerCloses(t *testing.T) {
 func TestPassiveListenersPerAddress(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, func(c *Config) { c.MaxPassivePerIP = 2 })
-	var rcs []*rawConn
-	for range 3 {
-		rc := ts.dial(t)
-		rc.login("alice", "alice-pw")
-		rcs = append(rcs, rc)
-	}
+	rcs := ts.logins(t, "alice", "alice-pw", 3)
 	for i, rc := range rcs[:2] {
 		if _, code := rc.epsvPort(); code != 229 {
 			t.Fatalf("session %d: EPSV = %d", i, code)

@@ -1,7 +1,6 @@
 package ftpdriver
 
 import (
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,14 +28,9 @@ func TestOneInfoLinePerSession(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(ts.home, "f.txt"), []byte("hello"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			dial := rc.epsvData(t, ts.addr)
-			if err := rc.tp.PrintfLine("RETR f.txt"); err != nil {
-				t.Fatal(err)
+			if got, code := transferOn(t, ts, rc, "RETR f.txt", nil); code != 226 || string(got) != "hello" {
+				t.Fatalf("RETR = %d %q, want 226 \"hello\"", code, got)
 			}
-			data := dial()
-			rc.expect(150)
-			_, _ = io.ReadAll(data)
-			rc.expect(226)
 			rc.c.Close()
 		}, [][]string{{`msg="transfer complete"`, ` user=alice `, " bytes=5 "},
 			{`msg="session end"`, ` user=alice `, ` bytes_in=0 bytes_out=5 outcome=client_closed`}}},
@@ -50,9 +44,7 @@ func TestOneInfoLinePerSession(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var logs lockedBuffer
-			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			ts := newTestServerLog(t, log, func(c *Config) { c.FailedLoginDelay = 0 })
+			ts, logs := newTestServerLogs(t, slog.LevelInfo, func(c *Config) { c.FailedLoginDelay = 0 })
 			tt.run(t, ts, ts.dial(t))
 			waitFor(t, "the session-end line", func() bool { return strings.Contains(logs.String(), "session end") })
 			time.Sleep(20 * time.Millisecond) // nothing may follow it
@@ -75,9 +67,7 @@ func TestOneInfoLinePerSession(t *testing.T) {
 // TestDebugKeepsSessionDetail: what INFO no longer says per session is at DEBUG.
 func TestDebugKeepsSessionDetail(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ts := newTestServerLog(t, log)
+	ts, logs := newTestServerLogs(t, slog.LevelDebug)
 	rc := ts.dial(t)
 	rc.login("alice", "alice-pw")
 	rc.cmd("QUIT")
@@ -87,4 +77,12 @@ func TestDebugKeepsSessionDetail(t *testing.T) {
 			t.Errorf("no %q at DEBUG:\n%s", want, logs.String())
 		}
 	}
+}
+
+// newTestServerLogs is newTestServer logging text at level into the returned buffer.
+func newTestServerLogs(t *testing.T, level slog.Level, mutate ...func(*Config)) (*testServer, *lockedBuffer) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
+	return newTestServerLog(t, log, mutate...), logs
 }

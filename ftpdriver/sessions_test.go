@@ -141,12 +141,7 @@ func TestCloseSessionDuringUpload(t *testing.T) {
 func TestCloseSessionsOfAUser(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	var alices []*rawConn
-	for range 2 {
-		rc := ts.dial(t)
-		rc.login("alice", "alice-pw")
-		alices = append(alices, rc)
-	}
+	alices := ts.logins(t, "alice", "alice-pw", 2)
 	bob := ts.dial(t)
 	bob.login("bob", "bob-pw")
 	if err := os.MkdirAll(filepath.Join(filepath.Dir(ts.home), "bob"), 0o750); err != nil {
