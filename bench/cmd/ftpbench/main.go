@@ -483,29 +483,12 @@ func runUncached(addr string, users []string, pass string) (any, error) {
 	if len(users) == 0 {
 		return nil, errors.New("no -users")
 	}
-	var wg sync.WaitGroup
-	gate := make(chan struct{})
-	errs := make([]error, len(users))
-	each := make([]float64, len(users))
-	for i, u := range users {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-gate
-			t := time.Now()
-			errs[i] = loginOnce(addr, u, pass)
-			each[i] = time.Since(t).Seconds()
-		}()
-	}
-	time.Sleep(20 * time.Millisecond)
-	start := time.Now()
-	close(gate)
-	wg.Wait()
-	secs := time.Since(start).Seconds()
-	if err := errors.Join(errs...); err != nil {
+	each, secs, err := releaseAtOnce(len(users), func(i int) error {
+		return loginOnce(addr, users[i], pass)
+	})
+	if err != nil {
 		return nil, err
 	}
-	slices.Sort(each)
 	return map[string]any{"logins": len(users), "seconds": secs, "per_second": float64(len(users)) / secs,
 		"fastest_s": each[0], "slowest_s": each[len(each)-1]}, nil
 }

@@ -172,16 +172,36 @@ func runRetrMany(addr, user, pass, path string, n int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	got := make([]int64, n)
+	each, secs, err := releaseAtOnce(n, func(i int) (err error) {
+		got[i], _, err = retrOnce(clients[i], path, make([]byte, 256<<10))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, b := range got {
+		total += b
+	}
+	return map[string]any{"sessions": n, "bytes": total, "seconds": secs,
+		"mbps": float64(total) / 1e6 / secs, "fastest_s": each[0],
+		"median_s": each[n/2], "slowest_s": each[n-1]}, nil
+}
+
+// releaseAtOnce runs f(0) … f(n-1) in goroutines parked at a gate and opens it, so that
+// they start together. It returns each call's seconds (sorted) and the seconds from the
+// release to the last return.
+func releaseAtOnce(n int, f func(i int) error) ([]float64, float64, error) {
 	gate := make(chan struct{})
 	each := make([]float64, n)
-	got := make([]int64, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, cl := range clients {
+	for i := range n {
 		wg.Go(func() {
 			<-gate
 			t := time.Now()
-			got[i], _, errs[i] = retrOnce(cl, path, make([]byte, 256<<10))
+			errs[i] = f(i)
 			each[i] = time.Since(t).Seconds()
 		})
 	}
@@ -190,17 +210,8 @@ func runRetrMany(addr, user, pass, path string, n int) (any, error) {
 	close(gate)
 	wg.Wait()
 	secs := time.Since(start).Seconds()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	var total int64
-	for _, b := range got {
-		total += b
-	}
 	slices.Sort(each)
-	return map[string]any{"sessions": n, "bytes": total, "seconds": secs,
-		"mbps": float64(total) / 1e6 / secs, "fastest_s": each[0],
-		"median_s": each[n/2], "slowest_s": each[n-1]}, nil
+	return each, secs, errors.Join(errs...)
 }
 
 // retrOnce downloads path on cl through buf: EPSV, connect, RETR, read to EOF, the 226.
