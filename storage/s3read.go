@@ -49,6 +49,7 @@ type s3Reader struct {
 	ahead   int       // parts in flight at most
 	failed  error     // the first part's failure, reported in place of cancellations
 	failMu  sync.Mutex
+	err     error // what ended the read: every later Read returns it
 	stopped bool
 }
 
@@ -115,6 +116,18 @@ func (r *s3Reader) Read(b []byte) (int, error) {
 	if r.stopped {
 		return 0, errors.New("read after close")
 	}
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.read(b)
+	if err != nil {
+		r.err = err
+		r.cancel() // nothing after a failure is delivered: stop fetching it
+	}
+	return n, err
+}
+
+func (r *s3Reader) read(b []byte) (int, error) {
 	if r.first != nil {
 		n, err := r.first.Read(b)
 		if !errors.Is(err, io.EOF) {
@@ -156,8 +169,6 @@ func (r *s3Reader) advance() error {
 		if err == nil {
 			err = p.err
 		}
-		r.queue = nil
-		r.cancel()
 		return err
 	}
 	r.cur, r.pos = p, 0

@@ -210,6 +210,9 @@ func TestS3ReadAheadPartFails(t *testing.T) {
 	if !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("read with the service gone: %v, want ErrUnavailable", err)
 	}
+	if _, again := r.Read(make([]byte, 1)); again != err {
+		t.Errorf("Read after the failure: %v, want the same error", again)
+	}
 	if !bytes.Equal(got, data[:len(got)]) || len(got) == len(data) {
 		t.Errorf("%d bytes delivered: want a strict prefix of the object", len(got))
 	}
