@@ -19,6 +19,12 @@ import (
 // One streamed GET is held back by a single connection's throughput; the SDK's
 // transfer manager downloads with concurrent ranged parts the same way.
 
+// readAheadAfter is how much of the first part a reader takes before the parts after
+// it are requested: a reader that is closed early (the SFTP server reopens the object
+// at another offset when its workers read out of order; ABOR) then costs one GET, as
+// before the read-ahead, not a part size × concurrency of GETs it will not read.
+const readAheadAfter = 1 << 20
+
 // s3Part is one ranged GET in flight: done is closed once buf holds n bytes or err
 // is set.
 type s3Part struct {
@@ -39,6 +45,7 @@ type s3Reader struct {
 	wg     sync.WaitGroup // the part goroutines
 
 	first   io.ReadCloser // the first response's body, streamed; nil once drained
+	taken   int64         // bytes delivered from first
 	cur     *s3Part       // the part being read; pos bytes of it delivered
 	pos     int64
 	queue   []*s3Part // parts in flight, in order
@@ -59,7 +66,6 @@ func newS3Reader(ctx context.Context, h *S3FS, key, etag string, body io.ReadClo
 	r := &s3Reader{h: h, key: key, etag: etag, first: &s3Body{rc: body, op: "GetObject"},
 		next: offset + h.s.cfg.PartSize, end: end, size: h.s.cfg.PartSize, ahead: h.s.cfg.Concurrency}
 	r.ctx, r.cancel = context.WithCancel(ctx)
-	r.fill()
 	return r
 }
 
@@ -130,6 +136,9 @@ func (r *s3Reader) Read(b []byte) (int, error) {
 func (r *s3Reader) read(b []byte) (int, error) {
 	if r.first != nil {
 		n, err := r.first.Read(b)
+		if r.taken += int64(n); r.taken >= readAheadAfter {
+			r.fill()
+		}
 		if !errors.Is(err, io.EOF) {
 			return n, err
 		}

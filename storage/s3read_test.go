@@ -105,8 +105,9 @@ func TestS3ReadAheadContent(t *testing.T) {
 	}
 }
 
-// TestS3ReadAheadConcurrent: with one byte read, the next Concurrency parts are
-// already requested (the reader fetches ahead), and Close leaves no fetch running.
+// TestS3ReadAheadConcurrent: a reader that took one byte has made one GET (an early
+// Close costs no more); with 1 MiB taken, the next Concurrency parts are requested at
+// once (the reader fetches ahead), and Close leaves no fetch running.
 func TestS3ReadAheadConcurrent(t *testing.T) {
 	h, reg, _ := readAheadHome(t)
 	put(t, h, "big", randomBytes(storage.MinPartSize*6))
@@ -118,12 +119,18 @@ func TestS3ReadAheadConcurrent(t *testing.T) {
 	if _, err := r.Read(make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
+	if n := getObjects(t, reg) - before; n != 1 {
+		t.Errorf("after one byte: %d GetObject, want 1", n)
+	}
+	if _, err := io.CopyN(io.Discard, r, 1<<20); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for getObjects(t, reg)-before < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := getObjects(t, reg) - before; n != 3 {
-		t.Errorf("after one byte: %d GetObject, want 3 (the first part and 2 ahead)", n)
+		t.Errorf("after 1 MiB: %d GetObject, want 3 (the first part and 2 ahead)", n)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
