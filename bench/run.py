@@ -349,12 +349,16 @@ def start_djftpd(big: Path, cert: Path, key: Path, info: dict) -> tuple[Server, 
         DJFTPD_MAX_PASSIVE_PER_IP="0",
         # With one gunicorn worker, the 8th of 8 concurrent PBKDF2 logins waits ~8 hashes.
         DJFTPD_AUTH_TIMEOUT="60s",
+        # As `make demo` (startftpserver: STATE_DIR/spool) and every shipped deployment: events
+        # go through the on-disk spool, not only the bounded memory queue, which a 10,000-login
+        # burst overflows (idle10k dropped ~47,000 events without it).
+        DJFTPD_SPOOL_DIR=str(d / "spool"),
     )
     proc = spawn("djftpd", [DJFTPD], env)
     wait_http(f"http://127.0.0.1:{ops}/readyz", proc)
     s = Server("djftpd", port, proc, d / "ftp" / "alice", ops_port=ops, django=gunicorn, env=env)
     s.notes.append("DJFTPD_CACHE_TTL=1h, MAX_CONNECTIONS(_PER_IP)=0, MAX_PASSIVE_PER_IP=0, "
-                   "AUTH_TIMEOUT=60s, TLS explicit")
+                   "AUTH_TIMEOUT=60s, SPOOL_DIR set, TLS explicit")
     return s, gunicorn
 
 
