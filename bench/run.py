@@ -714,7 +714,7 @@ def start_djftpd_variant(name: str, base: Server, extra: dict) -> Server:
     port, ops = free_port(), free_port()
     lo, hi = port_range()
     env = dict(base.env or {}, DJFTPD_LISTEN=f"127.0.0.1:{port}", DJFTPD_PASSIVE_PORTS=f"{lo}-{hi}",
-               DJFTPD_OPS_LISTEN=f"127.0.0.1:{ops}", **extra)
+               DJFTPD_OPS_LISTEN=f"127.0.0.1:{ops}", DJFTPD_SPOOL_DIR=str(RUN / name / "spool"), **extra)
     proc = spawn(name, [DJFTPD], env)
     wait_http(f"http://127.0.0.1:{ops}/readyz", proc)
     return Server(name, port, proc, base.home, ops_port=ops, django=base.django, env=env)
