@@ -46,9 +46,10 @@ type upload struct {
 	oldSize      int64     // its size then
 	oldMtime     time.Time // its modification time then
 	kept         int64     // old bytes that stay: all for APPE, those before the REST marker, none for STOR
-	tmp          string    // the temporary file of an atomic upload
 	f            *os.File  // nil until Open
 	n            int64     // bytes received
+
+	file storage.LocalFile // an atomic upload's temporary file (f), renamed at Commit
 
 	quota       *access.QuotaGuard // nil without a quota
 	settleUsage func(delta int64)  // records the usage change when quota is nil
@@ -110,9 +111,8 @@ func (up *upload) Open() error {
 	case up.appendMode:
 		up.f, err = up.root.OpenFile(up.rel, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	case up.atomic:
-		tmp := storage.TempPath(up.rel)
-		if up.f, err = up.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err == nil {
-			up.tmp = tmp
+		if up.file, err = storage.OpenLocalFile(up.root, up.rel, true, os.O_WRONLY); err == nil {
+			up.f = up.file.File()
 		}
 	case up.offset > 0:
 		if up.f, err = up.root.OpenFile(up.rel, os.O_WRONLY, 0); err == nil {
@@ -279,19 +279,15 @@ func (up *upload) settleRemote(err error) (int64, error) {
 	return up.oldSize, err
 }
 
-// commitTemp renames a complete atomic upload into place, else removes it.
+// commitTemp renames a complete atomic upload into place, else removes it (storage's
+// LocalFile: the rule SFTP uploads follow too).
 func (up *upload) commitTemp(err error) (int64, error) {
-	if cerr := up.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%w: close: %w", errLocal, cerr)
-	}
-	if err == nil {
-		if rerr := up.root.Rename(up.tmp, up.rel); rerr != nil {
-			err = fmt.Errorf("%w: commit upload: %w", errLocal, rerr)
-		}
-	}
 	if err != nil {
-		_ = up.root.Remove(up.tmp)
+		_ = up.file.Abort()
 		return up.oldSize, err
+	}
+	if cerr := up.file.Commit(); cerr != nil {
+		return up.oldSize, fmt.Errorf("%w: commit upload: %w", errLocal, cerr)
 	}
 	return up.n, nil
 }

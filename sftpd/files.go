@@ -56,14 +56,15 @@ func (r *reader) Close() error {
 	return err
 }
 
-// writer is an open file being uploaded. An atomic upload writes a hidden temporary file
-// renamed over the target when the client closes the handle; a session that ends with the
-// handle open leaves the target untouched and the temporary file removed.
+// writer is an open file being uploaded. On a local home it is storage's LocalFile, the
+// atomic rule FTP uploads follow too: a hidden temporary file renamed over the target
+// when the client closes the handle; a session that ends with the handle open leaves the
+// target untouched and the temporary file removed.
 type writer struct {
-	f         *os.File   // local homes
-	seq       *seqUpload // object-storage homes: f is nil
+	local     storage.LocalFile // local homes
+	seq       *seqUpload        // object-storage homes: local is unused
 	h         *handlers
-	name, tmp string // tmp: "" when writing in place
+	name      string
 	path      string
 	minOffset int64 // writes before it are refused (append-only grants)
 	appendAt  int64 // append mode: the end so far; -1 when not in append mode
@@ -121,7 +122,7 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 	if w.seq != nil {
 		n, err = w.seq.WriteAt(p, off)
 	} else {
-		n, err = w.f.WriteAt(p, off)
+		n, err = w.local.WriteAt(p, off)
 	}
 	w.n += int64(n)
 	if w.appendAt >= 0 {
@@ -137,7 +138,7 @@ func (w *writer) ReadAt(p []byte, off int64) (int, error) {
 	if w.seq != nil {
 		return 0, errNoReadW
 	}
-	return w.f.ReadAt(p, off)
+	return w.local.ReadAt(p, off)
 }
 
 func (w *writer) TransferError(error) {
@@ -173,20 +174,18 @@ func (w *writer) Close() error {
 // over the target, or removed when aborted. It returns the change of the home's usage.
 func (w *writer) closeFile(aborted bool) (int64, error) {
 	var size int64
-	if fi, err := w.f.Stat(); err == nil {
+	if fi, err := w.local.File().Stat(); err == nil {
 		size = fi.Size()
 	}
-	err := w.f.Close()
-	root := w.h.user.Root()
 	delta := size - w.oldSize
-	if w.tmp != "" {
-		if err == nil && !aborted {
-			err = root.Rename(w.tmp, w.name)
-		}
-		if err != nil || aborted {
-			_ = root.Remove(w.tmp)
-			delta = 0
-		}
+	var err error
+	if aborted {
+		err = w.local.Abort()
+	} else {
+		err = w.local.Commit()
+	}
+	if w.local.Atomic() && (err != nil || aborted) {
+		delta = 0 // the target is as it was
 	}
 	return delta, err
 }
@@ -257,19 +256,14 @@ func (w *writer) openLocal(root *os.Root, flags sftp.FileOpenFlags, readToo, ato
 	if readToo {
 		mode = os.O_RDWR
 	}
-	var err error
-	if atomic {
-		w.tmp = storage.TempPath(w.name)
-		w.f, err = root.OpenFile(w.tmp, mode|os.O_CREATE|os.O_EXCL, 0o640)
-		return err
-	}
 	if flags.Creat {
 		mode |= os.O_CREATE
 	}
 	if flags.Trunc {
 		mode |= os.O_TRUNC
 	}
-	w.f, err = root.OpenFile(w.name, mode, 0o640)
+	var err error
+	w.local, err = storage.OpenLocalFile(root, w.name, atomic, mode)
 	return err
 }
 

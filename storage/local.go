@@ -346,24 +346,23 @@ func (l *LocalFS) Create(_ context.Context, name string, o CreateOptions) (Uploa
 	if name == "." {
 		return nil, fmt.Errorf("%s: %w", name, ErrIsDir)
 	}
-	u := &localUpload{root: l.Root, name: name, opts: o}
+	u := &localUpload{opts: o}
 	var err error
 	switch {
 	case o.Append:
-		u.f, err = l.Root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		u.file, err = OpenLocalFile(l.Root, name, false, os.O_WRONLY|os.O_CREATE|os.O_APPEND)
 	case o.Offset > 0:
-		if u.f, err = l.Root.OpenFile(name, os.O_WRONLY, 0); err == nil {
-			if _, err = u.f.Seek(o.Offset, io.SeekStart); err != nil {
-				u.f.Close()
+		if u.file, err = OpenLocalFile(l.Root, name, false, os.O_WRONLY); err == nil {
+			if _, err = u.file.f.Seek(o.Offset, io.SeekStart); err != nil {
+				u.file.f.Close()
 			}
 		}
 	case o.Atomic:
-		u.tmp = TempPath(name)
-		u.f, err = l.Root.OpenFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		u.file, err = OpenLocalFile(l.Root, name, true, os.O_WRONLY)
 	default:
 		_, serr := l.Root.Lstat(name)
 		u.created = errors.Is(serr, fs.ErrNotExist)
-		u.f, err = l.Root.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o640)
+		u.file, err = OpenLocalFile(l.Root, name, false, os.O_WRONLY|os.O_CREATE)
 	}
 	if err != nil {
 		return nil, err
@@ -373,17 +372,14 @@ func (l *LocalFS) Create(_ context.Context, name string, o CreateOptions) (Uploa
 
 // localUpload writes an *os.File; its ReadFrom reaches splice(2) from a TCP socket.
 type localUpload struct {
-	root    *os.Root
-	name    string
-	tmp     string // the temporary file of an atomic upload
+	file    LocalFile // the atomic rule: temporary file, rename, removal
 	opts    CreateOptions
 	created bool // an in-place upload created the file
-	f       *os.File
 	n       int64
 }
 
 func (u *localUpload) Write(p []byte) (int, error) {
-	n, err := u.f.Write(p)
+	n, err := u.file.f.Write(p)
 	u.n += int64(n)
 	return n, err
 }
@@ -391,7 +387,7 @@ func (u *localUpload) Write(p []byte) (int, error) {
 // ReadFrom is (*os.File).ReadFrom, so a *net.TCPConn (or an io.LimitedReader of one)
 // is spliced into the file without passing through user space.
 func (u *localUpload) ReadFrom(r io.Reader) (int64, error) {
-	n, err := u.f.ReadFrom(r)
+	n, err := u.file.f.ReadFrom(r)
 	u.n += n
 	return n, err
 }
@@ -399,23 +395,17 @@ func (u *localUpload) ReadFrom(r io.Reader) (int64, error) {
 func (u *localUpload) Written() int64 { return u.n }
 
 // File is the file being written, for what only a local file has (Truncate, Stat).
-func (u *localUpload) File() *os.File { return u.f }
+func (u *localUpload) File() *os.File { return u.file.f }
 
 // Commit ends the upload: an atomic one is renamed into place, an in-place one ends
 // where the new bytes end (an append keeps its length).
 func (u *localUpload) Commit() error {
 	var err error
-	if u.tmp == "" && !u.opts.Append {
-		err = u.f.Truncate(u.opts.Offset + u.n)
+	if !u.file.Atomic() && !u.opts.Append {
+		err = u.file.f.Truncate(u.opts.Offset + u.n)
 	}
-	if cerr := u.f.Close(); err == nil {
+	if cerr := u.file.Commit(); err == nil {
 		err = cerr
-	}
-	if err == nil && u.tmp != "" {
-		err = u.root.Rename(u.tmp, u.name)
-	}
-	if err != nil && u.tmp != "" {
-		_ = u.root.Remove(u.tmp)
 	}
 	return err
 }
@@ -423,12 +413,9 @@ func (u *localUpload) Commit() error {
 // Abort removes an atomic upload's temporary file, and a file an in-place upload
 // created before any byte arrived; in place, what arrived stays for a resume.
 func (u *localUpload) Abort() error {
-	err := u.f.Close()
-	switch {
-	case u.tmp != "":
-		err = errors.Join(err, u.root.Remove(u.tmp))
-	case u.created && u.n == 0:
-		err = errors.Join(err, u.root.Remove(u.name))
+	err := u.file.Abort()
+	if u.created && u.n == 0 {
+		err = errors.Join(err, u.file.root.Remove(u.file.name))
 	}
 	return err
 }
