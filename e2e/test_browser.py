@@ -178,8 +178,14 @@ def test_live_page_and_dashboard_in_chromium(stack: Stack, browser: Browser):
     data = ftp.transfercmd("STOR in-progress.bin")
     data.sendall(b"x" * 123_456)
     wait_page(admin, "/admin/djftpd/livesession/", r"in-progress\.bin")
-    # The event log needs the last events delivered (the sidecar flushes every second).
-    wait_page(admin, "/admin/djftpd/ftpevent/", r"login failed")
+    # The event log needs the last events delivered (the sidecar flushes every second): the
+    # failed login is the last. (The unfiltered page names "login failed" in its type filter
+    # whatever the rows hold, so the wait looks at the filtered rows.)
+    wait_page(
+        admin,
+        "/admin/djftpd/ftpevent/?type__exact=login_failed",
+        r'<td class="field-username">alice</td>',
+    )
     base = f"http://127.0.0.1:{stack.django_port}"
 
     browser.open(base + "/admin/djftpd/livesession/?refresh=0")

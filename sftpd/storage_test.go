@@ -29,14 +29,15 @@ func serveS3(t *testing.T, perms string) (*sftp.Client, *testUser, storage.FS) {
 }
 
 // serveS3Metrics is serveS3 with the storage's metrics registry, to count S3 requests.
-// Out-of-order reads wait for their turn up to a gap long enough that a loaded machine cannot
-// turn the count of GETs into a timing test.
+// Out-of-order reads wait for their turn up to a gap long enough (3 s, 12 times the
+// production gap) that a loaded machine rarely turns the count of GETs into a timing test,
+// and short enough that reads queued behind others that wait cost seconds, not minutes.
 func serveS3Metrics(t *testing.T, perms string) (*sftp.Client, *testUser, storage.FS, *prometheus.Registry) {
 	t.Helper()
 	home, reg := s3Home(t)
 	u := &testUser{perms: perms, fs: home}
 	h := newHandlers(u, true, nil)
-	h.FileGet.(*handlers).readGap = 30 * time.Second
+	h.FileGet.(*handlers).readGap = 3 * time.Second
 	return serveHandlers(t, h), u, home, reg
 }
 
