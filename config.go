@@ -49,8 +49,8 @@ type config struct {
 	UploadMode          uploadMode    `split_words:"true" default:"atomic" desc:"atomic: STOR writes a hidden temporary file renamed on success; standard: in place"`
 	Storage             storeLoc      `split_words:"true" default:"local" desc:"Where homes live: local (directories under DJFTPD_HOME_ROOT) or s3://BUCKET[/PREFIX] (a home /alice is keys PREFIX/alice/...; credentials, region and endpoint from the AWS SDK's standard AWS_* variables)"`
 	S3PathStyle         bool          `envconfig:"S3_PATH_STYLE" default:"false" desc:"With s3: address the bucket in the URL path, as most self-hosted S3 servers need"`
-	S3PartSize          int64         `envconfig:"S3_PART_SIZE" default:"8388608" desc:"With s3: bytes per multipart upload part and per ranged download part (5 MiB to 5 GiB); an upload holds at most part size x (concurrency+1) in memory, a download part size x concurrency"`
-	S3UploadConcurrency int           `envconfig:"S3_UPLOAD_CONCURRENCY" default:"4" desc:"With s3: parts of one upload sent at once, and of one download (RETR, SFTP read) fetched ahead at once (1-64)"`
+	S3PartSize          int64         `envconfig:"S3_PART_SIZE" default:"8388608" desc:"With s3: bytes per multipart upload part (5 MiB to 5 GiB); an upload holds at most part size x (concurrency+1) in memory"`
+	S3UploadConcurrency int           `envconfig:"S3_UPLOAD_CONCURRENCY" default:"4" desc:"With s3: parts of one upload sent at once (1-64)"`
 	S3RenameDirMax      int           `envconfig:"S3_RENAME_DIR_MAX" default:"1000" desc:"With s3: most objects a directory rename copies; larger directories get 550"`
 	ASCIIConversion     bool          `envconfig:"ASCII_CONVERSION" default:"true" desc:"TYPE A converts line ends (CRLF on the wire, LF on disk) as RFC 959 says; false sends files unchanged in both types"`
 	AuthTimeout         time.Duration `split_words:"true" default:"5s" desc:"Time budget of one login's call to Django, retries included"`

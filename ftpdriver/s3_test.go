@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -309,48 +306,4 @@ func TestS3LiveSessionShowsProgress(t *testing.T) {
 		m := sessionsOf(t, ts.testServer)
 		return len(m["alice"]) == 1 && m["alice"][0].Transfer != nil && m["alice"][0].Transfer.Bytes == 4096
 	})
-}
-
-// TestHoldS3Sidecar is TestHoldSidecar with alice's home in a versitygw bucket, at the
-// sidecar's default part size and concurrency (else DJFTPD_S3_PART_SIZE,
-// DJFTPD_S3_UPLOAD_CONCURRENCY): with DJFTPD_HOLD_S3_FILE set it puts
-// DJFTPD_HOLD_S3_MIB (default 256) random MiB as alice's big.bin, writes "FTP-ADDR
-// S3-ADDR KEY" to that file and serves for DJFTPD_HOLD_FOR (default 10m), so that
-// ftpbench retr (FTP) and s3get (the SDK, directly) read the same object
-// (bench/README.md, S3 read-ahead).
-func TestHoldS3Sidecar(t *testing.T) {
-	file := os.Getenv("DJFTPD_HOLD_S3_FILE")
-	if file == "" {
-		t.Skip("a measuring harness: set DJFTPD_HOLD_S3_FILE (bench/README.md)")
-	}
-	hold, err := time.ParseDuration(os.Getenv("DJFTPD_HOLD_FOR"))
-	if err != nil {
-		hold = 10 * time.Minute
-	}
-	mib, err := strconv.Atoi(os.Getenv("DJFTPD_HOLD_S3_MIB"))
-	if err != nil {
-		mib = 256
-	}
-	part, _ := strconv.ParseInt(os.Getenv("DJFTPD_S3_PART_SIZE"), 10, 64) // 0: the default
-	conc, _ := strconv.Atoi(os.Getenv("DJFTPD_S3_UPLOAD_CONCURRENCY"))    // 0: the default
-	gw := storagetest.Start(t)
-	gw.Env(t)
-	st, err := storage.NewS3(context.Background(), storage.Location{Kind: "s3", Bucket: storagetest.Bucket, Prefix: "ftp"},
-		storage.S3Config{PathStyle: true, PartSize: part, Concurrency: conc, HomeRoot: "/", Metrics: storage.NewMetrics(prometheus.NewRegistry())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := newTestServer(t, func(c *Config) { c.Storage = st; c.HomeRoot = "/"; c.MaxConnections, c.MaxConnectionsPerIP = 0, 0 })
-	data := make([]byte, mib<<20)
-	_, _ = rand.Read(data)
-	if _, err := gw.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(storagetest.Bucket),
-		Key: aws.String("ftp" + ts.home + "/big.bin"), Body: bytes.NewReader(data)}); err != nil {
-		t.Fatal(err)
-	}
-	data = nil
-	line := fmt.Sprintf("%s %s %s\n", ts.addr, strings.TrimPrefix(gw.Endpoint, "http://"), "ftp"+ts.home+"/big.bin")
-	if err := os.WriteFile(file, []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(hold)
 }

@@ -3,10 +3,8 @@ package storage_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,63 +74,5 @@ func TestS3UploadMemoryBounded(t *testing.T) {
 	t.Logf("RSS %d MiB before, peak %d MiB: growth %d MiB for 1 GiB", before>>20, peak>>20, growth>>20)
 	if limit := int64(64 << 20); growth > limit && !raceEnabled {
 		t.Fatalf("RSS grew %d MiB uploading 1 GiB, want under %d MiB", growth>>20, limit>>20)
-	}
-}
-
-// TestS3DownloadMemoryBounded: a 1 GiB read with the default part size and concurrency
-// grows the process by less than 64 MiB, like the upload (parts fetched ahead: part
-// size × concurrency at most, 32 MiB, plus the streamed first part).
-func TestS3DownloadMemoryBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1 GiB download")
-	}
-	gw := storagetest.Start(t)
-	gw.Env(t)
-	reg := prometheus.NewRegistry()
-	st, err := storage.NewS3(context.Background(), storage.Location{Kind: "s3", Bucket: storagetest.Bucket},
-		storage.S3Config{PathStyle: true, HomeRoot: "/", Metrics: storage.NewMetrics(reg)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := st.Home(context.Background(), "/alice", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := h.Create(context.Background(), "big", storage.CreateOptions{Atomic: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := bytes.Repeat([]byte{'x'}, 1<<20)
-	for range 1024 {
-		if _, err := u.Write(chunk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := u.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	debug.FreeOSMemory() // the upload's buffers back to the system: they do not hide the read's
-	before := rssBytes(t)
-	r, err := h.Open(context.Background(), "big", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	peak, total := before, int64(0)
-	for {
-		n, err := io.ReadFull(r, chunk)
-		total += int64(n)
-		peak = max(peak, rssBytes(t))
-		if err != nil {
-			break
-		}
-	}
-	if total != 1<<30 {
-		t.Fatalf("read %d bytes, want 1 GiB", total)
-	}
-	growth := peak - before
-	t.Logf("RSS %d MiB before, peak %d MiB: growth %d MiB for 1 GiB", before>>20, peak>>20, growth>>20)
-	if limit := int64(64 << 20); growth > limit && !raceEnabled {
-		t.Fatalf("RSS grew %d MiB downloading 1 GiB, want under %d MiB", growth>>20, limit>>20)
 	}
 }

@@ -38,8 +38,8 @@ const (
 // region, endpoint come from its standard variables and files).
 type S3Config struct {
 	PathStyle    bool   // DJFTPD_S3_PATH_STYLE: bucket in the path (most self-hosted servers)
-	PartSize     int64  // DJFTPD_S3_PART_SIZE: bytes per multipart part and per ranged download part
-	Concurrency  int    // DJFTPD_S3_UPLOAD_CONCURRENCY: parts in flight per upload and per download
+	PartSize     int64  // DJFTPD_S3_PART_SIZE: bytes per multipart part
+	Concurrency  int    // DJFTPD_S3_UPLOAD_CONCURRENCY: parts in flight per upload
 	RenameDirMax int    // DJFTPD_S3_RENAME_DIR_MAX: most objects a directory rename copies
 	HomeRoot     string // DJFTPD_HOME_ROOT: every home is inside it
 	Metrics      *Metrics

@@ -168,10 +168,7 @@ func (l *s3Lister) Next(ctx context.Context) ([]fs.FileInfo, error) {
 
 func (l *s3Lister) Close() error { return nil }
 
-// Open is a ranged GetObject from offset of one part; a larger object continues in
-// an s3Reader, which fetches the parts after it concurrently. The later parts carry
-// If-Match with the first response's ETag, so a replaced object fails the read
-// instead of mixing two objects' bytes.
+// Open is a streamed GetObject, from offset by a Range request.
 func (h *S3FS) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
 	key, err := objectKey(h.home, name)
 	if err != nil {
@@ -180,14 +177,15 @@ func (h *S3FS) Open(ctx context.Context, name string, offset int64) (io.ReadClos
 	if name == "." {
 		return nil, fmt.Errorf("%s: %w", name, ErrIsDir)
 	}
-	in := &s3.GetObjectInput{Bucket: h.bucket(), Key: &key,
-		Range: aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+h.s.cfg.PartSize-1))}
+	in := &s3.GetObjectInput{Bucket: h.bucket(), Key: &key}
+	if offset > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+	}
 	var out *s3.GetObjectOutput
 	err = h.call("GetObject", func() (err error) { out, err = h.s.client.GetObject(ctx, in); return err })
 	var se *s3Error
-	if errors.As(err, &se) && se.code == "InvalidRange" {
-		// A Range starting at the end (or an empty object): nothing left to send, if
-		// the file is that long.
+	if offset > 0 && errors.As(err, &se) && se.code == "InvalidRange" {
+		// A Range starting at the end: nothing left to send, if the file is that long.
 		if fi, serr := h.Stat(ctx, name); serr == nil && !fi.IsDir() && fi.Size() == offset {
 			return io.NopCloser(bytes.NewReader(nil)), nil
 		}
@@ -195,11 +193,7 @@ func (h *S3FS) Open(ctx context.Context, name string, offset int64) (io.ReadClos
 	if err != nil {
 		return nil, err
 	}
-	end := objectSize(aws.ToString(out.ContentRange))
-	if end <= offset+h.s.cfg.PartSize || out.ETag == nil { // one part (or no range served): one GET
-		return &s3Body{rc: out.Body, op: "GetObject"}, nil
-	}
-	return newS3Reader(ctx, h, key, aws.ToString(out.ETag), out.Body, offset, end), nil
+	return &s3Body{rc: out.Body, op: "GetObject"}, nil
 }
 
 // s3Body classes a failure while the object streams as ErrUnavailable (451).
