@@ -597,19 +597,8 @@ func (d *stallDownload) readAll(dc net.Conn, buf []byte, tr int) error {
 
 // loginsConcurrently logs every user in once, conc at a time.
 func loginsConcurrently(addr string, users []string, upass string, conc int) error {
-	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
 	errs := make([]error, len(users))
-	for i, u := range users {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = loginOnce(addr, u, upass)
-		}()
-	}
-	wg.Wait()
+	limited(len(users), conc, func(i int) { errs[i] = loginOnce(addr, users[i], upass) })
 	return errors.Join(errs...)
 }
 
@@ -653,28 +642,8 @@ func runIdle(addr, user, pass string, n int) (any, error) {
 	if err := loginOnce(addr, user, pass); err != nil {
 		return nil, fmt.Errorf("warm-up login: %w", err)
 	}
-	clients := make([]*client, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, 50)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			cl, err := dial(addr)
-			if err == nil {
-				if err = cl.login(user, pass); err != nil {
-					cl.close()
-					cl = nil
-				}
-			}
-			clients[i], errs[i] = cl, err
-		}()
-	}
-	wg.Wait()
+	clients, openErr := openSessions(addr, user, pass, n, 50, false)
 	secs := time.Since(start).Seconds()
 	open := 0
 	for _, cl := range clients {
@@ -690,8 +659,8 @@ func runIdle(addr, user, pass string, n int) (any, error) {
 			cl.close()
 		}
 	}
-	if open < n {
-		return nil, fmt.Errorf("%d of %d sessions failed, first: %w", n-open, n, errors.Join(errs...))
+	if openErr != nil {
+		return nil, openErr
 	}
 	return map[string]any{"sessions": open, "seconds": secs}, nil
 }

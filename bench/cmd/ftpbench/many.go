@@ -41,26 +41,19 @@ func raiseNofile(need int) (uint64, error) {
 func openSessions(addr, user, pass string, n, conc int, typeI bool) ([]*client, error) {
 	clients := make([]*client, n)
 	errs := make([]error, n)
-	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
-	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			var cl *client
-			var err error
-			if typeI {
-				cl, err = session(addr, user, pass, false)
-			} else if cl, err = dial(addr); err == nil {
-				if err = cl.login(user, pass); err != nil {
-					cl.close()
-					cl = nil
-				}
+	limited(n, conc, func(i int) {
+		var cl *client
+		var err error
+		if typeI {
+			cl, err = session(addr, user, pass, false)
+		} else if cl, err = dial(addr); err == nil {
+			if err = cl.login(user, pass); err != nil {
+				cl.close()
+				cl = nil
 			}
-			clients[i], errs[i] = cl, err
-		})
-	}
-	wg.Wait()
+		}
+		clients[i], errs[i] = cl, err
+	})
 	failed := 0
 	var first error
 	for i, cl := range clients {
@@ -73,6 +66,20 @@ func openSessions(addr, user, pass string, n, conc int, typeI bool) ([]*client, 
 		return clients, fmt.Errorf("%d of %d sessions failed to log in, first: %w", failed, n, first)
 	}
 	return clients, nil
+}
+
+// limited runs f(0) … f(n-1), conc at a time, and returns when all have.
+func limited(n, conc int, f func(i int)) {
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
 }
 
 func firstErr(a, b error) error {
@@ -138,25 +145,18 @@ func noopAll(clients []*client, conc int) (int, error) {
 	var alive atomic.Int64
 	var mu sync.Mutex
 	var first error
-	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
-	for _, cl := range clients {
-		if cl == nil {
-			continue
+	limited(len(clients), conc, func(i int) {
+		if clients[i] == nil {
+			return
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if _, err := cl.cmd("NOOP", 200); err != nil {
-				mu.Lock()
-				first = firstErr(first, err)
-				mu.Unlock()
-				return
-			}
-			alive.Add(1)
-		})
-	}
-	wg.Wait()
+		if _, err := clients[i].cmd("NOOP", 200); err != nil {
+			mu.Lock()
+			first = firstErr(first, err)
+			mu.Unlock()
+			return
+		}
+		alive.Add(1)
+	})
 	return int(alive.Load()), first
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -147,19 +146,8 @@ func runSFTPLogins(addr, user, pass, keyFile string, d time.Duration, maxN int) 
 func runSFTPIdle(addr, user, pass, keyFile string, n int) (any, error) {
 	sessions := make([]*sftpSession, n)
 	errs := make([]error, n)
-	sem := make(chan struct{}, 50)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			sessions[i], errs[i] = sftpDial(addr, user, pass, keyFile)
-		}()
-	}
-	wg.Wait()
+	limited(n, 50, func(i int) { sessions[i], errs[i] = sftpDial(addr, user, pass, keyFile) })
 	open := 0
 	for _, s := range sessions {
 		if s != nil {
