@@ -22,11 +22,18 @@ func startSidecar(t *testing.T) (ftpAddr, opsURL string) {
 	t.Helper()
 	root := t.TempDir()
 	django := fakeDjango(t, root+"/alice")
-	setEnv(t, map[string]string{
+	return serveEnv(t, map[string]string{
 		"DJFTPD_DJANGO_URL": django.URL + "/ftp/", "DJFTPD_HOME_ROOT": root,
 		"DJFTPD_LISTEN": "127.0.0.1:0", "DJFTPD_OPS_LISTEN": "127.0.0.1:0",
 		"DJFTPD_PASSIVE_PORTS": "1024-65535", "DJFTPD_FAILED_LOGIN_DELAY": "1ms",
 	})
+}
+
+// serveEnv runs the whole sidecar configured by env and returns the FTP address and the ops
+// URL; it stops in t.Cleanup, where serve must return nil.
+func serveEnv(t *testing.T, env map[string]string) (ftpAddr, opsURL string) {
+	t.Helper()
+	setEnv(t, env)
 	cfg, err := loadConfig()
 	if err != nil {
 		t.Fatal(err)

@@ -250,27 +250,12 @@ func TestConnectionLimitsShared(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
 	django := newSFTPDjango(t, root, "")
 	sftpAddr := freeAddr(t)
-	setEnv(t, map[string]string{
+	ftpAddr, _ := serveEnv(t, map[string]string{
 		"DJFTPD_DJANGO_URL": django.URL + "/ftp/", "DJFTPD_HOME_ROOT": root,
 		"DJFTPD_LISTEN": "127.0.0.1:0", "DJFTPD_OPS_LISTEN": "127.0.0.1:0",
 		"DJFTPD_PASSIVE_PORTS": "1024-65535", "DJFTPD_SFTP_LISTEN": sftpAddr, "DJFTPD_STATE_DIR": state,
 		"DJFTPD_MAX_CONNECTIONS_PER_IP": "1",
 	})
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, discardLogger(), func(f, _ net.Addr) { addrs <- f }) }()
-	var ftpAddr net.Addr
-	select {
-	case ftpAddr = <-addrs:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
 	sshDial := func() (*ssh.Client, error) {
 		return ssh.Dial("tcp", sftpAddr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password("pw")},
 			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
@@ -279,14 +264,14 @@ func TestConnectionLimitsShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fc, err := ftp.Dial(ftpAddr.String(), ftp.DialWithTimeout(5*time.Second)); err == nil {
+	if fc, err := ftp.Dial(ftpAddr, ftp.DialWithTimeout(5*time.Second)); err == nil {
 		fc.Quit()
 		t.Fatal("FTP connection accepted beside an SFTP one with a per-address limit of 1")
 	}
 	c.Close()
 	var fc *ftp.ServerConn
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if fc, err = ftp.Dial(ftpAddr.String(), ftp.DialWithTimeout(5*time.Second)); err == nil {
+		if fc, err = ftp.Dial(ftpAddr, ftp.DialWithTimeout(5*time.Second)); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -306,31 +291,12 @@ func TestOpsSessionsWithSFTP(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
 	django := newSFTPDjango(t, root, "")
 	sftpAddr := freeAddr(t)
-	setEnv(t, map[string]string{
+	ftpAddr, opsURL := serveEnv(t, map[string]string{
 		"DJFTPD_DJANGO_URL": django.URL + "/ftp/", "DJFTPD_HOME_ROOT": root,
 		"DJFTPD_LISTEN": "127.0.0.1:0", "DJFTPD_OPS_LISTEN": "127.0.0.1:0",
 		"DJFTPD_PASSIVE_PORTS": "1024-65535", "DJFTPD_SFTP_LISTEN": sftpAddr, "DJFTPD_STATE_DIR": state,
 	})
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan [2]net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, discardLogger(), func(f, o net.Addr) { addrs <- [2]net.Addr{f, o} }) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	var a [2]net.Addr
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
-	opsURL := "http://" + a[1].String()
-	fc, err := ftp.Dial(a[0].String(), ftp.DialWithTimeout(5*time.Second))
+	fc, err := ftp.Dial(ftpAddr, ftp.DialWithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,30 +348,11 @@ func TestSFTPMetrics(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
 	django := newSFTPDjango(t, root, "")
 	sftpAddr := freeAddr(t)
-	setEnv(t, map[string]string{
+	_, opsURL := serveEnv(t, map[string]string{
 		"DJFTPD_DJANGO_URL": django.URL + "/ftp/", "DJFTPD_HOME_ROOT": root,
 		"DJFTPD_LISTEN": "127.0.0.1:0", "DJFTPD_OPS_LISTEN": "127.0.0.1:0", "DJFTPD_FAILED_LOGIN_DELAY": "1ms",
 		"DJFTPD_PASSIVE_PORTS": "1024-65535", "DJFTPD_SFTP_LISTEN": sftpAddr, "DJFTPD_STATE_DIR": state,
 	})
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, discardLogger(), func(_, o net.Addr) { addrs <- o }) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	var opsURL string
-	select {
-	case a := <-addrs:
-		opsURL = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
 	dial := func(pw string) (*ssh.Client, error) {
 		return ssh.Dial("tcp", sftpAddr, &ssh.ClientConfig{User: "alice", Auth: []ssh.AuthMethod{ssh.Password(pw)},
 			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
