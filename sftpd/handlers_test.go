@@ -54,17 +54,25 @@ func (u *testUser) eventTypes() []string {
 	return out
 }
 
-// serveDir runs a real request server with djftpd's handlers on one end of a pipe and
-// returns a real pkg/sftp client on the other, and a function cutting the connection.
+// serveDir serves dir as u's home through servePipe.
 func serveDir(t *testing.T, dir, perms string) (*sftp.Client, *testUser, func()) {
 	t.Helper()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { root.Close() }) // after the server's end (cleanups run last first)
 	u := &testUser{perms: perms, root: root}
+	c, cut := servePipe(t, newHandlers(u, true, nil))
+	return c, u, cut
+}
+
+// servePipe runs a real request server with h on one end of a pipe and returns a real
+// pkg/sftp client on the other, and a function cutting the connection (run at cleanup too).
+func servePipe(t *testing.T, h sftp.Handlers) (*sftp.Client, func()) {
+	t.Helper()
 	srvConn, cliConn := net.Pipe()
-	rs := sftp.NewRequestServer(srvConn, newHandlers(u, true, nil))
+	rs := sftp.NewRequestServer(srvConn, h)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -82,9 +90,8 @@ func serveDir(t *testing.T, dir, perms string) (*sftp.Client, *testUser, func())
 	t.Cleanup(func() {
 		c.Close()
 		cut()
-		root.Close()
 	})
-	return c, u, cut
+	return c, cut
 }
 
 // fixture is a home with a file, a directory, a link inside and a link leading out.

@@ -2,7 +2,6 @@ package sftpd
 
 import (
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,22 +66,9 @@ func serveQuota(t *testing.T, dir string, limit, used int64) (*sftp.Client, *quo
 	t.Helper()
 	root, err := os.OpenRoot(dir)
 	must(t, err)
+	t.Cleanup(func() { root.Close() }) // after the server's end (cleanups run last first)
 	u := &quotaUser{testUser: &testUser{perms: djangoclient.PermLetters, root: root}, limit: limit, used: used}
-	srvConn, cliConn := net.Pipe()
-	rs := sftp.NewRequestServer(srvConn, newHandlers(u, true, nil))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = rs.Serve()
-	}()
-	c, err := sftp.NewClientPipe(cliConn, cliConn)
-	must(t, err)
-	t.Cleanup(func() {
-		c.Close()
-		cliConn.Close()
-		<-done
-		root.Close()
-	})
+	c, _ := servePipe(t, newHandlers(u, true, nil))
 	return c, u
 }
 

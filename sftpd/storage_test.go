@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -38,7 +37,8 @@ func serveS3Metrics(t *testing.T, perms string) (*sftp.Client, *testUser, storag
 	u := &testUser{perms: perms, fs: home}
 	h := newHandlers(u, true, nil)
 	h.FileGet.(*handlers).readGap = 3 * time.Second
-	return serveHandlers(t, h), u, home, reg
+	c, _ := servePipe(t, h)
+	return c, u, home, reg
 }
 
 // s3Home is a fresh home /alice in a versitygw bucket.
@@ -60,27 +60,7 @@ func s3Home(t *testing.T) (storage.FS, *prometheus.Registry) {
 // serveUser runs a request server with djftpd's handlers for u and returns its client.
 func serveUser(t *testing.T, u User) *sftp.Client {
 	t.Helper()
-	return serveHandlers(t, newHandlers(u, true, nil))
-}
-
-// serveHandlers runs a request server with h and returns its client.
-func serveHandlers(t *testing.T, h sftp.Handlers) *sftp.Client {
-	t.Helper()
-	srvConn, cliConn := net.Pipe()
-	rs := sftp.NewRequestServer(srvConn, h)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = rs.Serve()
-	}()
-	c, err := sftp.NewClientPipe(cliConn, cliConn)
-	must(t, err)
-	t.Cleanup(func() {
-		c.Close()
-		cliConn.Close()
-		srvConn.Close()
-		<-done
-	})
+	c, _ := servePipe(t, newHandlers(u, true, nil))
 	return c
 }
 
