@@ -984,6 +984,20 @@ def machine_info(a: argparse.Namespace) -> dict:
     }
 
 
+def login_cpu_lines(fig: Figure) -> list[str]:
+    """CPU per sequential login of each process involved, medians over the repetitions: the
+    client's share bounds what any server can reach on two shared cores."""
+    out = []
+    for name, details in fig.details.items():
+        per = {k: statistics.median(d[k] / max(d["logins"], 1) * 1e6 for d in details)
+               for k in ("client_cpu_s", "server_cpu_s", "django_cpu_s")
+               if details and all(k in d for d in details)}
+        if "client_cpu_s" in per:
+            out.append(f"- CPU per cached login against {name}, µs: " +
+                       ", ".join(f"{k.split('_')[0]} {v:.0f}" for k, v in per.items()))
+    return out
+
+
 def all_figures(size: int) -> list[Figure]:
     return [
         Figure("retr", f"RETR {size} MiB, plain", "MB/s", True,
@@ -995,7 +1009,7 @@ def all_figures(size: int) -> list[Figure]:
         Figure("retr_tls", f"RETR {size} MiB, FTPS PROT P", "MB/s", True,
                ["djftpd", "vsftpd", "pyftpdlib-tls"], {"vsftpd": "≥ 1"}),
         Figure("logins", "cached logins/s, sequential", "logins/s", True,
-               ["djftpd", "vsftpd", "pyftpdlib", "django-ftpserver"],
+               ["djftpd", "vsftpd", "pyftpdlib", "django-ftpserver", RAW],
                {"pyftpdlib": "≥ 2", "django-ftpserver": "≥ 100"}),
         Figure("conc300", "300 clients log in at once, total", "s", False,
                ["djftpd", "vsftpd", "pyftpdlib"], {"pyftpdlib": "≤ 1"},
@@ -1431,6 +1445,8 @@ def detail_lines(info: dict, figures: list[Figure]) -> list[str]:
             if per:
                 lines.append(f"- Django CPU spent on djftpd's cached logins (its events): "
                              f"{statistics.median(per):.2f} s per 1,000 logins")
+        if fig.key == "logins":
+            lines += login_cpu_lines(fig)
     lines.append(f"- load average at start {' '.join(info['loadavg_at_start'])}; waited "
                  f"{info.get('quiet_wait_s', 0)} s in all for a quiet machine (shared machine)")
     hs = info.get("djftpd_django_hasher")

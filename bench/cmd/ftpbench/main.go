@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -417,6 +418,7 @@ func runLogins(addr, user, pass string, d time.Duration, maxN int, rate float64)
 	if err := loginOnce(addr, user, pass); err != nil {
 		return nil, fmt.Errorf("warm-up login: %w", err)
 	}
+	cpu0 := ownCPU()
 	start := time.Now()
 	count := 0
 	for time.Since(start) < d && (maxN == 0 || count < maxN) {
@@ -429,7 +431,18 @@ func runLogins(addr, user, pass string, d time.Duration, maxN int, rate float64)
 		count++
 	}
 	secs := time.Since(start).Seconds()
-	return map[string]any{"logins": count, "seconds": secs, "per_second": float64(count) / secs}, nil
+	return map[string]any{"logins": count, "seconds": secs, "per_second": float64(count) / secs,
+		"client_cpu_s": (ownCPU() - cpu0).Seconds()}, nil
+}
+
+// ownCPU is this process's user+system CPU time so far: what a sequential client costs per
+// login bounds any server's sequential logins/s on a machine whose cores it shares.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func runConcurrent(addr, user, pass string, n int) (any, error) {
