@@ -74,6 +74,15 @@ func (c *parkingChannel) serve() {
 	if errors.Is(err, errParked) {
 		return
 	}
+	c.end()
+}
+
+// end ends the session's chain of goroutines once the responses written are sent (the
+// session's end then sends the exit status and closes the channel).
+func (c *parkingChannel) end() {
+	if f, ok := c.ch.(interface{ Flush() error }); ok {
+		_ = f.Flush()
+	}
 	close(c.done)
 	c.wg.Done()
 }
@@ -164,8 +173,7 @@ func (c *parkingChannel) waitRead(size int) {
 	}
 	c.mu.Unlock()
 	if n == 0 && err != nil {
-		close(c.done)
-		c.wg.Done()
+		c.end()
 		return
 	}
 	c.pending = buf[:n]
