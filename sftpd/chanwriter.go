@@ -13,8 +13,8 @@ import (
 // pkg/sftp writes each response in two writes, its header (13 bytes for a READ's data) and
 // its payload, one at a time, and x/crypto/ssh seals and sends one SSH packet per channel
 // write of up to the client's 32 KiB, flushing its 4 KiB bufio each time: a 32 KiB read
-// went out as a 13-byte packet and a 32,768-byte one whose 13-byte tail made a third, three
-// write(2) in all, where the stream fits whole 32 KiB packets of two write(2) each. So
+// went out as a 13-byte packet (one write(2)) and a 32,768-byte one (two: the bufio's 4 KiB,
+// then the rest), where the stream fits whole 32 KiB packets of two write(2) each. So
 // Write copies into a buffer and returns; a flusher goroutine hands the buffer to the
 // channel, and what arrives while it writes is gathered for its next write, cut at whole
 // 32 KiB packets (the rest goes with the next batch, or alone when nothing came meanwhile).

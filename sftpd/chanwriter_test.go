@@ -219,7 +219,7 @@ func (l slowListener) Accept() (net.Conn, error) {
 
 // TestGetWritesPerPacket: a download costs the server about two write(2) per 32 KiB (one
 // SSH packet: x/crypto/ssh's 4 KiB bufio, then the rest), not three (a 13-byte packet for
-// each response's header, then a 32 KiB packet and its 13-byte tail).
+// each response's header, then the 32 KiB payload's packet).
 func TestGetWritesPerPacket(t *testing.T) {
 	var writes atomic.Int64
 	ts := startServerWrapped(t, defaultConfig(), nil, func(ln net.Listener) net.Listener {
