@@ -1,11 +1,17 @@
 package sftpd
 
 import (
+	"bytes"
 	"encoding/binary"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
 )
 
 // packet is an SFTP packet: length, type, id, then the fields.
@@ -84,4 +90,115 @@ func FuzzPacketTracking(f *testing.F) {
 		}
 		_ = c.parkable()
 	})
+}
+
+// heapPerSession is the heap in use after a GC, divided by n, once f has opened n sessions.
+func heapPerSession(n int, f func()) int64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / int64(n)
+}
+
+// TestTransfersUseAllocator: a session that has logged in and asked something holds no
+// 256 KiB page of pkg/sftp's allocator, not parked yet; a download does not allocate its
+// data (pkg/sftp's 32 KiB slice per READ without the allocator) once the pages are there;
+// downloads and uploads are whole, also with two files open at once.
+func TestTransfersUseAllocator(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.parkAfter = time.Hour
+	ts := startServer(t, cfg, nil)
+	const n = 20
+	var clients []*sftp.Client
+	perSession := heapPerSession(n, func() {
+		for range n {
+			c, err := ts.dial(t, ssh.Password("pw"))
+			must(t, err)
+			t.Cleanup(func() { c.Close() })
+			sc := sftpClient(t, c)
+			_, err = sc.Getwd()
+			must(t, err)
+			clients = append(clients, sc)
+		}
+	})
+	if perSession > 128<<10 {
+		t.Fatalf("%d bytes of heap per idle session", perSession)
+	}
+	const size = 8 << 20
+	data := randomBytes(size)
+	must(t, os.WriteFile(filepath.Join(ts.gate.home, "big.bin"), data, 0o640))
+	sc := clients[0]
+	got := bytes.NewBuffer(make([]byte, 0, size))
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	defer func() { runtime.MemProfileRate = rate }()
+	var before int64
+	for i := range 2 { // the second reuses the first's pages
+		before = requestServerAlloc()
+		f, err := sc.Open("/big.bin")
+		must(t, err)
+		got.Reset()
+		_, err = f.WriteTo(got)
+		must(t, err)
+		must(t, f.Close())
+		if !bytes.Equal(got.Bytes(), data) {
+			t.Fatalf("download %d changed", i)
+		}
+	}
+	// Without the allocator: a little over one byte per byte (a 32 KiB slice per READ).
+	if perByte := float64(requestServerAlloc()-before) / size; perByte > 0.5 {
+		t.Fatalf("the request server allocated %.2f bytes per byte downloaded", perByte)
+	} else {
+		t.Logf("the request server allocated %.2f bytes per byte downloaded", perByte)
+	}
+	up, err := sc.Create("/up.bin")
+	must(t, err)
+	other, err := sc.Open("/big.bin")
+	must(t, err)
+	_, err = up.ReadFrom(bytes.NewReader(data))
+	must(t, err)
+	must(t, up.Close())
+	must(t, other.Close())
+	back, err := os.ReadFile(filepath.Join(ts.gate.home, "up.bin"))
+	must(t, err)
+	if !bytes.Equal(back, data) {
+		t.Fatal("upload changed")
+	}
+}
+
+// requestServerAlloc is how many bytes have been allocated with pkg/sftp's request server
+// on the stack (the server side of a test's client and server), as the memory profile has
+// them (runtime.MemProfileRate 1 counts every allocation).
+func requestServerAlloc() int64 {
+	runtime.GC()
+	runtime.GC()
+	runtime.GC() // the profile is published two cycles late
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, true)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+50)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, true); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	var sum int64
+	for _, r := range recs {
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			f, more := frames.Next()
+			if strings.Contains(f.Function, "sftp.(*RequestServer)") {
+				sum += r.AllocBytes
+				break
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return sum
 }

@@ -432,7 +432,7 @@ func (ss *sessionChan) answer(req *ssh.Request) {
 	}
 	ss.started = true
 	// Not closed by the SFTP server: finish sends the exit status first.
-	pc := newParkingChannel(&batchReader{Channel: ss.ch}, newHandlers(ss.user, ss.s.cfg.AtomicUploads, ss.open), ss.s.cfg.parkAfter, ss.wg)
+	pc := newParkingChannel(newBatchWriter(&batchReader{Channel: ss.ch}), newHandlers(ss.user, ss.s.cfg.AtomicUploads, ss.open), ss.s.cfg.parkAfter, ss.wg)
 	ss.done = pc.done
 	ss.wg.Add(1)
 	go pc.serve()

@@ -90,6 +90,12 @@ type testServer struct {
 
 func startServer(t *testing.T, cfg Config, configure func(*testGate)) *testServer {
 	t.Helper()
+	return startServerWrapped(t, cfg, configure, nil)
+}
+
+// startServerWrapped is startServer with the listener wrapped (wrap may be nil).
+func startServerWrapped(t *testing.T, cfg Config, configure func(*testGate), wrap func(net.Listener) net.Listener) *testServer {
+	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer, err := ssh.NewSignerFromKey(priv)
 	must(t, err)
@@ -104,6 +110,10 @@ func startServer(t *testing.T, cfg Config, configure func(*testGate)) *testServe
 	must(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
+	addr := ln.Addr().String()
+	if wrap != nil {
+		ln = wrap(ln)
+	}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -115,7 +125,7 @@ func startServer(t *testing.T, cfg Config, configure func(*testGate)) *testServe
 		_ = srv.Shutdown(ctx)
 		<-served
 	})
-	return &testServer{srv: srv, addr: ln.Addr().String(), gate: g, hostKey: hostKeys[0].PublicKey(), signer: signer}
+	return &testServer{srv: srv, addr: addr, gate: g, hostKey: hostKeys[0].PublicKey(), signer: signer}
 }
 
 func defaultConfig() Config {

@@ -1,0 +1,172 @@
+package sftpd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// batchWriter hands an SSH channel the request server's responses in large writes.
+// pkg/sftp writes each response in two writes, its header (13 bytes for a READ's data) and
+// its payload, one at a time, and x/crypto/ssh seals and sends one SSH packet per channel
+// write of up to the client's 32 KiB, flushing its 4 KiB bufio each time: a 32 KiB read
+// went out as a 13-byte packet (one write(2)) and a 32,768-byte one (two: the bufio's 4 KiB,
+// then the rest), where the stream fits whole 32 KiB packets of two write(2) each. So
+// Write copies into a buffer and returns; a flusher goroutine hands the buffer to the
+// channel, and what arrives while it writes is gathered for its next write, cut at whole
+// 32 KiB packets (the rest goes with the next batch, or alone when nothing came meanwhile).
+// Nothing waits for more: a write when no flusher runs starts one at once, except a
+// response's header, whose payload pkg/sftp writes next. The flusher ends and the buffer
+// goes back to a pool once drained, so an idle session holds neither; a full buffer makes
+// Write wait.
+type batchWriter struct {
+	ssh.Channel
+	mu       sync.Mutex
+	cond     sync.Cond // on mu: the flusher took the buffer, or ended
+	buf      *[]byte   // gathered bytes not yet taken by the flusher; nil when none
+	flushing bool      // a flusher runs; false implies buf == nil
+	err      error     // the channel's write error: every later Write, Flush and Close return it
+
+	head [16]byte // a response's header, held until its payload is written
+	held int      // bytes in head
+	owe  int      // bytes of the response being written still to come
+	lost bool     // the writes did not follow whole headers and payloads: hold no header
+}
+
+// writeBatch is the most bytes gathered before Write waits for the flusher.
+const writeBatch = 128 << 10
+
+// sshPacket is the data an SSH packet carries at most for OpenSSH's and x/crypto/ssh's
+// clients (both announce 32 KiB); batches are cut at multiples of it.
+const sshPacket = 32 << 10
+
+var writeBatches = sync.Pool{New: func() any {
+	b := make([]byte, 0, writeBatch)
+	return &b
+}}
+
+func newBatchWriter(ch ssh.Channel) *batchWriter {
+	w := &batchWriter{Channel: ch}
+	w.cond.L = &w.mu
+	return w
+}
+
+// Write gathers p for the flusher; the error is the channel's, from an earlier write.
+func (w *batchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.err == nil && w.buf != nil && len(*w.buf)+w.held+len(p) > writeBatch {
+		w.cond.Wait() // full: the flusher is running and will take it
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.hold(p) {
+		return len(p), nil
+	}
+	w.add(w.head[:w.held])
+	w.held = 0
+	w.add(p)
+	if !w.flushing {
+		w.flushing = true
+		go w.flush()
+	}
+	return len(p), nil
+}
+
+// hold follows the responses in the writes and keeps p in head when it is a header whose
+// payload is still to come.
+func (w *batchWriter) hold(p []byte) bool {
+	switch {
+	case w.lost:
+		return false
+	case w.owe > 0: // a payload
+		w.owe -= len(p)
+	case len(p) >= 5: // a response's start: its length, then its type
+		w.owe = 4 + int(binary.BigEndian.Uint32(p)) - len(p)
+		if w.owe > 0 && len(p) <= len(w.head) {
+			w.held = copy(w.head[:], p)
+			return true
+		}
+	default:
+		w.lost = true
+	}
+	if w.owe < 0 {
+		w.lost = true
+	}
+	return false
+}
+
+func (w *batchWriter) add(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if w.buf == nil {
+		w.buf = writeBatches.Get().(*[]byte)
+	}
+	*w.buf = append(*w.buf, p...)
+}
+
+// flush writes the gathered bytes to the channel until none are left, then ends.
+func (w *batchWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.buf != nil && w.err == nil {
+		b := w.buf
+		w.buf = nil
+		n := len(*b)
+		if n > sshPacket { // whole packets now, the rest with what comes meanwhile
+			n -= n % sshPacket
+			if rest := (*b)[n:]; len(rest) > 0 {
+				w.add(rest)
+			}
+		}
+		w.cond.Broadcast()
+		w.mu.Unlock()
+		_, err := w.Channel.Write((*b)[:n])
+		putBatch(b)
+		w.mu.Lock()
+		if err != nil {
+			w.err = fmt.Errorf("sftpd: channel write: %w", err)
+		}
+	}
+	if w.buf != nil { // failed: what is left cannot be sent
+		putBatch(w.buf)
+		w.buf = nil
+	}
+	w.flushing = false
+	w.cond.Broadcast()
+}
+
+func putBatch(b *[]byte) {
+	if cap(*b) == writeBatch { // not one grown for a response larger than a batch
+		*b = (*b)[:0]
+		writeBatches.Put(b)
+	}
+}
+
+// Flush waits until everything written has been handed to the channel; the error is the
+// channel's.
+func (w *batchWriter) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.flushing {
+		w.cond.Wait()
+	}
+	if w.held > 0 && w.err == nil { // a header whose payload never came
+		if _, err := w.Channel.Write(w.head[:w.held]); err != nil {
+			w.err = fmt.Errorf("sftpd: channel write: %w", err)
+		}
+		w.held = 0
+	}
+	return w.err
+}
+
+// Close sends what was written, then closes the channel.
+func (w *batchWriter) Close() error {
+	err := w.Flush()
+	return errors.Join(err, w.Channel.Close())
+}
