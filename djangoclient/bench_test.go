@@ -70,3 +70,17 @@ func BenchmarkEmitDurable(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEncodeEvent is Emit's encoding of one of a login's four events (a login event
+// as access.Emit stamps it).
+func BenchmarkEncodeEvent(b *testing.B) {
+	user := "alice"
+	e := Event{ID: newEventID(), Type: EventLogin, Time: time.Now().UTC(), Session: "fe3da93525e41583",
+		Username: &user, ClientIP: "127.0.0.1", Protocol: "ftp"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeEvent(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
