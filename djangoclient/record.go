@@ -42,6 +42,7 @@ func recordLen(payload []byte) int64 { return int64(recordHeaderBytes + len(payl
 // recordReader reads records; it never holds more than one payload (maxLineBytes).
 type recordReader struct {
 	r   *bufio.Reader
+	hdr [recordHeaderBytes]byte // here, not on next's stack, whence io.ReadFull moved it to the heap
 	buf []byte
 }
 
@@ -52,8 +53,8 @@ func newRecordReader(r io.Reader) *recordReader {
 // next returns the next record's payload (valid until the next call) and its size on disk;
 // io.EOF at a clean end, errTornRecord or errCorruptRecord for damage, or a read error.
 func (rr *recordReader) next() ([]byte, int64, error) {
-	var hdr [recordHeaderBytes]byte
-	switch _, err := io.ReadFull(rr.r, hdr[:]); {
+	hdr := rr.hdr[:]
+	switch _, err := io.ReadFull(rr.r, hdr); {
 	case err == io.EOF:
 		return nil, 0, io.EOF
 	case errors.Is(err, io.ErrUnexpectedEOF):
