@@ -50,6 +50,9 @@ func newRecordReader(r io.Reader) *recordReader {
 	return &recordReader{r: bufio.NewReaderSize(r, 32<<10)}
 }
 
+// reset makes rr read from r, keeping its buffers.
+func (rr *recordReader) reset(r io.Reader) { rr.r.Reset(r) }
+
 // next returns the next record's payload (valid until the next call) and its size on disk;
 // io.EOF at a clean end, errTornRecord or errCorruptRecord for damage, or a read error.
 func (rr *recordReader) next() ([]byte, int64, error) {

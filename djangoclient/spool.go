@@ -77,7 +77,15 @@ type spool struct {
 	// ownFrom is the first seq of the segments this process creates: their records hold
 	// lines encodeEvent wrote (appendLines' callers), which are sent as they are.
 	ownFrom uint64
+	// reader (readSegment's) and wbuf (appendLines') are kept from one batch to the next:
+	// allocated per batch they were a 32 KiB buffer and a batch's worth each time.
+	reader *recordReader
+	wbuf   []byte
 }
+
+// maxKeptWriteBuf bounds the write buffer a spool keeps: a burst's commit (up to QueueSize
+// events) may need more once, and should not hold it.
+const maxKeptWriteBuf = 256 << 10
 
 // openSpool opens (creating it 0700 if needed) the spool in dir and recovers its state:
 // segments already delivered are deleted, reading resumes at the saved offset, and a torn or
@@ -325,7 +333,10 @@ func (s *spool) appendLines(lines [][]byte) (ends []spoolPos, dropped int, err e
 		}
 	}
 	seg := &s.segs[len(s.segs)-1]
-	buf := make([]byte, 0, n)
+	buf := slices.Grow(s.wbuf[:0], int(n))
+	if cap(buf) <= maxKeptWriteBuf {
+		s.wbuf = buf[:0]
+	}
 	ends = make([]spoolPos, len(lines))
 	pos := seg.size
 	for i, l := range lines {
@@ -497,7 +508,12 @@ func (s *spool) readSegment(seg segment, from int64, b *readBatch) (stop bool, e
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return true, fmt.Errorf("read spool: %w", err)
 	}
-	rr := newRecordReader(io.LimitReader(f, seg.size-from))
+	if s.reader == nil {
+		s.reader = newRecordReader(nil)
+	}
+	rr := s.reader
+	rr.reset(io.LimitReader(f, seg.size-from))
+	defer rr.reset(nil) // let go of f
 	pos := from
 	for len(b.lines) < b.limit {
 		payload, n, rerr := rr.next()

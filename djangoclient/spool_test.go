@@ -154,6 +154,31 @@ func TestSpoolReadsOwnSegmentsAsWritten(t *testing.T) {
 	}
 }
 
+// TestSpoolAppendKeepsItsBuffer: a batch's records are framed in a buffer the spool keeps,
+// so an append allocates only the positions it returns (it allocated the buffer too).
+func TestSpoolAppendKeepsItsBuffer(t *testing.T) {
+	s, err := openSpool(t.TempDir(), DefaultSpoolMaxBytes, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	var lines [][]byte
+	for i := range 100 {
+		lines = append(lines, spoolLine(t, i))
+	}
+	if _, _, err := s.appendLines(lines); err != nil { // opens the tail segment
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, _, err := s.appendLines(lines); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("appendLines: %v allocations, want 1 (the positions)", allocs)
+	}
+}
+
 // TestSpoolBadOffsetReplaysAll: an unreadable offset file means at-least-once: everything is
 // read again, with a WARN.
 func TestSpoolBadOffsetReplaysAll(t *testing.T) {
