@@ -339,6 +339,9 @@ func (c *Cache) maybeSweep() {
 }
 
 func (c *Cache) logLookup(ctx context.Context, r djangoclient.AuthRequest, res Result) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) { // its attributes would escape to the heap
+		return
+	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "auth cache lookup",
 		slog.String("user", r.Username),
 		slog.String("session", r.Session),

@@ -20,6 +20,9 @@ type Instrumented struct {
 	requests *prometheus.CounterVec // outcome
 	latency  prometheus.Histogram
 	health   Health
+	// lookupBy is lookups' counter of each Result, resolved once: WithLabelValues hashes
+	// the label and takes the vector's lock at every login.
+	lookupBy map[Result]prometheus.Counter
 }
 
 // NewInstrumented measures c into reg (djftpd_auth_cache_lookups_total,
@@ -42,8 +45,9 @@ func NewInstrumented(c *Cache, reg prometheus.Registerer) *Instrumented {
 		}),
 	}
 	reg.MustRegister(a.lookups, a.requests, a.latency)
+	a.lookupBy = make(map[Result]prometheus.Counter)
 	for _, r := range []Result{ResultHit, ResultMiss, ResultStale, ResultNegativeHit} {
-		a.lookups.WithLabelValues(string(r))
+		a.lookupBy[r] = a.lookups.WithLabelValues(string(r))
 	}
 	for _, o := range []string{"ok", "invalid_credentials", "rejected", "bad_grant", "unavailable"} {
 		a.requests.WithLabelValues(o)
@@ -62,7 +66,11 @@ func (a *Instrumented) PurgeAll()             { a.cache.PurgeAll() }
 func (a *Instrumented) Authenticate(ctx context.Context, r djangoclient.AuthRequest) (djangoclient.Grant, error) {
 	start := time.Now()
 	g, res, err := a.cache.AuthenticateWithResult(ctx, r)
-	a.lookups.WithLabelValues(string(res)).Inc()
+	if c, ok := a.lookupBy[res]; ok {
+		c.Inc()
+	} else {
+		a.lookups.WithLabelValues(string(res)).Inc()
+	}
 	if res == ResultMiss || res == ResultStale {
 		outcome := requestOutcome(err)
 		if res == ResultStale {

@@ -2,6 +2,7 @@ package djangoclient
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -68,5 +69,47 @@ func BenchmarkEmitDurable(b *testing.B) {
 			}
 			b.ReportMetric(float64(syncs.Load())/float64(b.N), "syncs/op")
 		})
+	}
+}
+
+// BenchmarkEncodeEvent is Emit's encoding of one of a login's four events (a login event
+// as access.Emit stamps it).
+func BenchmarkEncodeEvent(b *testing.B) {
+	user := "alice"
+	e := Event{ID: newEventID(), Type: EventLogin, Time: time.Now().UTC(), Session: "fe3da93525e41583",
+		Username: &user, ClientIP: "127.0.0.1", Protocol: "ftp"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeEvent(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSpoolRead is the sender's read of one batch of 256 login events this process
+// spooled (ns/op per batch; divide by 256 for an event).
+func BenchmarkSpoolRead(b *testing.B) {
+	s, err := openSpool(b.TempDir(), DefaultSpoolMaxBytes, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	user := "alice"
+	lines := make([][]byte, 256)
+	for i := range lines {
+		e := Event{ID: newEventID(), Type: EventLogin, Time: time.Now().UTC(), Session: "fe3da93525e41583",
+			Username: &user, ClientIP: "127.0.0.1", Protocol: "ftp"}
+		if lines[i], err = encodeEvent(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, _, err := s.appendLines(lines); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, _, _, err := s.readLines(MaxBatchSize); err != nil || len(got) != len(lines) {
+			b.Fatalf("read %d, %v", len(got), err)
+		}
 	}
 }

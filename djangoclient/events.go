@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +31,7 @@ const (
 	eventsMaxBackoff  = 30 * time.Second
 	maxEventIDBytes   = 128
 	eventIDRandomSize = 16
+	eventLineCap      = 320 // a login's events are ~250 bytes: one allocation each
 )
 
 // EventsConfig configures an EventQueue. Build it as a literal; NewEventQueue validates it.
@@ -305,13 +305,13 @@ func validEvent(e *Event) error {
 	return nil
 }
 
-// encodeEvent validates e and returns its JSON and '\n': one spool line, which alone fits in
-// a request body.
+// encodeEvent validates e and returns its JSON (appendEvent) and '\n': one spool line, which
+// alone fits in a request body.
 func encodeEvent(e *Event) ([]byte, error) {
 	if err := validEvent(e); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(e)
+	b, err := appendEvent(make([]byte, 0, eventLineCap), e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
 	}

@@ -42,6 +42,7 @@ func recordLen(payload []byte) int64 { return int64(recordHeaderBytes + len(payl
 // recordReader reads records; it never holds more than one payload (maxLineBytes).
 type recordReader struct {
 	r   *bufio.Reader
+	hdr [recordHeaderBytes]byte // here, not on next's stack, whence io.ReadFull moved it to the heap
 	buf []byte
 }
 
@@ -49,11 +50,14 @@ func newRecordReader(r io.Reader) *recordReader {
 	return &recordReader{r: bufio.NewReaderSize(r, 32<<10)}
 }
 
+// reset makes rr read from r, keeping its buffers.
+func (rr *recordReader) reset(r io.Reader) { rr.r.Reset(r) }
+
 // next returns the next record's payload (valid until the next call) and its size on disk;
 // io.EOF at a clean end, errTornRecord or errCorruptRecord for damage, or a read error.
 func (rr *recordReader) next() ([]byte, int64, error) {
-	var hdr [recordHeaderBytes]byte
-	switch _, err := io.ReadFull(rr.r, hdr[:]); {
+	hdr := rr.hdr[:]
+	switch _, err := io.ReadFull(rr.r, hdr); {
 	case err == io.EOF:
 		return nil, 0, io.EOF
 	case errors.Is(err, io.ErrUnexpectedEOF):
