@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
+
+	"github.com/djftpd/djftpd/internal/exepages"
 )
 
 // After a burst of logins the process keeps what the burst left behind: its garbage, the
@@ -14,7 +17,8 @@ import (
 // heap in use, scaled by how fast the heap goal was growing at the last GC, which in a burst
 // is fast. With 1,000 idle sessions that is 2.5-5 MB of RSS (bench/README.md). The trimmer
 // returns it once the burst is over: one forced GC and scavenge per burst, never on the
-// login path.
+// login path. The same trim, and one once start-up is over, releases the executable's pages
+// that package init and the burst touched (exepages: the page cache keeps them).
 const (
 	trimPeriod   = time.Second // how often the allocation counter is read
 	trimMinAlloc = 8 << 20     // allocated since the last trim: enough to be worth a GC
@@ -32,18 +36,31 @@ type memTrimmer struct {
 }
 
 // newMemTrimmer trims the real process: debug.FreeOSMemory (a GC, then every free page
-// returned).
-func newMemTrimmer() *memTrimmer {
+// returned), then the executable's pages released from its page tables.
+func newMemTrimmer(log *slog.Logger) *memTrimmer {
 	return &memTrimmer{period: trimPeriod, minAlloc: trimMinAlloc, quiet: trimQuiet,
-		read: heapAllocated, trim: debug.FreeOSMemory}
+		read: heapAllocated, trim: func() { debug.FreeOSMemory(); releaseExePages(log) }}
 }
 
-// run watches the allocation counter until ctx ends.
+// releaseExePages releases the executable's read-only pages (exepages.Release); a failure
+// costs only memory, so it is logged at DEBUG.
+func releaseExePages(log *slog.Logger) {
+	res, err := exepages.Release()
+	if err != nil {
+		log.Debug("executable's pages not released", "err", err)
+		return
+	}
+	log.Debug("executable's pages released", "mappings", res.Mappings, "resident_bytes", res.Bytes,
+		"skipped", res.Skipped)
+}
+
+// run watches the allocation counter until ctx ends. The first quiet period also trims:
+// start-up (package init, the listeners) is over.
 func (t *memTrimmer) run(ctx context.Context) {
 	tick := time.NewTicker(t.period)
 	defer tick.Stop()
 	prev := t.read()
-	trimmed := prev
+	trimmed, startup := prev, true
 	for {
 		select {
 		case <-ctx.Done():
@@ -51,7 +68,8 @@ func (t *memTrimmer) run(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := t.read()
-		if t.due(prev, now, trimmed) {
+		if (startup && now-prev <= t.quiet) || t.due(prev, now, trimmed) {
+			startup = false
 			t.trim()
 			now = t.read()
 			trimmed = now

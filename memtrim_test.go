@@ -76,3 +76,28 @@ func allocate(n int) {
 		}
 	}
 }
+
+// TestMemTrimmerTrimsAtStartup: once start-up is over (a first quiet period) the trimmer
+// trims once, with nothing allocated since, to release what package init touched.
+func TestMemTrimmerTrimsAtStartup(t *testing.T) {
+	trims := make(chan struct{}, 8)
+	tr := newMemTrimmer(discardLogger())
+	tr.period = 20 * time.Millisecond
+	tr.read = func() uint64 { return 1 << 20 } // nothing allocated after start
+	tr.trim = func() { trims <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	select {
+	case <-trims:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim after start-up")
+	}
+	select {
+	case <-trims:
+		t.Fatal("trimmed again with nothing allocated")
+	case <-time.After(10 * tr.period):
+	}
+}
