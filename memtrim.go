@@ -15,31 +15,41 @@ import (
 // spans freed since the last GC. The Go runtime keeps all of it until its periodic GC two
 // minutes later and even then returns only part: its scavenger frees down to 110 % of the
 // heap in use, scaled by how fast the heap goal was growing at the last GC, which in a burst
-// is fast. With 1,000 idle sessions that is 2.5-5 MB of RSS (bench/README.md). The trimmer
-// returns it once the burst is over: one forced GC and scavenge per burst, never on the
-// login path. The same trim, and one once start-up is over, releases the executable's pages
-// that package init and the burst touched (exepages: the page cache keeps them).
+// is fast. With 1,000 idle sessions that is 2.5-5 MB of RSS (bench/README.md). The same
+// holds when many sessions end: their buffers and stacks are garbage no GC comes for. The
+// trimmer returns it once the burst is over: one forced GC and scavenge per burst, never on
+// the login path. The same trim, and one once start-up is over, releases the executable's
+// pages that package init and the burst touched (exepages: the page cache keeps them).
 const (
-	trimPeriod   = time.Second // how often the allocation counter is read
-	trimMinAlloc = 8 << 20     // allocated since the last trim: enough to be worth a GC
-	trimQuiet    = 256 << 10   // allocated in one period: still quiet (events, a scrape)
+	trimPeriod   = 250 * time.Millisecond // how often the counters are read
+	trimMinAlloc = 8 << 20                // allocated since the last trim: enough to be worth a GC
+	trimQuiet    = 64 << 10               // allocated in one period: still quiet (events, a scrape)
+	trimMinEnded = 256                    // goroutines ended since the last trim: sessions gone
 )
 
-// memTrimmer calls trim when, after at least minAlloc bytes were allocated since the last
-// trim, a whole period passes with at most quiet bytes allocated.
+// usage is what the trimmer reads each period.
+type usage struct {
+	allocated  uint64 // bytes allocated on the heap since the process started
+	goroutines uint64 // goroutines alive
+}
+
+// memTrimmer calls trim when a period passes with at most quiet bytes allocated, after at
+// least minAlloc bytes were allocated, or the goroutine count fell by minEnded from its
+// peak, since the last trim.
 type memTrimmer struct {
 	period   time.Duration
 	minAlloc uint64
 	quiet    uint64
-	read     func() uint64 // bytes allocated on the heap since the process started
+	minEnded uint64
+	read     func() usage
 	trim     func()
 }
 
 // newMemTrimmer trims the real process: debug.FreeOSMemory (a GC, then every free page
 // returned), then the executable's pages released from its page tables.
 func newMemTrimmer(log *slog.Logger) *memTrimmer {
-	return &memTrimmer{period: trimPeriod, minAlloc: trimMinAlloc, quiet: trimQuiet,
-		read: heapAllocated, trim: func() { debug.FreeOSMemory(); releaseExePages(log) }}
+	return &memTrimmer{period: trimPeriod, minAlloc: trimMinAlloc, quiet: trimQuiet, minEnded: trimMinEnded,
+		read: readUsage, trim: func() { debug.FreeOSMemory(); releaseExePages(log) }}
 }
 
 // releaseExePages releases the executable's read-only pages (exepages.Release); a failure
@@ -54,13 +64,13 @@ func releaseExePages(log *slog.Logger) {
 		"skipped", res.Skipped)
 }
 
-// run watches the allocation counter until ctx ends. The first quiet period also trims:
-// start-up (package init, the listeners) is over.
+// run watches the counters until ctx ends. The first quiet period also trims: start-up
+// (package init, the listeners) is over.
 func (t *memTrimmer) run(ctx context.Context) {
 	tick := time.NewTicker(t.period)
 	defer tick.Stop()
 	prev := t.read()
-	trimmed, startup := prev, true
+	trimmed, peak, startup := prev.allocated, prev.goroutines, true
 	for {
 		select {
 		case <-ctx.Done():
@@ -68,29 +78,36 @@ func (t *memTrimmer) run(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := t.read()
-		if (startup && now-prev <= t.quiet) || t.due(prev, now, trimmed) {
+		peak = max(peak, now.goroutines)
+		if (startup && now.allocated-prev.allocated <= t.quiet) || t.due(prev, now, trimmed, peak) {
 			startup = false
 			t.trim()
 			now = t.read()
-			trimmed = now
+			trimmed, peak = now.allocated, now.goroutines
 		}
 		prev = now
 	}
 }
 
-// due reports whether to trim: prev and now are the counter at the start and end of the
-// period that just ended, trimmed its value after the last trim.
-func (t *memTrimmer) due(prev, now, trimmed uint64) bool {
-	return now-prev <= t.quiet && now-trimmed >= t.minAlloc
+// due reports whether to trim: prev and now are the counters at the start and end of the
+// period that just ended, trimmed the allocation counter after the last trim, peak the most
+// goroutines seen since.
+func (t *memTrimmer) due(prev, now usage, trimmed, peak uint64) bool {
+	quiet := now.allocated-prev.allocated <= t.quiet
+	return quiet && (now.allocated-trimmed >= t.minAlloc || peak-now.goroutines >= t.minEnded)
 }
 
-// heapAllocated reads the runtime's cumulative heap allocation counter (no stop-the-world,
-// unlike runtime.ReadMemStats).
-func heapAllocated() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+// readUsage reads the runtime's cumulative heap allocation counter and goroutine count
+// (runtime/metrics: no stop-the-world, unlike runtime.ReadMemStats).
+func readUsage() usage {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/sched/goroutines:goroutines"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	var u usage
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		u.allocated = s[0].Value.Uint64()
 	}
-	return s[0].Value.Uint64()
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		u.goroutines = s[1].Value.Uint64()
+	}
+	return u
 }
