@@ -46,3 +46,13 @@ func rssFile(t *testing.T) uint64 {
 	t.Fatal("no RssFile in /proc/self/status")
 	return 0
 }
+
+// BenchmarkRelease: one release (read and parse smaps, madvise), without the faults that
+// bring back what the process runs next.
+func BenchmarkRelease(b *testing.B) {
+	for b.Loop() {
+		if _, err := Release(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
