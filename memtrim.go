@@ -25,6 +25,11 @@ const (
 	trimMinAlloc = 8 << 20                // allocated since the last trim: enough to be worth a GC
 	trimQuiet    = 64 << 10               // allocated in one period: still quiet (events, a scrape)
 	trimMinEnded = 256                    // goroutines ended since the last trim: sessions gone
+	// A period that allocated under this share of what was allocated since the last trim is
+	// quiet too: after a burst, delivering its events to Django allocates 0.1-2 MB a period
+	// for a second, which must not hold the trim back; under steady allocation it means at
+	// most one trim per 16 periods.
+	trimQuietShare = 16
 )
 
 // usage is what the trimmer reads each period.
@@ -33,9 +38,11 @@ type usage struct {
 	goroutines uint64 // goroutines alive
 }
 
-// memTrimmer calls trim when a period passes with at most quiet bytes allocated, after at
-// least minAlloc bytes were allocated, or the goroutine count fell by minEnded from its
-// peak, since the last trim.
+// memTrimmer calls trim when a quiet period passes (at most quiet bytes, or a 16th of what
+// was allocated since the last trim) after at least minAlloc bytes were allocated, or the
+// goroutine count fell by minEnded from its peak, since the last trim. Code that runs after
+// a trim (the burst's events delivered within a second) faults pages of the executable back
+// in: release runs once more at the first quiet period after the next busy one.
 type memTrimmer struct {
 	period   time.Duration
 	minAlloc uint64
@@ -43,13 +50,15 @@ type memTrimmer struct {
 	minEnded uint64
 	read     func() usage
 	trim     func()
+	release  func()
 }
 
 // newMemTrimmer trims the real process: debug.FreeOSMemory (a GC, then every free page
 // returned), then the executable's pages released from its page tables.
 func newMemTrimmer(log *slog.Logger) *memTrimmer {
 	return &memTrimmer{period: trimPeriod, minAlloc: trimMinAlloc, quiet: trimQuiet, minEnded: trimMinEnded,
-		read: readUsage, trim: func() { debug.FreeOSMemory(); releaseExePages(log) }}
+		read: readUsage, trim: func() { debug.FreeOSMemory(); releaseExePages(log) },
+		release: func() { releaseExePages(log) }}
 }
 
 // releaseExePages releases the executable's read-only pages (exepages.Release); a failure
@@ -71,6 +80,7 @@ func (t *memTrimmer) run(ctx context.Context) {
 	defer tick.Stop()
 	prev := t.read()
 	trimmed, peak, startup := prev.allocated, prev.goroutines, true
+	wasBusy, releaseAgain := false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,22 +89,33 @@ func (t *memTrimmer) run(ctx context.Context) {
 		}
 		now := t.read()
 		peak = max(peak, now.goroutines)
-		if (startup && now.allocated-prev.allocated <= t.quiet) || t.due(prev, now, trimmed, peak) {
+		busy := !t.quietPeriod(prev, now, trimmed)
+		switch {
+		case (startup && now.allocated-prev.allocated <= t.quiet) || t.due(prev, now, trimmed, peak):
 			startup = false
 			t.trim()
 			now = t.read()
-			trimmed, peak = now.allocated, now.goroutines
+			trimmed, peak, releaseAgain, busy = now.allocated, now.goroutines, true, false
+		case releaseAgain && wasBusy && !busy:
+			t.release()
+			now, releaseAgain = t.read(), false
 		}
-		prev = now
+		prev, wasBusy = now, busy
 	}
+}
+
+// quietPeriod reports whether the period from prev to now allocated little: at most quiet
+// bytes, or a trimQuietShare-th of what was allocated since the last trim.
+func (t *memTrimmer) quietPeriod(prev, now usage, trimmed uint64) bool {
+	return now.allocated-prev.allocated <= max(t.quiet, (now.allocated-trimmed)/trimQuietShare)
 }
 
 // due reports whether to trim: prev and now are the counters at the start and end of the
 // period that just ended, trimmed the allocation counter after the last trim, peak the most
 // goroutines seen since.
 func (t *memTrimmer) due(prev, now usage, trimmed, peak uint64) bool {
-	quiet := now.allocated-prev.allocated <= t.quiet
-	return quiet && (now.allocated-trimmed >= t.minAlloc || peak-now.goroutines >= t.minEnded)
+	return t.quietPeriod(prev, now, trimmed) &&
+		(now.allocated-trimmed >= t.minAlloc || peak-now.goroutines >= t.minEnded)
 }
 
 // readUsage reads the runtime's cumulative heap allocation counter and goroutine count

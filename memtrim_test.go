@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -26,6 +27,8 @@ func TestMemTrimmerDue(t *testing.T) {
 		{"sessions ended", 21 * mib, 21 * mib, 20 * mib, 10, 1010, true},
 		{"a few sessions ended", 21 * mib, 21 * mib, 20 * mib, 900, 1010, false},
 		{"sessions ending", 21 * mib, 22 * mib, 20 * mib, 10, 1010, false},
+		{"a burst's events sent", 20 * mib, 21 * mib, 0, 1010, 1010, true},
+		{"steady allocation", 20 * mib, 22 * mib, 0, 1010, 1010, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -144,4 +147,46 @@ func TestMemTrimmerTrimsWhenSessionsEnd(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no trim after %d goroutines ended", 2*trimMinEnded)
 	}
+}
+
+// TestMemTrimmerReleasesAgainAfterEvents: after a trim, code that runs once more (the burst's
+// events delivered) is released at the next quiet period, once.
+func TestMemTrimmerReleasesAgainAfterEvents(t *testing.T) {
+	var allocated atomic.Uint64
+	allocated.Store(1 << 20)
+	trims, releases := make(chan struct{}, 8), make(chan struct{}, 8)
+	tr := newMemTrimmer(discardLogger())
+	tr.period = 20 * time.Millisecond
+	tr.read = func() usage { return usage{allocated: allocated.Load(), goroutines: 10} }
+	tr.trim = func() { trims <- struct{}{} }
+	tr.release = func() { releases <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	wait := func(c chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+	}
+	none := func(what string) {
+		t.Helper()
+		select {
+		case <-trims:
+			t.Fatalf("trimmed %s", what)
+		case <-releases:
+			t.Fatalf("released %s", what)
+		case <-time.After(10 * tr.period):
+		}
+	}
+
+	wait(trims, "trim after start-up")
+	allocated.Add(16 << 20) // a burst of logins
+	wait(trims, "trim after the burst")
+	allocated.Add(512 << 10) // its events sent: too little for a trim
+	wait(releases, "release after the events")
+	none("again with nothing allocated")
 }
