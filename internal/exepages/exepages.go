@@ -11,7 +11,9 @@
 // executable whose pages are all the file's own (no anonymous copy-on-write page, as a
 // relocated RELRO page or a debugger's breakpoint would be) are advised, and such a page
 // re-faults from the same file, which cannot change while it runs (Linux refuses to open a
-// running executable for writing: ETXTBSY).
+// running executable for writing: ETXTBSY). The kernel itself unmaps such clean file pages
+// under memory pressure and faults them back the same way: the release adds no case the
+// process does not already meet.
 package exepages
 
 import (
