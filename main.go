@@ -258,7 +258,7 @@ func (sc *sidecar) start(ctx context.Context) {
 	sc.sftp.serve()
 	trimCtx, stopTrim := context.WithCancel(ctx)
 	sc.stopTrim, sc.trimDone = stopTrim, make(chan struct{})
-	go func() { defer close(sc.trimDone); newMemTrimmer().run(trimCtx) }()
+	go func() { defer close(sc.trimDone); newMemTrimmer(sc.log.With("component", "memtrim")).run(trimCtx) }()
 	sc.ready.Store(true)
 }
 

@@ -2,29 +2,39 @@ package main
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 func TestMemTrimmerDue(t *testing.T) {
 	t.Parallel()
-	tr := &memTrimmer{minAlloc: 8 << 20, quiet: 256 << 10}
+	tr := &memTrimmer{minAlloc: 8 << 20, quiet: 256 << 10, minEnded: 256}
 	const mib = 1 << 20
 	for _, tc := range []struct {
-		name               string
-		prev, now, trimmed uint64
-		want               bool
+		name             string
+		prev, now        uint64 // allocation counter
+		trimmed          uint64
+		goroutines, peak uint64
+		want             bool
 	}{
-		{"quiet after a burst", 20 * mib, 20*mib + 100<<10, 0, true},
-		{"burst still running", 10 * mib, 20 * mib, 0, false},
-		{"quiet after a small burst", 3 * mib, 3 * mib, 0, false},
-		{"quiet since the last trim", 20 * mib, 20 * mib, 20 * mib, false},
-		{"quiet after a second burst", 40 * mib, 40 * mib, 20 * mib, true},
+		{"quiet after a burst", 20 * mib, 20*mib + 100<<10, 0, 10, 10, true},
+		{"burst still running", 10 * mib, 20 * mib, 0, 10, 10, false},
+		{"quiet after a small burst", 3 * mib, 3 * mib, 0, 10, 10, false},
+		{"quiet since the last trim", 20 * mib, 20 * mib, 20 * mib, 10, 10, false},
+		{"quiet after a second burst", 40 * mib, 40 * mib, 20 * mib, 10, 10, true},
+		{"sessions ended", 21 * mib, 21 * mib, 20 * mib, 10, 1010, true},
+		{"a few sessions ended", 21 * mib, 21 * mib, 20 * mib, 900, 1010, false},
+		{"sessions ending", 21 * mib, 22 * mib, 20 * mib, 10, 1010, false},
+		{"a burst's events sent", 20 * mib, 21 * mib, 0, 1010, 1010, true},
+		{"steady allocation", 20 * mib, 22 * mib, 0, 1010, 1010, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := tr.due(tc.prev, tc.now, tc.trimmed); got != tc.want {
-				t.Errorf("due(%d, %d, %d) = %v, want %v", tc.prev, tc.now, tc.trimmed, got, tc.want)
+			prev, now := usage{allocated: tc.prev, goroutines: tc.peak}, usage{allocated: tc.now, goroutines: tc.goroutines}
+			if got := tr.due(prev, now, tc.trimmed, tc.peak); got != tc.want {
+				t.Errorf("due(%+v, %+v, %d, %d) = %v, want %v", prev, now, tc.trimmed, tc.peak, got, tc.want)
 			}
 		})
 	}
@@ -35,7 +45,7 @@ func TestMemTrimmerDue(t *testing.T) {
 // process stays quiet.
 func TestMemTrimmerTrimsOncePerBurst(t *testing.T) {
 	trims := make(chan struct{}, 8)
-	tr := newMemTrimmer()
+	tr := newMemTrimmer(discardLogger())
 	tr.period, tr.minAlloc = 20*time.Millisecond, 4<<20
 	tr.trim = func() { trims <- struct{}{} }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,4 +85,108 @@ func allocate(n int) {
 			keep = keep[:0]
 		}
 	}
+}
+
+// TestMemTrimmerTrimsAtStartup: once start-up is over (a first quiet period) the trimmer
+// trims once, with nothing allocated since, to release what package init touched.
+func TestMemTrimmerTrimsAtStartup(t *testing.T) {
+	trims := make(chan struct{}, 8)
+	tr := newMemTrimmer(discardLogger())
+	tr.period = 20 * time.Millisecond
+	tr.read = func() usage { return usage{allocated: 1 << 20, goroutines: 10} } // nothing after start
+	tr.trim = func() { trims <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	select {
+	case <-trims:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim after start-up")
+	}
+	select {
+	case <-trims:
+		t.Fatal("trimmed again with nothing allocated")
+	case <-time.After(10 * tr.period):
+	}
+}
+
+// TestMemTrimmerTrimsWhenSessionsEnd: many goroutines ending (sessions closing: their
+// buffers and stacks become garbage) trim once they are gone, with little allocated.
+func TestMemTrimmerTrimsWhenSessionsEnd(t *testing.T) {
+	trims := make(chan struct{}, 8)
+	tr := newMemTrimmer(discardLogger())
+	tr.period = 20 * time.Millisecond
+	tr.trim = func() { trims <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select { // the start-up trim
+	case <-trims:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim after start-up")
+	}
+
+	end := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 * trimMinEnded {
+		wg.Go(func() { <-end })
+	}
+	time.Sleep(10 * tr.period) // the trimmer sees them
+	select {
+	case <-trims:
+		t.Fatal("trimmed while the goroutines ran, with nothing allocated")
+	default:
+	}
+	close(end)
+	wg.Wait()
+	select {
+	case <-trims:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no trim after %d goroutines ended", 2*trimMinEnded)
+	}
+}
+
+// TestMemTrimmerReleasesAgainAfterEvents: after a trim, code that runs once more (the burst's
+// events delivered) is released at the next quiet period, once.
+func TestMemTrimmerReleasesAgainAfterEvents(t *testing.T) {
+	var allocated atomic.Uint64
+	allocated.Store(1 << 20)
+	trims, releases := make(chan struct{}, 8), make(chan struct{}, 8)
+	tr := newMemTrimmer(discardLogger())
+	tr.period = 20 * time.Millisecond
+	tr.read = func() usage { return usage{allocated: allocated.Load(), goroutines: 10} }
+	tr.trim = func() { trims <- struct{}{} }
+	tr.release = func() { releases <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	wait := func(c chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+	}
+	none := func(what string) {
+		t.Helper()
+		select {
+		case <-trims:
+			t.Fatalf("trimmed %s", what)
+		case <-releases:
+			t.Fatalf("released %s", what)
+		case <-time.After(10 * tr.period):
+		}
+	}
+
+	wait(trims, "trim after start-up")
+	allocated.Add(16 << 20) // a burst of logins
+	wait(trims, "trim after the burst")
+	allocated.Add(512 << 10) // its events sent: too little for a trim
+	wait(releases, "release after the events")
+	none("again with nothing allocated")
 }
