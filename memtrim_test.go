@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -150,43 +149,72 @@ func TestMemTrimmerTrimsWhenSessionsEnd(t *testing.T) {
 }
 
 // TestMemTrimmerReleasesAgainAfterEvents: after a trim, code that runs once more (the burst's
-// events delivered) is released at the next quiet period, once.
+// events delivered) is released at the next quiet period, once. The test hands the trimmer
+// each reading of the counters itself, when the trimmer asks for it (so all it did with the
+// reading before is done): what the test allocates lands in the period it means. It had
+// added the burst while the trimmer was between its trim and the reading after it, which
+// counted the burst as trimmed ("no trim after the burst", once in a CI run).
 func TestMemTrimmerReleasesAgainAfterEvents(t *testing.T) {
-	var allocated atomic.Uint64
-	allocated.Store(1 << 20)
+	ctx, cancel := context.WithCancel(context.Background())
+	wants, readings := make(chan struct{}), make(chan usage)
 	trims, releases := make(chan struct{}, 8), make(chan struct{}, 8)
 	tr := newMemTrimmer(discardLogger())
-	tr.period = 20 * time.Millisecond
-	tr.read = func() usage { return usage{allocated: allocated.Load(), goroutines: 10} }
+	tr.period = time.Millisecond
+	tr.read = func() usage {
+		select {
+		case wants <- struct{}{}:
+		case <-ctx.Done():
+			return usage{}
+		}
+		select {
+		case r := <-readings:
+			return r
+		case <-ctx.Done():
+			return usage{}
+		}
+	}
 	tr.trim = func() { trims <- struct{}{} }
 	tr.release = func() { releases <- struct{}{} }
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); tr.run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	wait := func(c chan struct{}, what string) {
-		t.Helper()
-		select {
-		case <-c:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no %s", what)
-		}
-	}
-	none := func(what string) {
-		t.Helper()
-		select {
-		case <-trims:
-			t.Fatalf("trimmed %s", what)
-		case <-releases:
-			t.Fatalf("released %s", what)
-		case <-time.After(10 * tr.period):
-		}
-	}
 
-	wait(trims, "trim after start-up")
-	allocated.Add(16 << 20) // a burst of logins
-	wait(trims, "trim after the burst")
-	allocated.Add(512 << 10) // its events sent: too little for a trim
-	wait(releases, "release after the events")
-	none("again with nothing allocated")
+	// step waits for the trimmer to ask for its next reading, checks what it did since the
+	// last one (want: trims, releases or nil for neither), and gives it allocated.
+	step := func(want chan struct{}, what string, allocated uint64) {
+		t.Helper()
+		select {
+		case <-wants:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the trimmer asks for no reading", what)
+		}
+		for name, c := range map[string]chan struct{}{"trim": trims, "release": releases} {
+			select {
+			case <-c:
+				if c != want {
+					t.Fatalf("%s: a %s", what, name)
+				}
+				want = nil
+			default:
+			}
+		}
+		if want != nil {
+			t.Fatalf("%s: nothing done", what)
+		}
+		readings <- usage{allocated: allocated, goroutines: 10}
+	}
+	const mib, events = 1 << 20, 17<<20 + 512<<10
+	step(nil, "at start", mib)
+	step(nil, "before the first period", mib)      // a quiet first period: start-up is over
+	step(trims, "after start-up", mib)             // the reading after the trim
+	step(nil, "before the burst", 17*mib)          // a burst of logins
+	step(nil, "during the burst", 17*mib)          // quiet again
+	step(trims, "after the burst", 17*mib)         // the reading after the trim
+	step(nil, "before the events", events)         // its events sent: too little for a trim
+	step(nil, "while the events are sent", events) // quiet again
+	step(releases, "after the events", events)     // the reading after the release
+	for range 4 {
+		step(nil, "with nothing allocated", events)
+	}
+	step(nil, "with nothing allocated", events)
 }
