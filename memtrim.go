@@ -94,8 +94,11 @@ func (t *memTrimmer) run(ctx context.Context) {
 		case (startup && now.allocated-prev.allocated <= t.quiet) || t.due(prev, now, trimmed, peak):
 			startup = false
 			t.trim()
+			// What was allocated before the trim is trimmed; what came while it ran (a burst
+			// starting) counts toward the next trim, not as trimmed.
+			trimmed = now.allocated
 			now = t.read()
-			trimmed, peak, releaseAgain, busy = now.allocated, now.goroutines, true, false
+			peak, releaseAgain, busy = now.goroutines, true, false
 		case releaseAgain && wasBusy && !busy:
 			t.release()
 			now, releaseAgain = t.read(), false

@@ -218,3 +218,44 @@ func TestMemTrimmerReleasesAgainAfterEvents(t *testing.T) {
 	}
 	step(nil, "with nothing allocated", events)
 }
+
+// TestMemTrimmerBurstDuringTrim: a burst that starts while the trimmer trims (between its
+// reading before the trim and the one after) is trimmed once it is over, not counted as
+// trimmed.
+func TestMemTrimmerBurstDuringTrim(t *testing.T) {
+	trims := make(chan struct{}, 8)
+	var mu sync.Mutex
+	allocated := uint64(1 << 20)
+	tr := newMemTrimmer(discardLogger())
+	tr.period = time.Millisecond
+	tr.read = func() usage {
+		mu.Lock()
+		defer mu.Unlock()
+		return usage{allocated: allocated, goroutines: 10}
+	}
+	first := true
+	tr.trim = func() {
+		mu.Lock()
+		if first { // a burst of logins starts as the start-up trim runs
+			allocated += 16 << 20
+			first = false
+		}
+		mu.Unlock()
+		select {
+		case trims <- struct{}{}:
+		default:
+		}
+	}
+	tr.release = func() {}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for _, what := range []string{"after start-up", "after the burst"} {
+		select {
+		case <-trims:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no trim %s", what)
+		}
+	}
+}
