@@ -31,7 +31,9 @@ func newKeyer() keyer {
 	var secret [32]byte
 	rand.Read(secret[:]) // never fails (crypto/rand, Go ≥ 1.24)
 	return keyer{macs: &sync.Pool{New: func() any {
-		return &keyMAC{mac: hmac.New(sha256.New, secret[:])}
+		mac := hmac.New(sha256.New, secret[:])
+		mac.Reset() // saves the keyed state, which every later Reset restores whole
+		return &keyMAC{mac: mac}
 	}}}
 }
 
@@ -60,12 +62,14 @@ func (k keyer) credentialKey(username, ip, kind, secret string) string {
 		msg = append(msg, s...)
 	}
 	msg = append(msg, secret...)
-	m.mac.Reset()
 	m.mac.Write(msg)
 	clear(msg)
 	m.msg = msg[:0]
 	var hexSum [2 * sha256.Size]byte
 	hex.Encode(hexSum[:], m.mac.Sum(m.sum[:0]))
+	// SHA-256 keeps a message's last partial block (here the whole message, password
+	// included) until the next write: restoring the keyed state overwrites it.
+	m.mac.Reset()
 	return username + "\x00" + string(hexSum[:])
 }
 

@@ -41,9 +41,9 @@ func checkAppendEvent(t *testing.T, e *Event) {
 	}
 	plain, _ := json.Marshal(e)
 	_, offset := e.Time.Zone()
-	valid := offset%60 == 0 && utf8.ValidString(e.ID+e.Type+e.Session+e.ClientIP+e.Protocol)
-	for _, p := range []*string{e.Username, e.Path, e.ToPath} {
-		valid = valid && (p == nil || utf8.ValidString(*p))
+	valid := offset%60 == 0
+	for _, p := range []*string{&e.ID, &e.Type, &e.Session, &e.ClientIP, &e.Protocol, e.Username, e.Path, e.ToPath} {
+		valid = valid && (p == nil || utf8.ValidString(*p)) // each apart: "\xc4"+"\xb0" is valid
 	}
 	if valid && err == nil && !bytes.Equal(got, plain) {
 		t.Fatalf("valid UTF-8, whole-minute zone: appendEvent\n %q\njson.Marshal\n %q", got, plain)
