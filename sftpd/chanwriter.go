@@ -10,18 +10,19 @@ import (
 )
 
 // batchWriter hands an SSH channel the request server's responses in large writes.
-// pkg/sftp writes each response in two writes, its header (13 bytes for a READ's data) and
-// its payload, one at a time, and x/crypto/ssh seals and sends one SSH packet per channel
-// write of up to the client's 32 KiB, flushing its 4 KiB bufio each time: a 32 KiB read
-// went out as a 13-byte packet (one write(2)) and a 32,768-byte one (two: the bufio's 4 KiB,
-// then the rest), where the stream fits whole 32 KiB packets of two write(2) each. So
-// Write copies into a buffer and returns; a flusher goroutine hands the buffer to the
-// channel, and what arrives while it writes is gathered for its next write, cut at whole
-// 32 KiB packets (the rest goes with the next batch, or alone when nothing came meanwhile).
-// Nothing waits for more: a write when no flusher runs starts one at once, except a
-// response's header, whose payload pkg/sftp writes next. The flusher ends and the buffer
-// goes back to a pool once drained, so an idle session holds neither; a full buffer makes
-// Write wait.
+// x/crypto/ssh seals and sends one SSH packet per channel write of up to the client's
+// 32 KiB, flushing its 4 KiB bufio each time: a 32 KiB READ's response (32,781 bytes, one
+// write from pkg/sftp's request server, whose ordered-response wrapper marshals it whole)
+// went out as a 32,768-byte packet and a 13-byte one, where the stream fits whole 32 KiB
+// packets. So Write copies into a buffer and returns; a flusher goroutine hands the buffer
+// to the channel, and what arrives while it writes is gathered for its next write, cut at
+// whole 32 KiB packets (the rest goes with the next batch, or alone when nothing came
+// meanwhile). Nothing waits for more: a write when no flusher runs starts one at once,
+// except a response's header written apart from its payload (pkg/sftp's sendPacket does so
+// for packets it marshals in two parts, which the request server's wrapper hides: a 2026-12-02
+// review found that branch unused by the request server's responses). The flusher ends and
+// the buffer goes back to a pool once drained, so an idle session holds neither; a full
+// buffer makes Write wait.
 type batchWriter struct {
 	ssh.Channel
 	mu       sync.Mutex
