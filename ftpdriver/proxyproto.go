@@ -44,15 +44,16 @@ func (s *Server) acceptProxied(raw net.Conn) (c net.Conn, ok bool) {
 	return &proxiedConn{Conn: raw, client: net.TCPAddrFromAddrPort(src)}, true
 }
 
-// refuseProxied closes a control connection that broke the trust rule, counts it and
-// logs it at WARN, at most once a second (a flood must not flood the log).
+// refuseProxied counts a control connection that broke the trust rule, logs it at WARN,
+// at most once a second (a flood must not flood the log), and closes it: in that order, so
+// that whoever sees the close sees the count and the log line too.
 func (s *Server) refuseProxied(raw net.Conn, reason string, err error) {
-	_ = raw.Close()
 	s.cfg.Metrics.connsRefused.WithLabelValues(reason).Inc()
 	if ok, suppressed := s.proxyWarn.Allow(time.Now()); ok {
 		s.log.Warn("connection closed by the PROXY trust rule (DJFTPD_PROXY_TRUSTED)",
 			"reason", reason, "from", raw.RemoteAddr().String(), "err", err, "suppressed_since_last", suppressed)
 	}
+	_ = raw.Close()
 }
 
 // checkDataPeer applies the trust rule to a passive data connection: one from a
