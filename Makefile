@@ -141,6 +141,8 @@ FUZZ_TARGETS := ftpdriver:FuzzPORT ftpdriver:FuzzEPRT ftpdriver:FuzzEPSV \
 FUZZ_TARGETS += .:FuzzOpsSessionsRequests ftpdriver:FuzzParseCursor
 # SFTP packet tracking of idle-session parking (the client's bytes, cut anywhere).
 FUZZ_TARGETS += sftpd:FuzzPacketTracking
+# SFTP downloads served by readServer (the client's packets, any bytes).
+FUZZ_TARGETS += sftpd:FuzzReadServer
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -55,3 +55,7 @@ func (b *batchReader) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// buffered reports whether bytes read from the channel wait in b: a Read now returns at
+// once.
+func (b *batchReader) buffered() bool { return b.buf != nil }

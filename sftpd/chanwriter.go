@@ -35,6 +35,15 @@ type batchWriter struct {
 	held int      // bytes in head
 	owe  int      // bytes of the response being written still to come
 	lost bool     // the writes did not follow whole headers and payloads: hold no header
+
+	corker corker // nil: none
+}
+
+// corker is the connection under the channel, which can gather the SSH packets of one
+// batch into one write (cork.go).
+type corker interface {
+	corkWrites()
+	uncorkWrites()
 }
 
 // writeBatch is the most bytes gathered before Write waits for the flusher.
@@ -60,7 +69,11 @@ func (w *batchWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.err == nil && w.buf != nil && len(*w.buf)+w.held+len(p) > writeBatch {
-		w.cond.Wait() // full: the flusher is running and will take it
+		if !w.flushing { // gathered (gather) for a flushHere still to come
+			w.flushing = true
+			go w.flush(false)
+		}
+		w.cond.Wait() // full: the flusher will take it
 	}
 	if w.err != nil {
 		return 0, w.err
@@ -73,7 +86,7 @@ func (w *batchWriter) Write(p []byte) (int, error) {
 	w.add(p)
 	if !w.flushing {
 		w.flushing = true
-		go w.flush()
+		go w.flush(false)
 	}
 	return len(p), nil
 }
@@ -111,11 +124,49 @@ func (w *batchWriter) add(p []byte) {
 	*w.buf = append(*w.buf, p...)
 }
 
-// flush writes the gathered bytes to the channel until none are left, then ends.
-func (w *batchWriter) flush() {
+// gather adds p, a whole response, for the caller to send with flushHere: a goroutine
+// answering requests itself (readServer) gathers the replies to the requests it has read
+// and sends them before it waits for more, with no flusher to wake. When p would overflow
+// the batch, the whole packets gathered go first; the rest waits for what follows.
+func (w *batchWriter) gather(p []byte) error {
+	w.mu.Lock()
+	for w.err == nil && w.buf != nil && len(*w.buf)+len(p) > writeBatch {
+		if !w.flushing {
+			w.flushing = true
+			w.mu.Unlock()
+			w.flush(true)
+			w.mu.Lock()
+			continue
+		}
+		w.cond.Wait() // the flusher will take it
+	}
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	w.add(p)
+	return nil
+}
+
+// flushHere sends what is gathered from the calling goroutine, unless a flusher runs (it
+// sends it).
+func (w *batchWriter) flushHere() {
+	w.mu.Lock()
+	if w.flushing || w.buf == nil {
+		w.mu.Unlock()
+		return
+	}
+	w.flushing = true
+	w.mu.Unlock()
+	w.flush(false)
+}
+
+// flush writes the gathered bytes to the channel until none are left (wholeOnly: until
+// less than a packet is left), then ends.
+func (w *batchWriter) flush(wholeOnly bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for w.buf != nil && w.err == nil {
+	for w.buf != nil && w.err == nil && (!wholeOnly || len(*w.buf) >= sshPacket) {
 		b := w.buf
 		w.buf = nil
 		n := len(*b)
@@ -127,14 +178,20 @@ func (w *batchWriter) flush() {
 		}
 		w.cond.Broadcast()
 		w.mu.Unlock()
+		if w.corker != nil {
+			w.corker.corkWrites()
+		}
 		_, err := w.Channel.Write((*b)[:n])
+		if w.corker != nil {
+			w.corker.uncorkWrites()
+		}
 		putBatch(b)
 		w.mu.Lock()
 		if err != nil {
 			w.err = fmt.Errorf("sftpd: channel write: %w", err)
 		}
 	}
-	if w.buf != nil { // failed: what is left cannot be sent
+	if w.err != nil && w.buf != nil { // failed: what is left cannot be sent
 		putBatch(w.buf)
 		w.buf = nil
 	}

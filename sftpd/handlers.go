@@ -43,10 +43,18 @@ type handlers struct {
 }
 
 func newHandlers(u User, atomicUploads bool, open *atomic.Int64) sftp.Handlers {
+	return newFileHandlers(u, atomicUploads, open).requestHandlers()
+}
+
+func newFileHandlers(u User, atomicUploads bool, open *atomic.Int64) *handlers {
 	if open == nil {
 		open = new(atomic.Int64)
 	}
-	h := &handlers{user: u, atomicUploads: atomicUploads, now: time.Now, open: open, readGap: defaultReadGap}
+	return &handlers{user: u, atomicUploads: atomicUploads, now: time.Now, open: open, readGap: defaultReadGap}
+}
+
+// requestHandlers is h as the request server takes it.
+func (h *handlers) requestHandlers() sftp.Handlers {
 	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
 }
 

@@ -55,6 +55,7 @@ type parkingChannel struct {
 	parkAfter time.Duration
 	done      chan struct{}   // closed when the session ends (not when it parks)
 	wg        *sync.WaitGroup // the connection's; one count for the chain of goroutines serving
+	ended     func()          // if set, called as the session ends (readServer's files)
 
 	// Owned by the goroutine reading requests (one at a time, handed over by mu).
 	pending []byte   // bytes the parked session's waiter read, for the next request server
@@ -116,6 +117,9 @@ func (c *parkingChannel) serve() {
 // end ends the session's chain of goroutines once the responses written are sent (the
 // session's end then sends the exit status and closes the channel).
 func (c *parkingChannel) end() {
+	if c.ended != nil {
+		c.ended()
+	}
 	if f, ok := c.ch.(interface{ Flush() error }); ok {
 		_ = f.Flush()
 	}

@@ -37,6 +37,7 @@ type Config struct {
 	AcceptError func()
 
 	parkAfter time.Duration // 0: defaultParkAfter; tests shorten it
+	corkWait  time.Duration // 0: defaultCorkWait; tests lengthen it
 }
 
 // Algorithms offered: modern only. No SHA-1 key exchange, MAC or RSA signature, no CBC.
@@ -299,6 +300,8 @@ func (s *Server) handle(nc net.Conn, cs *connState) {
 	cs.conn = c
 	s.mu.Unlock()
 	ic := &idleConn{Conn: nc}
+	ic.cork.wait = s.cfg.corkWait
+	defer ic.stopCork()
 	st := &authState{}
 	sconn, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(c, nc, st))
 	if err != nil {
@@ -317,7 +320,7 @@ func (s *Server) handle(nc net.Conn, cs *connState) {
 	cs.loggedIn.Store(true)
 	_ = nc.SetDeadline(time.Time{})
 	ic.setIdle(s.cfg.IdleTimeout)
-	s.serveConn(chans, reqs, user, &cs.open)
+	s.serveConn(chans, reqs, user, &cs.open, ic)
 }
 
 // serveConn answers, in the connection's goroutine, all the connection asks of the server:
@@ -327,7 +330,7 @@ func (s *Server) handle(nc net.Conn, cs *connState) {
 // parked: park.go) costs djftpd two goroutines, not one per request stream. A second
 // session channel at once (a multiplexing client) gets a goroutine for its requests.
 // serveConn returns when the connection ends, once the SFTP servers it started have returned.
-func (s *Server) serveConn(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, user User, open *atomic.Int64) {
+func (s *Server) serveConn(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, user User, open *atomic.Int64, ic *idleConn) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var cur *sessionChan // the session channel answered here; nil: none open
@@ -348,6 +351,9 @@ func (s *Server) serveConn(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request
 				return
 			}
 			ss := s.accept(nch, user, open, &wg)
+			if ss != nil {
+				ss.ic = ic
+			}
 			switch {
 			case ss == nil:
 			case cur == nil:
@@ -400,6 +406,7 @@ type sessionChan struct {
 	user    User
 	open    *atomic.Int64
 	wg      *sync.WaitGroup // the connection's: it waits for the SFTP server
+	ic      *idleConn
 	started bool
 	done    chan struct{} // closed when the SFTP server returns; nil before it starts and once finished
 }
@@ -432,7 +439,11 @@ func (ss *sessionChan) answer(req *ssh.Request) {
 	}
 	ss.started = true
 	// Not closed by the SFTP server: finish sends the exit status first.
-	pc := newParkingChannel(newBatchWriter(&batchReader{Channel: ss.ch}), newHandlers(ss.user, ss.s.cfg.AtomicUploads, ss.open), ss.s.cfg.parkAfter, ss.wg)
+	h := newFileHandlers(ss.user, ss.s.cfg.AtomicUploads, ss.open)
+	rs := newReadServer(&batchReader{Channel: ss.ch}, h, ss.user.Root() != nil)
+	rs.corker = ss.ic
+	pc := newParkingChannel(rs, h.requestHandlers(), ss.s.cfg.parkAfter, ss.wg)
+	pc.ended = rs.closeFiles
 	ss.done = pc.done
 	ss.wg.Add(1)
 	go pc.serve()
@@ -539,6 +550,7 @@ func (a *authState) take() User {
 type idleConn struct {
 	net.Conn
 	idle atomic.Int64 // nanoseconds; 0: no idle deadline
+	cork corkState    // cork.go
 }
 
 // setIdle starts the idle deadline, also for the read already waiting.
@@ -554,13 +566,6 @@ func (c *idleConn) Read(p []byte) (int, error) {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
 	}
 	return c.Conn.Read(p)
-}
-
-func (c *idleConn) Write(p []byte) (int, error) {
-	if d := time.Duration(c.idle.Load()); d > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
-	}
-	return c.Conn.Write(p)
 }
 
 // errUntrustedPeer: with the PROXY protocol on, a peer outside ProxyTrusted.

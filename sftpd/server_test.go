@@ -27,6 +27,7 @@ import (
 // testGate is a Gate with one user, alice, whose password is "pw" and whose key is key.
 type testGate struct {
 	home     string
+	perms    string // the users' letters; "": elradfmw
 	key      string // authorized_keys line
 	logins   atomic.Int32
 	closing  bool // a failed password closes the connection
@@ -73,7 +74,11 @@ func (c testConn) Login(_ context.Context, r djangoclient.AuthRequest) (User, er
 	if err != nil {
 		return nil, err
 	}
-	u := &testUser{perms: "elradfmw", root: root}
+	perms := c.g.perms
+	if perms == "" {
+		perms = "elradfmw"
+	}
+	u := &testUser{perms: perms, root: root}
 	c.g.mu.Lock()
 	c.g.users = append(c.g.users, u)
 	c.g.mu.Unlock()
@@ -557,8 +562,9 @@ func allStacks() string {
 // request server (pkg/sftp's 11 goroutines: ~4.8 KB each, stack and g, most of an idle
 // session's memory, bench/README.md) and keeps two goroutines of djftpd's (the connection's
 // and the one waiting for the client; there were four, one per request stream, and the
-// request server's); it answers again at once, keeps an open file across a silence, and
-// ends normally.
+// request server's); it answers again at once, keeps an open file across a silence (one
+// being written keeps the request server, one being read does not: readServer serves it),
+// and ends normally.
 func TestIdleSessionParks(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.parkAfter = 50 * time.Millisecond
@@ -582,18 +588,24 @@ func TestIdleSessionParks(t *testing.T) {
 	if got := serverGoroutines() - before; got != 2*n {
 		t.Fatalf("%d sftpd goroutines for %d parked sessions, want %d", got, n, 2*n)
 	}
-	f, err := clients[0].Open("/f") // a handle open: no parking, whatever the silence
+	w, err := clients[0].Create("/w") // a request server's handle open: no parking
 	must(t, err)
 	if _, err := clients[1].Stat("/f"); err != nil {
 		t.Fatalf("stat on a parked session: %v", err)
 	}
+	f, err := clients[2].Open("/f") // readServer's handle: the request server parks all the same
+	must(t, err)
 	time.Sleep(4 * cfg.parkAfter)
 	waitGoroutines(t, requestServerGoroutines, beforeRS+11)
 	b, err := io.ReadAll(f)
 	if err != nil || string(b) != "0123456789" {
 		t.Fatalf("read after a silence: %q, %v", b, err)
 	}
+	if _, err := w.Write([]byte("x")); err != nil {
+		t.Fatalf("write after a silence: %v", err)
+	}
 	must(t, f.Close())
+	must(t, w.Close())
 	waitGoroutines(t, requestServerGoroutines, beforeRS)
 	for i, sc := range clients {
 		if err := sc.Close(); err != nil {
