@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -129,8 +130,14 @@ func (w *batchWriter) add(p []byte) {
 // and sends them before it waits for more, with no flusher to wake. When p would overflow
 // the batch, the whole packets gathered go first; the rest waits for what follows.
 func (w *batchWriter) gather(p []byte) error {
+	return w.gatherInto(len(p), func(b []byte) int { return copy(b, p) })
+}
+
+// gatherInto is gather of a response of at most size bytes that fill writes in place, in
+// the batch, and whose length it returns (0: none). fill runs with w locked.
+func (w *batchWriter) gatherInto(size int, fill func([]byte) int) error {
 	w.mu.Lock()
-	for w.err == nil && w.buf != nil && len(*w.buf)+len(p) > writeBatch {
+	for w.err == nil && w.buf != nil && len(*w.buf)+size > writeBatch {
 		if !w.flushing {
 			w.flushing = true
 			w.mu.Unlock()
@@ -144,7 +151,11 @@ func (w *batchWriter) gather(p []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	w.add(p)
+	if w.buf == nil {
+		w.buf = writeBatches.Get().(*[]byte)
+	}
+	b := slices.Grow(*w.buf, size)
+	*w.buf = b[:len(b)+fill(b[len(b):len(b)+size])]
 	return nil
 }
 

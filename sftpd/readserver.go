@@ -92,11 +92,6 @@ const (
 	dataHead = 4 + 1 + 4 + 4
 )
 
-var dataReplies = sync.Pool{New: func() any {
-	b := make([]byte, dataHead+maxRead)
-	return &b
-}}
-
 func newReadServer(in *batchReader, h *handlers, local bool) *readServer {
 	s := &readServer{batchWriter: newBatchWriter(in), in: in, h: h, local: local, files: map[string]*readFile{}}
 	s.answered.L = &s.wmu
@@ -303,25 +298,31 @@ func (s *readServer) onHandle(typ byte, body []byte) (bool, error) {
 	return true, s.status(id, errNotDir)
 }
 
-// read answers a READ (rest: offset, length) with the file's data or a status.
+// read answers a READ (rest: offset, length) with the file's data or a status. The data
+// is read straight into the batch of replies (gatherInto).
 func (s *readServer) read(id uint32, f *readFile, rest []byte) (bool, error) {
 	off, rest, ok := takeUint64(rest)
 	n, _, ok2 := takeUint32(rest)
 	if !ok || !ok2 {
 		return true, s.status(id, errBadMessage)
 	}
-	buf := dataReplies.Get().(*[]byte)
-	defer dataReplies.Put(buf)
-	k, err := f.rd.ReadAt((*buf)[dataHead:dataHead+min(int(n), maxRead)], int64(off))
-	if err != nil && (err != io.EOF || k == 0) { // data up to the end first, then EOF
-		return true, s.status(id, err)
+	var rerr error
+	err := s.sendData(dataHead+min(int(n), maxRead), func(b []byte) int {
+		k, err := f.rd.ReadAt(b[dataHead:], int64(off))
+		if err != nil && (err != io.EOF || k == 0) { // data up to the end first, then EOF
+			rerr = err
+			return 0
+		}
+		binary.BigEndian.PutUint32(b, uint32(dataHead-4+k))
+		b[4] = fxpData
+		binary.BigEndian.PutUint32(b[5:], id)
+		binary.BigEndian.PutUint32(b[9:], uint32(k))
+		return dataHead + k
+	})
+	if rerr != nil {
+		return true, s.status(id, rerr)
 	}
-	b := (*buf)[:dataHead+k]
-	binary.BigEndian.PutUint32(b, uint32(dataHead-4+k))
-	b[4] = fxpData
-	binary.BigEndian.PutUint32(b[5:], id)
-	binary.BigEndian.PutUint32(b[9:], uint32(k))
-	return true, s.sendData(b)
+	return true, err
 }
 
 // write refuses a WRITE to one of readServer's handles (opened for reading), reading its
@@ -483,16 +484,17 @@ func (s *readServer) send(b []byte) error {
 	return err
 }
 
-// sendData gathers a DATA reply, to go with the others before readServer next waits for
-// the client (next).
-func (s *readServer) sendData(b []byte) error {
+// sendData gathers a DATA reply of at most size bytes, which fill writes in place, to go
+// with the others before readServer next waits for the client (next).
+func (s *readServer) sendData(size int, fill func([]byte) int) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.wleft > 0 {
-		s.held = append(s.held, b...)
+	if s.wleft > 0 { // the request server is inside a response: hold the reply
+		b := make([]byte, size)
+		s.held = append(s.held, b[:fill(b)]...)
 		return nil
 	}
-	return s.gather(b)
+	return s.gatherInto(size, fill)
 }
 
 // Write passes the request server's responses on, following where each ends so that
