@@ -1,6 +1,7 @@
 // Package sftpd is djftpd's SFTP front end: an SSH server (golang.org/x/crypto/ssh) whose only
 // service is the sftp subsystem, served by github.com/pkg/sftp's request server over djftpd's
-// own handlers. Every rule both protocols share (login through Django and the cache, the
+// own handlers; downloads from local homes are answered by readServer, underneath it, through
+// the same handlers. Every rule both protocols share (login through Django and the cache, the
 // failed-login delay, bans, limits, the grant's permission letters, the home, quota, events)
 // belongs to the session core behind Gate and User; this package maps SSH and SFTP onto it.
 package sftpd
