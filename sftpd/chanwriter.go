@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -37,7 +38,8 @@ type batchWriter struct {
 	owe  int      // bytes of the response being written still to come
 	lost bool     // the writes did not follow whole headers and payloads: hold no header
 
-	corker corker // nil: none
+	corker corker      // nil: none
+	tail   *time.Timer // flushWhole's: sends a batch's rest held back; nil until the first
 }
 
 // corker is the connection under the channel, which can gather the SSH packets of one
@@ -159,6 +161,31 @@ func (w *batchWriter) gatherInto(size int, fill func([]byte) int) error {
 	return nil
 }
 
+// flushWhole is flushHere for the whole packets gathered only: the rest, less than a packet,
+// waits up to hold for the replies that follow (and goes with them), so that a client
+// pipelining reads does not get every reply as a full packet and a 13-byte one. Whatever
+// is still there after hold goes alone.
+func (w *batchWriter) flushWhole(hold time.Duration) {
+	w.mu.Lock()
+	if w.flushing || w.buf == nil {
+		w.mu.Unlock()
+		return
+	}
+	w.flushing = true
+	w.mu.Unlock()
+	w.flush(true)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf == nil || w.flushing {
+		return
+	}
+	if w.tail == nil {
+		w.tail = time.AfterFunc(hold, w.flushHere)
+	} else {
+		w.tail.Reset(hold)
+	}
+}
+
 // flushHere sends what is gathered from the calling goroutine, unless a flusher runs (it
 // sends it).
 func (w *batchWriter) flushHere() {
@@ -220,8 +247,12 @@ func putBatch(b *[]byte) {
 // Flush waits until everything written has been handed to the channel; the error is the
 // channel's.
 func (w *batchWriter) Flush() error {
+	w.flushHere()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.tail != nil {
+		w.tail.Stop()
+	}
 	for w.flushing {
 		w.cond.Wait()
 	}

@@ -289,3 +289,24 @@ func TestGatherThenWrite(t *testing.T) {
 		t.Fatal("bytes changed or lost")
 	}
 }
+
+// TestFlushWhole: the whole packets go at once; the rest waits for what follows (and goes
+// with it), or goes alone after the hold.
+func TestFlushWhole(t *testing.T) {
+	ch := &memChannel{in: bytes.NewReader(nil)}
+	w := newBatchWriter(ch)
+	first := bytes.Repeat([]byte{'a'}, sshPacket+13)
+	must(t, w.gather(first))
+	w.flushWhole(time.Hour)
+	if got := ch.written(); !bytes.Equal(got, first[:sshPacket]) {
+		t.Fatalf("%d bytes sent, want the whole packet, %d", len(got), sshPacket)
+	}
+	second := bytes.Repeat([]byte{'b'}, sshPacket+13)
+	must(t, w.gather(second))
+	w.flushWhole(10 * time.Millisecond)
+	want := append(first, second...)
+	if got := ch.written(); !bytes.Equal(got, want[:2*sshPacket]) {
+		t.Fatalf("%d bytes sent, want %d: the rest went with the next reply", len(got), 2*sshPacket)
+	}
+	waitFor(t, func() bool { return bytes.Equal(ch.written(), want) }) // the hold ran out
+}

@@ -1,6 +1,7 @@
 package sftpd
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -33,7 +35,8 @@ type readServer struct {
 	*batchWriter
 	in    *batchReader // under batchWriter: the channel's reads
 	h     *handlers
-	local bool // the home is a local directory (object-storage reads stay with the workers)
+	local bool          // the home is a local directory (object-storage reads stay with the workers)
+	hold  time.Duration // flushWhole's hold; 0: defaultTailHold
 
 	// Owned by the goroutine reading requests.
 	up   []byte // bytes of the current packet to pass up before reading on
@@ -42,6 +45,9 @@ type readServer struct {
 	head [5 + 8 + maxHandle]byte
 	pkt  []byte // a packet read whole, with its length and type
 	seq  uint64 // the last handle number given
+	// holdTail: the last reply was a full READ on a handle the client pipelines, so more
+	// replies follow shortly (flushWhole).
+	holdTail bool
 
 	fmu    sync.Mutex
 	files  map[string]*readFile // handles given and not closed
@@ -59,7 +65,17 @@ type readServer struct {
 type readFile struct {
 	rd   io.ReaderAt // the handlers' *reader
 	path string      // the request's cleaned path, as the request server keeps it
+	// pipelined: a READ on it came in with another request behind it, unanswered (the
+	// client does not wait for each reply); from then on a reply's rest may wait for the
+	// next replies.
+	pipelined bool
 }
+
+// defaultTailHold bounds how long the rest of a batch (less than a packet) waits for the
+// next replies when the client pipelines its reads: it is sent at once in the steady state
+// (the next request arrives within ~0.1 ms at 300 MB/s), and only a client that stops
+// pipelining mid-file waits it out.
+const defaultTailHold = 200 * time.Microsecond
 
 // SFTP packet types and open flags readServer follows (draft-ietf-secsh-filexfer-02).
 const (
@@ -148,7 +164,11 @@ func (s *readServer) Read(p []byte) (int, error) {
 // The bytes of a packet cut short by the channel's end pass up before its error.
 func (s *readServer) next() error {
 	if !s.in.buffered() { // the replies gathered go before waiting for the client
-		s.flushHere()
+		if s.holdTail {
+			s.flushWhole(cmp.Or(s.hold, defaultTailHold))
+		} else {
+			s.flushHere()
+		}
 	}
 	if err := s.readHead(0, 4); err != nil {
 		return err
@@ -306,8 +326,11 @@ func (s *readServer) read(id uint32, f *readFile, rest []byte) (bool, error) {
 	if !ok || !ok2 {
 		return true, s.status(id, errBadMessage)
 	}
+	f.pipelined = f.pipelined || s.in.buffered()
 	var rerr error
-	err := s.sendData(dataHead+min(int(n), maxRead), func(b []byte) int {
+	want := min(int(n), maxRead)
+	s.holdTail = false
+	err := s.sendData(dataHead+want, func(b []byte) int {
 		k, err := f.rd.ReadAt(b[dataHead:], int64(off))
 		if err != nil && (err != io.EOF || k == 0) { // data up to the end first, then EOF
 			rerr = err
@@ -317,6 +340,7 @@ func (s *readServer) read(id uint32, f *readFile, rest []byte) (bool, error) {
 		b[4] = fxpData
 		binary.BigEndian.PutUint32(b[5:], id)
 		binary.BigEndian.PutUint32(b[9:], uint32(k))
+		s.holdTail = f.pipelined && k == want
 		return dataHead + k
 	})
 	if rerr != nil {

@@ -367,3 +367,97 @@ func TestReadServerOpenAfterEarlierRequests(t *testing.T) {
 		t.Fatalf("replies %q, want %q", got, want)
 	}
 }
+
+// TestReadServerHoldsTailOnlyWhenPipelined: the rest of a full READ reply (less than an SSH
+// packet) waits for the next replies only on a handle the client pipelines (a READ came in
+// with another behind it); a client reading one request at a time gets every reply whole at
+// once.
+func TestReadServerHoldsTailOnlyWhenPipelined(t *testing.T) {
+	home := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(home, "big"), randomBytes(4*maxRead), 0o640))
+	root, err := os.OpenRoot(home)
+	must(t, err)
+	defer root.Close()
+	read := func(id uint32, off int) []byte { return sftpPacket(fxpRead, id, "r1", uint64(off), uint32(maxRead)) }
+	for _, c := range []struct {
+		name  string
+		reads []byte // arriving at once
+		held  bool
+	}{
+		{"one at a time", read(2, 0), false},
+		{"pipelined", append(read(2, 0), read(3, maxRead)...), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newFileHandlers(&testUser{perms: "elr", root: root}, true, nil)
+			in := make(chan []byte, 2)
+			ch := &chunkChannel{in: in}
+			rs := newReadServer(&batchReader{Channel: ch}, h, true)
+			rs.hold = time.Hour
+			done := make(chan error, 1)
+			go func() {
+				_, err := io.ReadAll(rs)
+				done <- err
+			}()
+			in <- sftpPacket(fxpOpen, 1, "/big", uint32(fxfRead), uint32(0))
+			waitFor(t, func() bool { return len(ch.written()) > 0 && !flushing(rs.batchWriter) }) // HANDLE sent
+			before := len(ch.written())
+			in <- c.reads
+			waitFor(t, func() bool { return ch.waitingAfter(2) && !flushing(rs.batchWriter) }) // waiting again
+			sent := len(ch.written()) - before
+			close(in)
+			must(t, <-done)
+			must(t, rs.Flush())
+			all := len(ch.written()) - before
+			if held := sent < all; held != c.held {
+				t.Fatalf("%d of %d bytes sent while the client's next request is awaited: held %v, want %v", sent, all, held, c.held)
+			}
+			if c.held && (all-sent >= sshPacket || sent%sshPacket != 0) {
+				t.Fatalf("held %d bytes after %d: want whole packets sent, less than one held", all-sent, sent)
+			}
+		})
+	}
+}
+
+func flushing(w *batchWriter) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.flushing
+}
+
+// chunkChannel is a memChannel whose reads return the chunks sent on in, one per read
+// (EOF once in is closed); waiting tells that a read waits for the next chunk.
+type chunkChannel struct {
+	memChannel
+	in   chan []byte
+	rest []byte
+
+	cmu     sync.Mutex
+	waiting bool
+	taken   int
+}
+
+// waitingAfter reports whether a read waits for the next chunk once n were taken.
+func (c *chunkChannel) waitingAfter(n int) bool {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	return c.waiting && c.taken == n
+}
+
+func (c *chunkChannel) Read(p []byte) (int, error) {
+	if len(c.rest) == 0 {
+		c.cmu.Lock()
+		c.waiting = true
+		c.cmu.Unlock()
+		b, ok := <-c.in
+		c.cmu.Lock()
+		c.waiting, c.taken = false, c.taken+1
+		c.cmu.Unlock()
+		if !ok {
+			return 0, io.EOF
+		}
+		c.rest = b
+	}
+	n := copy(p, c.rest)
+	c.rest = c.rest[n:]
+	return n, nil
+}
