@@ -40,6 +40,9 @@ type batchWriter struct {
 
 	corker corker      // nil: none
 	tail   *time.Timer // flushWhole's: sends a batch's rest held back; nil until the first
+	// tailSent: the hold ran out and the rest went alone (flushWhole's caller reads it back
+	// with tailRanOut).
+	tailSent bool
 }
 
 // corker is the connection under the channel, which can gather the SSH packets of one
@@ -164,12 +167,12 @@ func (w *batchWriter) gatherInto(size int, fill func([]byte) int) error {
 // flushWhole is flushHere for the whole packets gathered only: the rest, less than a packet,
 // waits up to hold for the replies that follow (and goes with them), so that a client
 // pipelining reads does not get every reply as a full packet and a 13-byte one. Whatever
-// is still there after hold goes alone.
-func (w *batchWriter) flushWhole(hold time.Duration) {
+// is still there after hold goes alone. It reports whether a rest is held.
+func (w *batchWriter) flushWhole(hold time.Duration) bool {
 	w.mu.Lock()
 	if w.flushing || w.buf == nil {
 		w.mu.Unlock()
-		return
+		return false
 	}
 	w.flushing = true
 	w.mu.Unlock()
@@ -177,13 +180,32 @@ func (w *batchWriter) flushWhole(hold time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.buf == nil || w.flushing {
-		return
+		return false
 	}
+	w.tailSent = false
 	if w.tail == nil {
-		w.tail = time.AfterFunc(hold, w.flushHere)
+		w.tail = time.AfterFunc(hold, w.sendTail)
 	} else {
 		w.tail.Reset(hold)
 	}
+	return true
+}
+
+// sendTail: flushWhole's hold ran out.
+func (w *batchWriter) sendTail() {
+	w.mu.Lock()
+	w.tailSent = w.buf != nil && !w.flushing
+	w.mu.Unlock()
+	w.flushHere()
+}
+
+// tailRanOut reports whether the rest flushWhole last held went alone, its hold run out.
+func (w *batchWriter) tailRanOut() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ran := w.tailSent
+	w.tailSent = false
+	return ran
 }
 
 // flushHere sends what is gathered from the calling goroutine, unless a flusher runs (it

@@ -368,51 +368,58 @@ func TestReadServerOpenAfterEarlierRequests(t *testing.T) {
 	}
 }
 
-// TestReadServerHoldsTailOnlyWhenPipelined: the rest of a full READ reply (less than an SSH
-// packet) waits for the next replies only on a handle the client pipelines (a READ came in
-// with another behind it); a client reading one request at a time gets every reply whole at
-// once.
-func TestReadServerHoldsTailOnlyWhenPipelined(t *testing.T) {
+// TestReadServerTailHold: the rest of a full READ reply (less than an SSH packet) waits for
+// the next replies, and goes with them when the client pipelines; a client reading one
+// request at a time waits for it tailStrikes times, then gets each reply whole at once.
+func TestReadServerTailHold(t *testing.T) {
 	home := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(home, "big"), randomBytes(4*maxRead), 0o640))
+	const chunks = tailStrikes + 3
+	must(t, os.WriteFile(filepath.Join(home, "big"), randomBytes(chunks*maxRead), 0o640))
 	root, err := os.OpenRoot(home)
 	must(t, err)
 	defer root.Close()
-	read := func(id uint32, off int) []byte { return sftpPacket(fxpRead, id, "r1", uint64(off), uint32(maxRead)) }
-	for _, c := range []struct {
-		name  string
-		reads []byte // arriving at once
-		held  bool
-	}{
-		{"one at a time", read(2, 0), false},
-		{"pipelined", append(read(2, 0), read(3, maxRead)...), true},
-	} {
-		t.Run(c.name, func(t *testing.T) {
+	read := func(i int) []byte { return sftpPacket(fxpRead, uint32(10+i), "r1", uint64(i*maxRead), uint32(maxRead)) }
+	const reply = dataHead + maxRead
+	for _, pipelined := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one at a time", true: "pipelined"}[pipelined], func(t *testing.T) {
 			h := newFileHandlers(&testUser{perms: "elr", root: root}, true, nil)
-			in := make(chan []byte, 2)
+			in := make(chan []byte, 1)
 			ch := &chunkChannel{in: in}
 			rs := newReadServer(&batchReader{Channel: ch}, h, true)
 			rs.hold = time.Hour
+			if !pipelined {
+				rs.hold = 5 * time.Millisecond
+			}
 			done := make(chan error, 1)
 			go func() {
 				_, err := io.ReadAll(rs)
 				done <- err
 			}()
 			in <- sftpPacket(fxpOpen, 1, "/big", uint32(fxfRead), uint32(0))
-			waitFor(t, func() bool { return len(ch.written()) > 0 && !flushing(rs.batchWriter) }) // HANDLE sent
-			before := len(ch.written())
-			in <- c.reads
-			waitFor(t, func() bool { return ch.waitingAfter(2) && !flushing(rs.batchWriter) }) // waiting again
-			sent := len(ch.written()) - before
+			waitFor(t, func() bool { return ch.waitingAfter(1) && !flushing(rs.batchWriter) })
+			base := len(ch.written()) // the HANDLE
+			for i := range chunks {
+				in <- read(i)
+				waitFor(t, func() bool { return ch.waitingAfter(i+2) && !flushing(rs.batchWriter) })
+				sent, whole := len(ch.written())-base, (i+1)*reply
+				switch {
+				case pipelined && sent != whole-whole%sshPacket:
+					t.Fatalf("reply %d: %d bytes sent, want the %d of whole packets (the rest held)", i, sent, whole-whole%sshPacket)
+				case !pipelined && i < tailStrikes && sent == whole:
+					t.Fatalf("reply %d: sent whole; the first %d replies' rests are held", i, tailStrikes)
+				case !pipelined && i >= tailStrikes && sent != whole:
+					t.Fatalf("reply %d: %d of %d bytes sent: a client reading one request at a time "+
+						"waited for %d held rests already", i, sent, whole, tailStrikes)
+				}
+				if !pipelined {
+					waitFor(t, func() bool { return len(ch.written())-base == whole }) // the hold runs out
+				}
+			}
 			close(in)
 			must(t, <-done)
 			must(t, rs.Flush())
-			all := len(ch.written()) - before
-			if held := sent < all; held != c.held {
-				t.Fatalf("%d of %d bytes sent while the client's next request is awaited: held %v, want %v", sent, all, held, c.held)
-			}
-			if c.held && (all-sent >= sshPacket || sent%sshPacket != 0) {
-				t.Fatalf("held %d bytes after %d: want whole packets sent, less than one held", all-sent, sent)
+			if n := len(ch.written()) - base; n != chunks*reply {
+				t.Fatalf("%d bytes in all, want %d", n, chunks*reply)
 			}
 		})
 	}
