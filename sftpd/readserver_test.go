@@ -370,7 +370,8 @@ func TestReadServerOpenAfterEarlierRequests(t *testing.T) {
 
 // TestReadServerTailHold: the rest of a full READ reply (less than an SSH packet) waits for
 // the next replies, and goes with them when the client pipelines; a client reading one
-// request at a time waits for it tailStrikes times, then gets each reply whole at once.
+// request at a time waits for it tailStrikes times, then gets each reply whole at once (but
+// for a probe every tailProbe replies).
 func TestReadServerTailHold(t *testing.T) {
 	home := t.TempDir()
 	const chunks = tailStrikes + 3
