@@ -3,6 +3,7 @@ package sftpd
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"sync"
 	"time"
 
@@ -114,6 +115,19 @@ func (c *parkingChannel) serve() {
 	}
 }
 
+// waitResponses waits until the request server has written its responses to the requests
+// it read. At the client's EOF (a client may send its requests, then EOF, and read the
+// replies) pkg/sftp's request server drops the responses still queued for its packet manager
+// as it ends, so the EOF waits for them. Every request read before it was taken (a packet
+// not understood ends the server at once), so each is answered.
+func (c *parkingChannel) waitResponses() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.broken && c.inflight > 0 {
+		c.answered.Wait()
+	}
+}
+
 // end ends the session's chain of goroutines once the responses written are sent (the
 // session's end then sends the exit status and closes the channel).
 func (c *parkingChannel) end() {
@@ -129,9 +143,19 @@ func (c *parkingChannel) end() {
 
 func (c *parkingChannel) Close() error { return c.ch.Close() }
 
-// Read gives the request server the client's bytes. At a packet boundary with no handle
-// open it waits for them through waitRead, to park if the session stays idle.
+// Read gives the request server the client's bytes; the client's EOF comes once the
+// requests before it are answered (waitResponses).
 func (c *parkingChannel) Read(p []byte) (int, error) {
+	n, err := c.read(p)
+	if n == 0 && errors.Is(err, io.EOF) {
+		c.waitResponses()
+	}
+	return n, err
+}
+
+// read reads the client's bytes. At a packet boundary with no handle open it waits for them
+// through waitRead, to park if the session stays idle.
+func (c *parkingChannel) read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]

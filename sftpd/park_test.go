@@ -3,6 +3,7 @@ package sftpd
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -201,4 +202,42 @@ func requestServerAlloc() int64 {
 		}
 	}
 	return sum
+}
+
+// TestRepliesAfterClientEOF: a client may send its requests, then EOF on the channel, and
+// read the replies; each comes before the channel closes, also those pkg/sftp's request
+// server sends after its Serve returned (its packet manager writes the last of them on its
+// own goroutine: the session's end closed the channel under them).
+func TestRepliesAfterClientEOF(t *testing.T) {
+	ts := startServer(t, defaultConfig(), nil)
+	var in []byte
+	in = append(in, sftpPacket(1, 3)...) // INIT
+	const stats = 6
+	for i := range stats {
+		in = append(in, sftpPacket(fxpStat, uint32(10+i), "/f")...)
+	}
+	for range 30 {
+		c, err := ts.dial(t, ssh.Password("pw"))
+		must(t, err)
+		ch, reqs, err := c.OpenChannel("session", nil)
+		must(t, err)
+		go ssh.DiscardRequests(reqs)
+		if ok, err := ch.SendRequest("subsystem", true, ssh.Marshal(struct{ Name string }{"sftp"})); !ok || err != nil {
+			t.Fatalf("subsystem: %v, %v", ok, err)
+		}
+		_, err = ch.Write(in)
+		must(t, err)
+		must(t, ch.CloseWrite())
+		out, err := io.ReadAll(ch)
+		must(t, err)
+		n := 0
+		for len(out) >= 4 && 4+int(binary.BigEndian.Uint32(out)) <= len(out) {
+			out = out[4+int(binary.BigEndian.Uint32(out)):]
+			n++
+		}
+		c.Close()
+		if n != 1+stats || len(out) != 0 {
+			t.Fatalf("%d replies (%d bytes left over), want %d", n, len(out), 1+stats)
+		}
+	}
 }
