@@ -371,8 +371,11 @@ func (s *readServer) read(id uint32, f *readFile, rest []byte) (bool, error) {
 		s.holdTail = k == want && f.holdsTail()
 		return dataHead + k
 	})
-	if rerr != nil {
-		return true, s.status(id, rerr)
+	if errors.Is(rerr, io.EOF) {
+		return true, s.status(id, io.EOF)
+	}
+	if rerr != nil { // fsError: the status names no host path (a PathError's would)
+		return true, s.status(id, fsError(rerr))
 	}
 	return true, err
 }

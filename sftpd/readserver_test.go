@@ -469,3 +469,24 @@ func (c *chunkChannel) Read(p []byte) (int, error) {
 	c.rest = c.rest[n:]
 	return n, nil
 }
+
+// TestReadServerErrorNamesNoHostPath: a READ the file refuses (an offset past 2^63 is a
+// negative one to pread) gets SSH_FX_FAILURE without the home's path on the host in its
+// text (os.File's errors carry it).
+func TestReadServerErrorNamesNoHostPath(t *testing.T) {
+	root, err := os.OpenRoot(fixture(t))
+	must(t, err)
+	defer root.Close()
+	h := newFileHandlers(&testUser{perms: "elr", root: root}, true, nil)
+	in := append(sftpPacket(fxpOpen, 1, "/f", uint32(fxfRead), uint32(0)), sftpPacket(fxpRead, 2, "r1", uint64(1)<<63, uint32(4))...)
+	ch := &memChannel{in: bytes.NewReader(in)}
+	rs := newReadServer(&batchReader{Channel: ch}, h, true)
+	if _, err := io.ReadAll(rs); err != nil {
+		t.Fatal(err)
+	}
+	must(t, rs.Flush())
+	want := append(sftpPacket(fxpHandle, 1, "r1"), sftpPacket(fxpStatus, 2, uint32(4), "failure", "")...)
+	if got := ch.written(); !bytes.Equal(got, want) {
+		t.Fatalf("replies %q, want %q", got, want)
+	}
+}
