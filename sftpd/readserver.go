@@ -37,6 +37,12 @@ type readServer struct {
 	h     *handlers
 	local bool          // the home is a local directory (object-storage reads stay with the workers)
 	hold  time.Duration // flushWhole's hold; 0: defaultTailHold
+	// settle waits until the request server has answered every request passed up to it
+	// (parkingChannel's count, waitResponses): an OPEN readServer serves comes after them, as
+	// the request server's own single command worker would take it (a client may send CLOSE,
+	// which renames an atomic upload into place, and OPEN the file at once, without waiting
+	// for the CLOSE's status). Nil: no wait.
+	settle func()
 
 	// Owned by the goroutine reading requests.
 	up   []byte // bytes of the current packet to pass up before reading on
@@ -55,12 +61,9 @@ type readServer struct {
 	files  map[string]*readFile // handles given and not closed
 	closed bool                 // the session ended: no more opens
 
-	wmu      sync.Mutex
-	answered sync.Cond // on wmu: the request server wrote a response whole
-	wleft    int       // bytes of the request server's response being written still to come
-	held     []byte    // replies held until it is written whole
-	passed   int       // requests passed up
-	replied  int       // responses the request server wrote whole
+	wmu   sync.Mutex
+	wleft int    // bytes of the request server's response being written still to come
+	held  []byte // replies held until it is written whole
 }
 
 // readFile is an open file of readServer's.
@@ -129,29 +132,7 @@ const (
 )
 
 func newReadServer(in *batchReader, h *handlers, local bool) *readServer {
-	s := &readServer{batchWriter: newBatchWriter(in), in: in, h: h, local: local, files: map[string]*readFile{}}
-	s.answered.L = &s.wmu
-	return s
-}
-
-// pass sets the packet in up (and fwd bytes more from the channel) to pass up.
-func (s *readServer) pass(up []byte, fwd int) {
-	s.up, s.fwd = up, fwd
-	s.wmu.Lock()
-	s.passed++
-	s.wmu.Unlock()
-}
-
-// settle waits until the request server has answered every request passed up to it: an
-// OPEN readServer serves comes after them, as the request server's own single command
-// worker would take it (a client may send CLOSE, which renames an atomic upload into
-// place, and OPEN the file at once, without waiting for the CLOSE's status).
-func (s *readServer) settle() {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	for s.replied < s.passed {
-		s.answered.Wait()
-	}
+	return &readServer{batchWriter: newBatchWriter(in), in: in, h: h, local: local, files: map[string]*readFile{}}
 }
 
 // Read gives the request server the client's packets that readServer does not answer.
@@ -216,7 +197,7 @@ func (s *readServer) next() error {
 	case mine && typ == fxpWrite:
 		return s.write(size)
 	}
-	s.pass(s.head[:5], size-1)
+	s.up, s.fwd = s.head[:5], size-1
 	return nil
 }
 
@@ -267,12 +248,8 @@ func (s *readServer) whole(size int) error {
 	} else {
 		answered, err = s.onHandle(s.pkt[4], body)
 	}
-	switch {
-	case answered:
-	case len(s.up) == 0:
-		s.pass(s.pkt, 0)
-	default: // rewritten
-		s.pass(s.up, 0)
+	if !answered && len(s.up) == 0 { // else answered, or rewritten into up
+		s.up = s.pkt
 	}
 	return err
 }
@@ -293,7 +270,9 @@ func (s *readServer) open(body []byte) (bool, error) {
 	if !ok || !ok2 || !ok3 || flags&fxfRead == 0 || flags&(fxfWrite|fxfAppend|fxfCreat|fxfTrunc) != 0 {
 		return false, nil
 	}
-	s.settle()
+	if s.settle != nil {
+		s.settle()
+	}
 	r := sftp.NewRequest("Get", string(name)) // cleaned as the request server cleans it
 	r.Flags, r.Attrs = flags, attrs
 	s.fmu.Lock()
@@ -385,7 +364,7 @@ func (s *readServer) read(id uint32, f *readFile, rest []byte) (bool, error) {
 func (s *readServer) write(size int) error {
 	h := s.head[5:]
 	if size < 9 { // no room for an id and a handle's length: the request server's to refuse
-		s.pass(s.head[:5], size-1)
+		s.up, s.fwd = s.head[:5], size-1
 		return nil
 	}
 	if err := s.readHead(5, 13); err != nil {
@@ -404,7 +383,7 @@ func (s *readServer) write(size int) error {
 		s.fmu.Unlock()
 	}
 	if f == nil {
-		s.pass(s.head[:got], 4+size-got)
+		s.up, s.fwd = s.head[:got], 4+size-got
 		return nil
 	}
 	if _, err := io.CopyN(io.Discard, s.batchWriter, int64(4+size-got)); err != nil {
@@ -562,12 +541,7 @@ func (s *readServer) Write(p []byte) (int, error) {
 	}
 	s.wleft = max(s.wleft-len(p), 0)
 	n, err := s.batchWriter.Write(p)
-	if s.wleft > 0 {
-		return n, err
-	}
-	s.replied++
-	s.answered.Broadcast()
-	if len(s.held) > 0 && err == nil {
+	if s.wleft == 0 && len(s.held) > 0 && err == nil {
 		_, err = s.batchWriter.Write(s.held)
 		s.held = s.held[:0]
 	}

@@ -347,16 +347,18 @@ func TestReadServerOpenAfterEarlierRequests(t *testing.T) {
 	in := append(sftpPacket(fxpClose, 1, "1"), sftpPacket(fxpOpen, 2, "/f", uint32(fxfRead), uint32(0))...)
 	ch := &memChannel{in: bytes.NewReader(in)}
 	rs := newReadServer(&batchReader{Channel: ch}, h, true)
+	pc := newParkingChannel(rs, sftp.Handlers{}, time.Hour, nil) // what counts the requests, as in a session
+	pc.ended, rs.settle = rs.closeFiles, pc.waitResponses
 	close1 := make([]byte, len(sftpPacket(fxpClose, 1, "1")))
-	_, err = io.ReadFull(rs, close1)
+	_, err = io.ReadFull(pc, close1)
 	must(t, err)
 	var wg sync.WaitGroup
 	wg.Go(func() { // the request server's worker, slow to close
 		time.Sleep(50 * time.Millisecond)
-		_, err := rs.Write(sftpPacket(fxpStatus, 1, uint32(0), "", ""))
+		_, err := pc.Write(sftpPacket(fxpStatus, 1, uint32(0), "", ""))
 		must(t, err)
 	})
-	if n, err := rs.Read(make([]byte, 4)); n != 0 || err != io.EOF {
+	if n, err := pc.Read(make([]byte, 4)); n != 0 || err != io.EOF {
 		t.Fatalf("after the OPEN: %d, %v", n, err)
 	}
 	wg.Wait()

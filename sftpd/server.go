@@ -443,7 +443,7 @@ func (ss *sessionChan) answer(req *ssh.Request) {
 	rs := newReadServer(&batchReader{Channel: ss.ch}, h, ss.user.Root() != nil)
 	rs.corker = ss.ic
 	pc := newParkingChannel(rs, h.requestHandlers(), ss.s.cfg.parkAfter, ss.wg)
-	pc.ended = rs.closeFiles
+	pc.ended, rs.settle = rs.closeFiles, pc.waitResponses
 	ss.done = pc.done
 	ss.wg.Add(1)
 	go pc.serve()
