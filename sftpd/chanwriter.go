@@ -75,7 +75,7 @@ func (w *batchWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.err == nil && w.buf != nil && len(*w.buf)+w.held+len(p) > writeBatch {
-		if !w.flushing { // gathered (gather) for a flushHere still to come
+		if !w.flushing { // gathered (gatherInto) for a flushHere still to come
 			w.flushing = true
 			go w.flush(false)
 		}
@@ -130,16 +130,12 @@ func (w *batchWriter) add(p []byte) {
 	*w.buf = append(*w.buf, p...)
 }
 
-// gather adds p, a whole response, for the caller to send with flushHere: a goroutine
-// answering requests itself (readServer) gathers the replies to the requests it has read
-// and sends them before it waits for more, with no flusher to wake. When p would overflow
-// the batch, the whole packets gathered go first; the rest waits for what follows.
-func (w *batchWriter) gather(p []byte) error {
-	return w.gatherInto(len(p), func(b []byte) int { return copy(b, p) })
-}
-
-// gatherInto is gather of a response of at most size bytes that fill writes in place, in
-// the batch, and whose length it returns (0: none). fill runs with w locked.
+// gatherInto adds a whole response of at most size bytes, which fill writes in place in the
+// batch and whose length it returns (0: none; fill runs with w locked), for the caller to
+// send with flushHere: a goroutine answering requests itself (readServer) gathers the
+// replies to the requests it has read and sends them before it waits for more, with no
+// flusher to wake. When the response would overflow the batch, the whole packets gathered
+// go first; the rest waits for what follows.
 func (w *batchWriter) gatherInto(size int, fill func([]byte) int) error {
 	w.mu.Lock()
 	for w.err == nil && w.buf != nil && len(*w.buf)+size > writeBatch {

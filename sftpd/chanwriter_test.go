@@ -265,7 +265,7 @@ func TestGatherThenWrite(t *testing.T) {
 	for i := range 3 {
 		r := bytes.Repeat([]byte{byte('a' + i)}, 40<<10)
 		want = append(want, r...)
-		must(t, w.gather(r))
+		must(t, gather(w, r))
 	}
 	if n := len(ch.written()); n != 0 {
 		t.Fatalf("%d bytes sent while gathering less than a batch", n)
@@ -296,17 +296,22 @@ func TestFlushWhole(t *testing.T) {
 	ch := &memChannel{in: bytes.NewReader(nil)}
 	w := newBatchWriter(ch)
 	first := bytes.Repeat([]byte{'a'}, sshPacket+13)
-	must(t, w.gather(first))
+	must(t, gather(w, first))
 	w.flushWhole(time.Hour)
 	if got := ch.written(); !bytes.Equal(got, first[:sshPacket]) {
 		t.Fatalf("%d bytes sent, want the whole packet, %d", len(got), sshPacket)
 	}
 	second := bytes.Repeat([]byte{'b'}, sshPacket+13)
-	must(t, w.gather(second))
+	must(t, gather(w, second))
 	w.flushWhole(10 * time.Millisecond)
 	want := append(first, second...)
 	if got := ch.written(); !bytes.Equal(got, want[:2*sshPacket]) {
 		t.Fatalf("%d bytes sent, want %d: the rest went with the next reply", len(got), 2*sshPacket)
 	}
 	waitFor(t, func() bool { return bytes.Equal(ch.written(), want) }) // the hold ran out
+}
+
+// gather is gatherInto of p.
+func gather(w *batchWriter, p []byte) error {
+	return w.gatherInto(len(p), func(b []byte) int { return copy(b, p) })
 }
