@@ -120,10 +120,14 @@ func (c *parkingChannel) serve() {
 // replies) pkg/sftp's request server drops the responses still queued for its packet manager
 // as it ends, so the EOF waits for them. Every request read before it was taken (a packet
 // not understood ends the server at once), so each is answered.
-func (c *parkingChannel) waitResponses() {
+func (c *parkingChannel) waitResponses() { c.waitInflight(1) }
+
+// waitInflight waits until fewer than n requests read are unanswered (or the count no longer
+// holds: broken).
+func (c *parkingChannel) waitInflight(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for !c.broken && c.inflight > 0 {
+	for !c.broken && c.inflight >= n {
 		c.answered.Wait()
 	}
 }
@@ -165,8 +169,8 @@ func (c *parkingChannel) read(p []byte) (int, error) {
 	if c.got == 0 && c.parkable() {
 		return c.readOrPark(p)
 	}
-	if c.got == 0 && c.alloc {
-		c.waitAnswers()
+	if c.got == 0 && c.alloc { // the next request waits while allocInflight are unanswered
+		c.waitInflight(allocInflight)
 	}
 	n, err := c.ch.Read(p)
 	if c.restartForOpen(p[:n]) {
@@ -174,15 +178,6 @@ func (c *parkingChannel) read(p []byte) (int, error) {
 	}
 	c.track(p[:n])
 	return n, err
-}
-
-// waitAnswers holds the next request back while allocInflight are unanswered.
-func (c *parkingChannel) waitAnswers() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for !c.broken && c.inflight >= allocInflight {
-		c.answered.Wait()
-	}
 }
 
 // restartForOpen: b is the start of a request's body (its length read), the request is an
